@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install everything ucvd's tests, benchmarks and demo need, on a fresh Debian machine.
+# Idempotent: each step checks what is already there and a warm run takes seconds.
+#   1. FFmpeg (ffmpeg, ffprobe) and setpriv from Debian's packages
+#   2. MediaMTX, pinned, built from the Go module proxy (.ci/build-mediamtx.sh)
+#   3. The Python environment: a venv in the repo (.venv), the package installed editable
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[deps] %s\n' "$*" >&2; }
+die() { printf '[deps] ERROR: %s\n' "$*" >&2; exit 1; }
+t0=$(date +%s)
+
+# --- 1. Debian packages -------------------------------------------------------------------
+need_pkgs=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_pkgs+=(ffmpeg)
+command -v setpriv >/dev/null || need_pkgs+=(util-linux)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo -n); else
+    die "missing ${need_pkgs[*]} and not root (no sudo): install them with apt-get"
+  fi
+  say "installing Debian packages: ${need_pkgs[*]} (apt-get update first)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+    || die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${need_pkgs[@]}" >/dev/null || die "apt-get install ${need_pkgs[*]} failed"
+else
+  say "Debian packages present: $(ffmpeg -hide_banner -version | head -n1 | cut -d' ' -f1-3)"
+fi
+
+# --- 2. MediaMTX ----------------------------------------------------------------------------
+bash .ci/build-mediamtx.sh >/dev/null
+
+# --- 3. Python environment ------------------------------------------------------------------
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || die "$PY not found (ucvd targets Python 3.11)"
+stamp=.venv/.ucvd-installed
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+  say "Python environment up to date (.venv)"
+else
+  say "creating the Python environment in .venv and installing ucvd[test,dev] (editable)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv || die "could not create .venv with $PY"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip \
+    || die "pip upgrade failed"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,dev]' \
+    || die "pip install -e .[test,dev] failed"
+  touch "$stamp"
+fi
+say "done in $(( $(date +%s) - t0 )) s"

@@ -1,0 +1,1 @@
+"""ucvctl: the operator's thin client for the ucvd daemon."""
