@@ -1,0 +1,52 @@
+"""Waiting for a condition instead of sleeping past a race."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tests.harness.errors import HarnessError
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """The awaited condition never held; an AssertionError so pytest shows it as a failure."""
+
+
+def wait_until(
+    probe: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+) -> T:
+    """Poll `probe` until it returns a truthy value, and return that value.
+
+    The interval grows gently so a long wait does not spin, while a short one reacts fast.
+    Exceptions from `probe` count as "not yet" (the last one is chained on timeout so the
+    failure says what was actually going wrong), except `HarnessError`, which means the
+    condition can no longer come true and ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = probe()
+        except HarnessError:
+            raise
+        except Exception as exc:
+            last_error = exc
+        else:
+            if value:
+                return value
+            last_error = None
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}") from (
+                last_error
+            )
+        time.sleep(interval)
+        interval = min(interval * 1.5, max_interval)
