@@ -8,6 +8,9 @@ report.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,9 @@ import pytest
 from tests.harness.cameras import CameraFarm, Feed
 from tests.harness.media import ClipLibrary
 from tests.harness.mediamtx import Central, central
-from tests.harness.procs import ProcessRegistry
+from tests.harness.procs import ProcessRegistry, pids_of
 from tests.harness.tools import Tools, find_tools
+from tests.harness.waiting import WaitTimeout, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +53,36 @@ def feed(
     feed = Feed(session_registry, tools, tmp_path_factory.mktemp("feed"), clips)
     yield feed
     feed.stop()
+
+
+_WATCHED = ("ffmpeg", "ffprobe", "mediamtx", "ucvd")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes(session_registry: ProcessRegistry) -> Iterator[None]:
+    """Fail a test that leaves an FFmpeg, MediaMTX or ucvd process behind.
+
+    Looks at /proc, not at what the harness remembers, so it also catches children that
+    something else (ucvd, a relay) started. Set up first, torn down last: it runs after
+    every other fixture has cleaned up. Processes of session-wide fixtures are exempt.
+    """
+    before = {name: pids_of(name) for name in _WATCHED}
+    yield
+    session = {p.pid for p in session_registry.live()}
+
+    def leftovers() -> dict[str, set[int]]:
+        found = {name: pids_of(name) - before[name] - session for name in _WATCHED}
+        return {name: pids for name, pids in found.items() if pids}
+
+    try:
+        wait_until(lambda: not leftovers(), timeout=5, what="test processes to exit")
+    except WaitTimeout:
+        left = leftovers()
+        for pids in left.values():
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"processes left behind by this test: {left}")
 
 
 @pytest.fixture

@@ -23,3 +23,11 @@ def start_plain_relay(
     registry: ProcessRegistry, tools: Tools, source_url: str, target_url: str, name: str = "relay"
 ) -> Proc:
     return registry.spawn(name, plain_relay_argv(tools, source_url, target_url))
+
+
+def plain_reader_argv(tools: Tools, source_url: str) -> list[str]:
+    """Read a stream and discard it: a client that costs a camera what ucvd's FFmpeg would."""
+    return [
+        tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-rtsp_transport", "tcp", "-i", source_url, "-map", "0", "-c", "copy", "-f", "null", "-",
+    ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""Benchmarks: they print figures and write them under tests/bench/results/; not tests."""
