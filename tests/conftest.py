@@ -20,7 +20,7 @@ import pytest
 from tests.harness.cameras import CameraFarm, Feed
 from tests.harness.media import ClipLibrary
 from tests.harness.mediamtx import Central, central
-from tests.harness.procs import ProcessRegistry, pids_of
+from tests.harness.procs import ProcessRegistry, ours_or_orphaned, pids_of
 from tests.harness.tools import Tools, find_tools
 from tests.harness.waiting import WaitTimeout, wait_until
 
@@ -63,15 +63,22 @@ def no_leaked_processes(session_registry: ProcessRegistry) -> Iterator[None]:
     """Fail a test that leaves an FFmpeg, MediaMTX or ucvd process behind.
 
     Looks at /proc, not at what the harness remembers, so it also catches children that
-    something else (ucvd, a relay) started. Set up first, torn down last: it runs after
-    every other fixture has cleaned up. Processes of session-wide fixtures are exempt.
+    something else (ucvd, a relay) started, and orphans whose parent died. Set up first,
+    torn down last: it runs after every other fixture has cleaned up. Processes of
+    session-wide fixtures, and other programs' processes, are exempt.
     """
     before = {name: pids_of(name) for name in _WATCHED}
     yield
     session = {p.pid for p in session_registry.live()}
+    me = os.getpid()
 
     def leftovers() -> dict[str, set[int]]:
-        found = {name: pids_of(name) - before[name] - session for name in _WATCHED}
+        found = {
+            name: {
+                pid for pid in pids_of(name) - before[name] - session if ours_or_orphaned(pid, me)
+            }
+            for name in _WATCHED
+        }
         return {name: pids for name, pids in found.items() if pids}
 
     try:

@@ -185,6 +185,34 @@ def pids_of(executable_name: str) -> set[int]:
     return found
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, ...]."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def ours_or_orphaned(pid: int, root: int) -> bool:
+    """True when `pid` descends from `root`, or was orphaned (re-parented to init).
+
+    Leak checks use this to ignore other programs' processes on a shared machine while
+    still catching the children a dead parent left behind.
+    """
+    seen = 0
+    while pid > 1 and seen < 64:
+        fields = _stat_fields(pid)
+        if fields is None:
+            return False
+        ppid = int(fields[1])
+        if ppid == root:
+            return True
+        if ppid == 1:
+            return seen == 0
+        pid, seen = ppid, seen + 1
+    return False
+
+
 def wait_gone(pids: set[int], timeout: float = 5.0) -> None:
     """Wait until none of `pids` is alive (zombies count as gone)."""
 

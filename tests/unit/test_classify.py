@@ -1,0 +1,171 @@
+"""The classifier against stderr that FFmpeg 5.1 really printed (collected with the harness;
+only the credentials were changed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ucvd.errors import ErrorKind
+from ucvd.ffmpeg.classify import Endpoint, Side, classify, side_of
+
+CAM = Endpoint.of("rtsp://127.0.0.1:50545/Streaming/Channels/101")
+MTX = Endpoint.of("rtsp://127.0.0.1:39359")
+SECRETS = ("Cam#Secret1", "Pub#Secret2")
+
+CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
+    (
+        "camera wrong password",
+        [
+            "[rtsp @ 0x559c75924280] [error] method DESCRIBE failed: 401 Unauthorized",
+            "[error] rtsp://admin:Cam%23Secret1@127.0.0.1:50545/Streaming/Channels/101: "
+            "Server returned 401 Unauthorized (authorization failed)",
+        ],
+        1, ErrorKind.AUTH_FAILED, "camera 127.0.0.1:50545 refused the username or password",
+    ),
+    (
+        "camera unknown path",
+        [
+            "[rtsp @ 0x565369bcf280] [error] method DESCRIBE failed: 404 Not Found",
+            "[error] rtsp://admin:Cam%23Secret1@127.0.0.1:50545/nope: Server returned 404 Not Found",
+        ],
+        1, ErrorKind.STREAM_UNAVAILABLE, "camera 127.0.0.1:50545 has no such stream (404 Not Found)",
+    ),
+    (
+        "camera port closed",
+        [
+            "[tcp @ 0x560dda994080] [error] Connection to tcp://127.0.0.1:50545?timeout=5000000 "
+            "failed: Connection refused",
+            "[error] rtsp://127.0.0.1:50545/x: Connection refused",
+        ],
+        1, ErrorKind.CONNECTION_FAILED, "cannot reach camera 127.0.0.1:50545: Connection refused",
+    ),
+    (
+        "camera frozen (socket timeout)",
+        ["[error] rtsp://admin:Cam%23Secret1@127.0.0.1:50545/Streaming/Channels/101: "
+         "Connection timed out"],
+        0, ErrorKind.CONNECTION_FAILED, "Connection timed out",
+    ),
+    (
+        "camera stopped: FFmpeg exits 0 and says nothing",
+        ["[rtsp @ 0x55cc] [warning] Timestamps are unset in a packet for stream 0.",
+         "[info] video:249kB audio:16kB subtitle:0kB other streams:0kB"],
+        0, ErrorKind.CONNECTION_FAILED, "stream ended",
+    ),
+    (
+        "MediaMTX down",
+        [
+            "[tcp @ 0x563446589700] [error] Connection to tcp://127.0.0.1:39359?timeout=5000000 "
+            "failed: Connection refused",
+            "[error] Could not write header for output file #0 (incorrect codec parameters ?): "
+            "Connection refused",
+            "[error] Error initializing output stream 0:1 -- ",
+        ],
+        1, ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX 127.0.0.1:39359",
+    ),
+    (
+        "MediaMTX refuses publish credentials",
+        [
+            "[rtsp @ 0x55ba8f5cd140] [error] method ANNOUNCE failed: 401 Unauthorized",
+            "[error] Could not write header for output file #0 (incorrect codec parameters ?): "
+            "Server returned 401 Unauthorized (authorization failed)",
+        ],
+        1, ErrorKind.MEDIAMTX_REJECTED, "refused the publish credentials",
+    ),
+    (
+        "MediaMTX refuses the path",
+        ["[error] Could not write header for output file #0 (incorrect codec parameters ?): "
+         "Server returned 400 Bad Request"],
+        1, ErrorKind.MEDIAMTX_REJECTED, "refused the publication (400 Bad Request)",
+    ),
+    (
+        "kicked by MediaMTX",
+        [
+            "[error] av_interleaved_write_frame(): Broken pipe",
+            "[error] Error writing trailer of rtsp://ucvd:Pub%23Secret2@127.0.0.1:39359/camera_a: "
+            "Broken pipe",
+            "[info] Conversion failed!",
+        ],
+        1, ErrorKind.MEDIAMTX_UNREACHABLE, "closed the publishing connection",
+    ),
+    (
+        "MediaMTX port open but silent",
+        ["[error] Could not write header for output file #0 (incorrect codec parameters ?): "
+         "Invalid data found when processing input"],
+        1, ErrorKind.MEDIAMTX_UNREACHABLE, "did not answer as an RTSP server",
+    ),
+    (
+        "camera has no video",
+        ["[error] Stream map '0:v:0' matches no streams."],
+        1, ErrorKind.STREAM_UNAVAILABLE, "sends no video track",
+    ),
+    (
+        "old FFmpeg option",
+        ["[error] Unrecognized option 'stimeout'.", "[fatal] Error splitting the argument list: "
+         "Option not found"],
+        1, ErrorKind.CONFIG_ERROR, "FFmpeg refused its options",
+    ),
+    (
+        "codec the RTSP muxer cannot carry",
+        ["[rtsp @ 0x1] [error] Could not find tag for codec dvvideo in stream #0, "
+         "codec not currently supported in container"],
+        1, ErrorKind.CODEC_UNSUPPORTED, "cannot be relayed",
+    ),
+    (
+        "non-monotonous DTS is only a warning",
+        ["[rtsp @ 0x5583] [warning] Non-monotonous DTS in output stream 0:0; previous: 82800, "
+         "current: 77979; changing to 82801."],
+        -9, ErrorKind.PROCESS_CRASHED, "killed by SIGKILL",
+    ),
+    (
+        "unexplained non-zero exit",
+        ["[error] something nobody has seen before rtsp://u:Pub%23Secret2@127.0.0.1:39359/x"],
+        3, ErrorKind.PROCESS_CRASHED, "exited with code 3: something nobody",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lines", "returncode", "kind", "fragment"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_classify(lines: list[str], returncode: int | None, kind: ErrorKind, fragment: str) -> None:
+    fault = classify(lines, camera=CAM, target=MTX, returncode=returncode, secrets=SECRETS)
+    assert fault.kind is kind
+    assert fragment in fault.message
+    for secret in ("Cam#Secret1", "Cam%23Secret1", "Pub#Secret2", "Pub%23Secret2"):
+        assert secret not in fault.message
+
+
+def test_highest_priority_wins_whatever_the_order() -> None:
+    lines = [
+        "[error] rtsp://127.0.0.1:50545/x: Connection refused",
+        "[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized",
+    ]
+    for ordered in (lines, lines[::-1]):
+        fault = classify(ordered, camera=CAM, target=MTX, returncode=1)
+        assert fault.kind is ErrorKind.AUTH_FAILED
+
+
+@pytest.mark.parametrize(
+    ("line", "side"),
+    [
+        ("Connection to tcp://127.0.0.1:50545?timeout=1 failed", Side.CAMERA),
+        ("Connection to tcp://127.0.0.1:39359?timeout=1 failed", Side.TARGET),
+        ("rtsp://u:p@127.0.0.1:39359/camera_x: Broken pipe", Side.TARGET),
+        ("method ANNOUNCE failed: 400", Side.TARGET),
+        ("method DESCRIBE failed: 400", Side.CAMERA),
+        ("Could not write header for output file #0", Side.TARGET),
+        ("something else entirely", None),
+    ],
+)
+def test_side_of(line: str, side: Side | None) -> None:
+    assert side_of(line, CAM, MTX) is side
+
+
+def test_default_rtsp_port_and_ipv6() -> None:
+    assert Endpoint.of("rtsp://Cam.Example/x") == Endpoint("cam.example", 554)
+    assert Endpoint.of("rtsps://[fe80::1]/x") == Endpoint("fe80::1", 322)
+    assert str(Endpoint("fe80::1", 322)) == "[fe80::1]:322"
+    assert side_of("rtsp://[fe80::1]:554/x: Connection refused",
+                   Endpoint("fe80::1", 554), MTX) is Side.CAMERA  # fmt: skip

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ucvd.ffmpeg.progress import MAX_LINE, ProgressBlock, ProgressParser
+
+# Two blocks exactly as FFmpeg 5.1 writes them for an RTSP copy relay.
+SAMPLE = (
+    b"frame=25\nfps=0.00\nstream_0_0_q=-1.0\nbitrate=N/A\ntotal_size=N/A\n"
+    b"out_time_us=1000000\nout_time_ms=1000000\nout_time=00:00:01.000000\n"
+    b"dup_frames=0\ndrop_frames=0\nspeed=1.98x\nprogress=continue\n"
+    b"frame=50\nfps=25.00\nstream_0_0_q=-1.0\nbitrate=N/A\ntotal_size=N/A\n"
+    b"out_time_us=N/A\nout_time_ms=2000000\nout_time=00:00:02.000000\n"
+    b"dup_frames=0\ndrop_frames=1\nspeed=N/A\nprogress=end\n"
+)
+EXPECTED = [
+    ProgressBlock(frame=25, fps=0.0, out_time_us=1000000, speed=1.98, dup_frames=0,
+                  drop_frames=0, ended=False),
+    ProgressBlock(frame=50, fps=25.0, out_time_us=None, speed=None, dup_frames=0,
+                  drop_frames=1, ended=True),
+]  # fmt: skip
+
+
+def test_whole_feed() -> None:
+    assert ProgressParser().feed(SAMPLE) == EXPECTED
+
+
+def test_out_time_ms_is_microseconds_when_out_time_us_is_missing() -> None:
+    block = ProgressParser().feed(b"out_time_ms=3000000\nprogress=continue\n")[0]
+    assert block.out_time_us == 3000000
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(SAMPLE)), max_size=30))
+def test_any_split_gives_the_same_blocks(cuts: list[int]) -> None:
+    parser = ProgressParser()
+    blocks: list[ProgressBlock] = []
+    edges = [0, *sorted(cuts), len(SAMPLE)]
+    for start, end in itertools.pairwise(edges):
+        blocks += parser.feed(SAMPLE[start:end])
+    assert blocks == EXPECTED
+
+
+def test_crlf_and_garbage_lines() -> None:
+    data = b"frame=7\r\nnot a key value line\r\n\r\nspeed=1x\r\nprogress=continue\r\n"
+    assert ProgressParser().feed(data) == [ProgressBlock(frame=7, speed=1.0)]
+
+
+def test_audio_only_block_has_no_frame() -> None:
+    block = ProgressParser().feed(b"out_time_us=500\nprogress=continue\n")[0]
+    assert block.frame is None and block.position() == (None, 500)
+
+
+def test_overlong_partial_line_is_dropped_not_buffered() -> None:
+    parser = ProgressParser()
+    assert parser.feed(b"x" * (MAX_LINE + 10)) == []
+    assert parser.feed(b"\nframe=1\nprogress=continue\n") == [ProgressBlock(frame=1)]
+
+
+def test_partial_block_waits_for_progress_line() -> None:
+    parser = ProgressParser()
+    assert parser.feed(b"frame=1\nfps=2\n") == []
+    assert parser.feed(b"progr") == []
+    assert parser.feed(b"ess=continue\n") == [ProgressBlock(frame=1, fps=2.0)]

@@ -1,0 +1,151 @@
+"""The publication state machine, transition by transition."""
+
+from __future__ import annotations
+
+import pytest
+
+from ucvd.backoff import BackoffPolicy
+from ucvd.errors import ErrorKind, Fault
+from ucvd.publication import (
+    Action,
+    CancelRetry,
+    Confirmed,
+    Event,
+    Failed,
+    Publication,
+    RetryDue,
+    Schedule,
+    Spawn,
+    Start,
+    Status,
+    Stop,
+    Stopped,
+    Terminate,
+)
+
+POLICY = BackoffPolicy(initial_s=1.0, factor=2.0, cap_s=8.0, jitter=0.0, healthy_after_s=30.0)
+CRASH = Fault(ErrorKind.PROCESS_CRASHED, "boom")
+CONFIG = Fault(ErrorKind.CONFIG_ERROR, "bad option")
+
+
+def fail(fault: Fault = CRASH, now: float = 0.0, running: bool = False) -> Failed:
+    return Failed(fault=fault, now=now, draw=0.0, process_running=running)
+
+
+def drive(events: list[Event], policy: BackoffPolicy = POLICY) -> tuple[Publication, list[Action]]:
+    pub = Publication(policy)
+    actions: list[Action] = []
+    for event in events:
+        actions = pub.handle(event)
+    return pub, actions
+
+
+# (description, events, final status, actions of the last event)
+TABLE: list[tuple[str, list[Event], Status, list[Action]]] = [
+    ("start spawns", [Start()], Status.STARTING, [Spawn()]),
+    ("confirmed -> publishing", [Start(), Confirmed(1)], Status.PUBLISHING, []),
+    ("start while starting is a no-op", [Start(), Start()], Status.STARTING, []),
+    ("start while publishing is a no-op", [Start(), Confirmed(1), Start()], Status.PUBLISHING, []),
+    ("force restart stops first", [Start(), Confirmed(1), Start(force=True)], Status.STOPPING,
+     [Terminate()]),
+    ("... then spawns again", [Start(), Confirmed(1), Start(force=True), Stopped()],
+     Status.STARTING, [Spawn()]),
+    ("stop while publishing", [Start(), Confirmed(1), Stop()], Status.STOPPING, [Terminate()]),
+    ("stop completes", [Start(), Stop(), Stopped()], Status.STOPPED, []),
+    ("stop when stopped is a no-op", [Stop()], Status.STOPPED, []),
+    ("crash -> reconnecting with backoff", [Start(), Confirmed(1), fail(now=2)],
+     Status.RECONNECTING, [Schedule(1.0)]),
+    ("second crash doubles", [Start(), fail(), RetryDue(), fail()], Status.RECONNECTING,
+     [Schedule(2.0)]),
+    ("delays cap", [Start(), fail(), RetryDue(), fail(), RetryDue(), fail(), RetryDue(), fail(),
+                    RetryDue(), fail(), RetryDue(), fail()], Status.RECONNECTING, [Schedule(8.0)]),
+    ("retry due spawns", [Start(), fail(), RetryDue()], Status.STARTING, [Spawn()]),
+    ("watchdog fault stops the process before waiting",
+     [Start(), fail(Fault(ErrorKind.STREAM_STALLED, "no progress"), running=True)],
+     Status.RECONNECTING, [Terminate(), Schedule(1.0)]),
+    ("stop during backoff cancels the retry", [Start(), fail(), Stop()], Status.STOPPED,
+     [CancelRetry()]),
+    ("a late retry after stop does nothing", [Start(), fail(), Stop(), RetryDue()],
+     Status.STOPPED, []),
+    ("force start during backoff retries now", [Start(), fail(), Start(force=True)],
+     Status.STARTING, [CancelRetry(), Spawn()]),
+    ("plain start during backoff waits", [Start(), fail(), Start()], Status.RECONNECTING, []),
+    ("permanent fault fails at once", [Start(), fail(CONFIG)], Status.FAILED, []),
+    ("permanent watchdog fault still stops the process", [Start(), fail(CONFIG, running=True)],
+     Status.FAILED, [Terminate()]),
+    ("start after failed spawns again", [Start(), fail(CONFIG), Start()], Status.STARTING,
+     [Spawn()]),
+    ("stop after failed -> stopped", [Start(), fail(CONFIG), Stop()], Status.STOPPED, []),
+    ("failure after stop is stale", [Start(), Stop(), fail()], Status.STOPPING, []),
+    ("confirmation while stopping is ignored", [Start(), Stop(), Confirmed(1)], Status.STOPPING,
+     []),
+    ("stop cancels a pending force restart", [Start(), Start(force=True), Stop(), Stopped()],
+     Status.STOPPED, []),
+    ("force start while stopping restarts after", [Start(), Stop(), Start(force=True), Stopped()],
+     Status.STARTING, [Spawn()]),
+    ("stopped in reconnecting (after a watchdog stop) is ignored",
+     [Start(), fail(running=True), Stopped()], Status.RECONNECTING, []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("events", "status", "actions"), [t[1:] for t in TABLE], ids=[t[0] for t in TABLE]
+)
+def test_transitions(events: list[Event], status: Status, actions: list[Action]) -> None:
+    pub, last = drive(events)
+    assert pub.status is status
+    assert last == actions
+
+
+def test_max_reconnects_gives_up_after_that_many_retries() -> None:
+    policy = BackoffPolicy(jitter=0.0, max_reconnects=2)
+    pub = Publication(policy)
+    pub.handle(Start())
+    assert pub.handle(fail()) == [Schedule(1.0)]
+    pub.handle(RetryDue())
+    assert pub.handle(fail()) == [Schedule(2.0)]
+    pub.handle(RetryDue())
+    assert pub.handle(fail()) == []
+    assert pub.status is Status.FAILED
+    assert pub.restarts == 2 and pub.error_count == 3 and pub.last_error == CRASH
+
+
+def test_healthy_publishing_resets_the_failure_count() -> None:
+    pub = Publication(POLICY)
+    pub.handle(Start())
+    for _ in range(3):  # three quick failures: the next delay would be 8 s
+        pub.handle(fail())
+        pub.handle(RetryDue())
+    pub.handle(Confirmed(100.0))
+    assert pub.handle(fail(now=131.0)) == [Schedule(1.0)]  # 31 s healthy: forgiven
+    assert pub.failures == 1
+
+
+def test_short_publishing_does_not_reset() -> None:
+    pub = Publication(POLICY)
+    pub.handle(Start())
+    pub.handle(fail())
+    pub.handle(RetryDue())
+    pub.handle(Confirmed(100.0))
+    assert pub.handle(fail(now=105.0)) == [Schedule(2.0)]
+
+
+def test_operator_start_forgives_and_resets_counters() -> None:
+    pub = Publication(BackoffPolicy(jitter=0.0, max_reconnects=1))
+    pub.handle(Start())
+    pub.handle(fail())
+    pub.handle(RetryDue())
+    pub.handle(fail())
+    assert pub.status is Status.FAILED
+    pub.handle(Start())
+    assert (pub.failures, pub.restarts) == (0, 0)
+    assert pub.handle(fail()) == [Schedule(1.0)]
+
+
+def test_jitter_draw_is_used() -> None:
+    pub = Publication(BackoffPolicy(initial_s=10.0, jitter=0.5))
+    pub.handle(Start())
+    assert pub.handle(Failed(fault=CRASH, now=0, draw=1.0, process_running=False)) == [
+        Schedule(5.0)
+    ]
+    assert pub.retry_in == 5.0

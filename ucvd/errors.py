@@ -1,0 +1,40 @@
+"""What went wrong with a publication, in the product's vocabulary (design.md §2).
+
+Every failure an operator sees is one of these kinds plus a short message written for a
+person, with credentials already redacted. The kind is stable (scripts and alerts match on
+it); the message may be improved freely.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class ErrorKind(StrEnum):
+    CONNECTION_FAILED = "connection_failed"  # camera unreachable, refused, timed out, hung up
+    AUTH_FAILED = "auth_failed"  # camera refused the credentials
+    STREAM_UNAVAILABLE = "stream_unavailable"  # camera 404, no video track, unreadable data
+    MEDIAMTX_UNREACHABLE = "mediamtx_unreachable"  # central server down or dropped us
+    MEDIAMTX_REJECTED = "mediamtx_rejected"  # ANNOUNCE/RECORD refused: credentials, path, busy
+    STREAM_STALLED = "stream_stalled"  # no progress within the start or stall timeout
+    PROCESS_CRASHED = "process_crashed"  # FFmpeg ended for no reason we can name
+    CODEC_UNSUPPORTED = "codec_unsupported"  # the stream cannot be copied to RTSP
+    CONFIG_ERROR = "config_error"  # FFmpeg missing or refusing our options
+    INTERNAL_ERROR = "internal_error"  # a bug in ucvd
+
+
+# Retrying cannot fix these: the same argv against the same FFmpeg fails the same way.
+PERMANENT_KINDS = frozenset({ErrorKind.CONFIG_ERROR, ErrorKind.CODEC_UNSUPPORTED})
+
+
+class Fault(msgspec.Struct, frozen=True):
+    """One failure: its kind and an operator-friendly, secret-free message."""
+
+    kind: ErrorKind
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind in PERMANENT_KINDS

@@ -1,0 +1,1 @@
+"""Everything ucvd knows about FFmpeg, as pure functions: argv, progress, errors, version."""

@@ -1,0 +1,82 @@
+"""The FFmpeg command line for one relay, built from a camera, a target and settings.
+
+Every choice here is one of design.md §4's verified facts about FFmpeg 5.1: TCP on both
+legs (without `-rtsp_transport tcp` before the output the publish leg may go over UDP),
+`-timeout` in microseconds on both legs (`-stimeout` is gone since 5.0), explicit mapping
+(a camera whose video cannot be probed must fail, not be published as audio only; ONVIF
+data tracks must not reach the muxer), progress on stdout once per second.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from ucvd.model import Camera, Target
+from ucvd.urls import join_path, publish_path, with_credentials
+
+
+class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Daemon-wide FFmpeg settings (the per-camera ones live in CameraOptions)."""
+
+    input_timeout_s: float = 5.0  # socket I/O timeout towards the camera
+    output_timeout_s: float = 5.0  # socket I/O timeout towards MediaMTX
+    muxdelay_s: float = 0.1  # the RTSP muxer otherwise aggregates ~0.7 s
+    analyzeduration_us: int | None = None  # input probing limits; None = FFmpeg's default
+    probesize: int | None = None
+    loglevel: str = "info"  # stream descriptions at start, errors later; never per-frame
+
+
+def _us(seconds: float) -> str:
+    return str(round(seconds * 1_000_000))
+
+
+DEFAULT_SETTINGS = RelaySettings()
+
+
+def relay_argv(
+    ffmpeg: str, camera: Camera, target: Target, settings: RelaySettings = DEFAULT_SETTINGS
+) -> list[str]:
+    """argv for `ffmpeg` relaying `camera` to its path on `target`. Contains credentials:
+    never log it unredacted."""
+    opts = camera.options
+    argv = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-loglevel", f"level+{settings.loglevel}",
+        "-progress", "pipe:1",
+        "-stats_period", "1",
+    ]  # fmt: skip
+    if opts.genpts:
+        argv += ["-fflags", "+genpts"]
+    if opts.wallclock_timestamps:
+        argv += ["-use_wallclock_as_timestamps", "1"]
+    if settings.analyzeduration_us is not None:
+        argv += ["-analyzeduration", str(settings.analyzeduration_us)]
+    if settings.probesize is not None:
+        argv += ["-probesize", str(settings.probesize)]
+    argv += [
+        "-rtsp_transport", opts.transport.value,
+        "-timeout", _us(settings.input_timeout_s),
+        "-i", with_credentials(camera.url, camera.username, camera.password),
+        "-map", "0:v:0",
+    ]  # fmt: skip
+    if opts.audio:
+        argv += ["-map", "0:a:0?"]
+    argv += ["-c", "copy"]
+    if opts.avoid_negative_ts:
+        argv += ["-avoid_negative_ts", "make_zero"]
+    argv += [
+        "-f", "rtsp",
+        "-rtsp_transport", "tcp",
+        "-timeout", _us(settings.output_timeout_s),
+        "-muxdelay", str(settings.muxdelay_s),
+        publish_url(camera, target),
+    ]  # fmt: skip
+    return argv
+
+
+def publish_url(camera: Camera, target: Target) -> str:
+    """Where the camera is published, with the target's credentials merged in."""
+    path = publish_path(target.path_template, camera.id)
+    return with_credentials(join_path(target.rtsp_url, path), target.username, target.password)

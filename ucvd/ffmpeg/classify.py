@@ -1,0 +1,239 @@
+"""FFmpeg's stderr, read like an operator would: which side failed, and why.
+
+FFmpeg says nothing structured about failures; its text does, and the same text means a
+different thing on the camera leg than on the MediaMTX leg ("Connection refused" is a dark
+camera on one side, a down server on the other). So each line is first placed on a side,
+from the URL or `tcp://host:port` it names or from the RTSP method it reports, and then
+matched against rules in priority order. Stderr decides first; the exit code only when no
+line explains the exit (255 merely means "FFmpeg got a signal").
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from ucvd.errors import ErrorKind, Fault
+from ucvd.urls import redact
+
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
+
+
+class Side(Enum):
+    CAMERA = "camera"
+    TARGET = "target"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> Endpoint:
+        """host:port of an rtsp(s) URL, default port filled in; the host is lower-cased."""
+        match = _URL_HOSTPORT.search(url)
+        if not match:
+            raise ValueError("not a URL with a host")
+        return cls._from_match(match)
+
+    @classmethod
+    def _from_match(cls, match: re.Match[str]) -> Endpoint:
+        host = (match["host6"] or match["host"]).lower()
+        port = int(match["port"]) if match["port"] else _DEFAULT_PORTS.get(match["scheme"], 0)
+        return cls(host, port)
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_URL_HOSTPORT = re.compile(
+    r"(?P<scheme>rtsps?|tcp|tls)://(?:[^\s/@]*@)?(?:\[(?P<host6>[0-9a-fA-F:.]+)\]|(?P<host>[^\s/:?\[\]]+))"
+    r"(?::(?P<port>\d+))?"
+)
+_CAMERA_HINTS = re.compile(r"method (?:DESCRIBE|PLAY|OPTIONS) |Error opening input")
+_TARGET_HINTS = re.compile(
+    r"method (?:ANNOUNCE|RECORD) |output file|av_interleaved_write_frame|Error writing trailer"
+    r"|Error muxing|Error initializing output"
+)
+
+
+def side_of(line: str, camera: Endpoint, target: Endpoint) -> Side | None:
+    """Which leg a line speaks of: by the endpoint it names, else by what it reports."""
+    for match in _URL_HOSTPORT.finditer(line):
+        try:
+            endpoint = Endpoint._from_match(match)
+        except ValueError:
+            continue
+        if endpoint == target and endpoint != camera:
+            return Side.TARGET
+        if endpoint == camera and endpoint != target:
+            return Side.CAMERA
+    if _TARGET_HINTS.search(line):
+        return Side.TARGET
+    if _CAMERA_HINTS.search(line):
+        return Side.CAMERA
+    return None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: re.Pattern[str]
+    camera: tuple[ErrorKind, str] | None  # kind and message when the line is about the camera
+    target: tuple[ErrorKind, str] | None  # ... about MediaMTX
+    default: Side | None = None  # the side to assume when the line names none
+
+
+def _r(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_CONN = r"Connection refused|Connection timed out|Operation timed out|No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution|Connection reset by peer"  # noqa: E501
+
+# Highest priority first. Messages may use {camera}, {target}, {status}, {reason}.
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        _r(
+            r"Unrecognized option|Option \S+ not found|Error splitting the argument list"
+            r"|Invalid value .* for option|Protocol not found"
+        ),
+        (ErrorKind.CONFIG_ERROR, "FFmpeg refused its options: {reason}"),
+        (ErrorKind.CONFIG_ERROR, "FFmpeg refused its options: {reason}"),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"(?:method \w+ failed|Server returned): 401\b"),
+        (ErrorKind.AUTH_FAILED, "camera {camera} refused the username or password (401)"),
+        (ErrorKind.MEDIAMTX_REJECTED, "MediaMTX {target} refused the publish credentials (401)"),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"Stream map '0:v:0' matches no streams|Output file #0 does not contain any stream"),
+        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} sends no video track"),
+        None,
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"(?:method \w+ failed|Server returned):? (?P<status>\d{3})(?P<reason>[^\r\n]*)"),
+        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} has no such stream ({status}{reason})"),
+        (
+            ErrorKind.MEDIAMTX_REJECTED,
+            "MediaMTX {target} refused the publication ({status}{reason}): path not allowed, "
+            "publisher not permitted, or path busy",
+        ),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(
+            r"Could not find tag for codec|codec not currently supported in container"
+            r"|incompatible with output codec|Unsupported codec"
+        ),
+        (ErrorKind.CODEC_UNSUPPORTED, "the camera's codec cannot be relayed over RTSP: {reason}"),
+        (ErrorKind.CODEC_UNSUPPORTED, "the camera's codec cannot be relayed over RTSP: {reason}"),
+        Side.TARGET,
+    ),
+    _Rule(
+        _r(
+            r"av_interleaved_write_frame\(\): (?:Broken pipe|Connection reset by peer|End of file)"
+            r"|Error writing trailer.*(?:Broken pipe|Connection reset)"
+        ),
+        None,
+        (
+            ErrorKind.MEDIAMTX_UNREACHABLE,
+            "MediaMTX {target} closed the publishing connection (kicked, replaced by another "
+            "publisher, or restarted)",
+        ),
+        Side.TARGET,
+    ),
+    _Rule(
+        _r(_CONN),
+        (ErrorKind.CONNECTION_FAILED, "cannot reach camera {camera}: {reason}"),
+        (ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX {target}: {reason}"),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"Invalid data found when processing input"),
+        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} sent data FFmpeg cannot read"),
+        (ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX {target} did not answer as an RTSP server"),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"End of file"),
+        (ErrorKind.CONNECTION_FAILED, "camera {camera} ended the stream"),
+        (ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX {target} closed the connection"),
+        Side.CAMERA,
+    ),
+)
+
+_LEVEL_TAG = re.compile(r"\[(?:error|fatal|panic)\]")
+_CONN_REASON = re.compile(_CONN, re.IGNORECASE)
+
+
+def _reason(line: str, match: re.Match[str]) -> str:
+    if match.re.pattern == _CONN:
+        return match.group(0)
+    text = re.sub(r"^(?:\[[^\]]*\]\s*)+", "", line).strip()  # drop "[rtsp @ 0x..] [error]"
+    return text[:200]
+
+
+def classify(
+    lines: Sequence[str],
+    *,
+    camera: Endpoint,
+    target: Endpoint,
+    returncode: int | None,
+    secrets: Sequence[str] = (),
+) -> Fault:
+    """Why FFmpeg ended, from its last stderr lines and exit code. Never returns a secret."""
+    best: tuple[int, Fault] | None = None
+    for line in lines:
+        for priority, rule in enumerate(_RULES):
+            if best is not None and priority >= best[0]:
+                break
+            match = rule.pattern.search(line)
+            if not match:
+                continue
+            side = side_of(line, camera, target) or rule.default
+            verdict = rule.target if side is Side.TARGET else rule.camera
+            if verdict is None:
+                verdict = rule.camera or rule.target
+            assert verdict is not None
+            kind, template = verdict
+            groups = match.groupdict()
+            message = template.format(
+                camera=camera,
+                target=target,
+                status=groups.get("status") or "",
+                reason=(groups.get("reason") or "").rstrip()
+                if groups.get("status")
+                else _reason(line, match),
+            )
+            best = (priority, Fault(kind, redact(message, secrets)))
+            break
+    if best is not None:
+        return best[1]
+    return _from_exit(lines, returncode, secrets)
+
+
+def _from_exit(lines: Sequence[str], returncode: int | None, secrets: Sequence[str]) -> Fault:
+    last_error = next((ln for ln in reversed(lines) if _LEVEL_TAG.search(ln)), None)
+    detail = f": {redact(_strip_tags(last_error), secrets)[:200]}" if last_error else ""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return Fault(ErrorKind.PROCESS_CRASHED, f"FFmpeg was killed by {name}{detail}")
+    if returncode == 0:
+        return Fault(
+            ErrorKind.CONNECTION_FAILED, f"FFmpeg stopped: the camera's stream ended{detail}"
+        )
+    code = "unknown" if returncode is None else str(returncode)
+    return Fault(ErrorKind.PROCESS_CRASHED, f"FFmpeg exited with code {code}{detail}")
+
+
+def _strip_tags(line: str) -> str:
+    return re.sub(r"^(?:\[[^\]]*\]\s*)+", "", line).strip()

@@ -1,0 +1,145 @@
+"""Stream URLs: validation at the boundary, credential merging, redaction, publish paths.
+
+Pure functions. FFmpeg reads whatever URL it is handed (`file:`, `concat:`, `pipe:`...), so
+only `rtsp://`/`rtsps://` sources with a real host ever reach it; and since FFmpeg echoes its
+URLs into every error line, everything it prints passes through `redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable
+
+MAX_URL_LENGTH = 2048
+STREAM_SCHEMES = ("rtsp", "rtsps")
+API_SCHEMES = ("http", "https")
+REDACTED = "***"
+
+# MediaMTX's own rule for path names (internal/conf/path.go, v1.20).
+_MTX_PATH = re.compile(r"^[0-9a-zA-Z_\-/.]+$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
+# Secrets this short would turn redaction into noise (every "ab" in a log line); the URL
+# pattern above still hides them where FFmpeg prints them, inside URLs.
+_MIN_LITERAL_SECRET = 4
+
+
+class InvalidURL(ValueError):
+    """The URL cannot be used; the message says why, without echoing any credentials."""
+
+
+def _check_text(url: str, what: str) -> None:
+    if not url:
+        raise InvalidURL(f"{what} is empty")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL(f"{what} is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise InvalidURL(f"{what} contains whitespace or control characters")
+
+
+def _split(url: str, what: str, schemes: tuple[str, ...]) -> urllib.parse.SplitResult:
+    _check_text(url, what)
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        allowed = " or ".join(f"{s}://" for s in schemes)
+        shown = f"'{scheme}:'" if scheme else "no scheme"
+        raise InvalidURL(f"{what} must start with {allowed} (got {shown})")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # a port that is not a number, or out of range
+        raise InvalidURL(f"{what} has an invalid port") from exc
+    if not host:
+        raise InvalidURL(f"{what} has no host")
+    if port == 0:
+        raise InvalidURL(f"{what} has an invalid port")
+    if parts.fragment:
+        raise InvalidURL(f"{what} must not contain a '#' fragment")
+    return parts
+
+
+def split_credentials(url: str, what: str = "stream URL") -> tuple[str, str | None, str | None]:
+    """Validate a camera or target RTSP URL and take any `user:pass@` out of it.
+
+    Returns (url without credentials, username, password); credentials are percent-decoded.
+    """
+    parts = _split(url, what, STREAM_SCHEMES)
+    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    clean = urllib.parse.urlunsplit((parts.scheme.lower(), hostport, parts.path, parts.query, ""))
+    return clean, user, password
+
+
+def validate_api_url(url: str) -> str:
+    """An http(s) base URL for MediaMTX's API, without credentials or path beyond '/'."""
+    parts = _split(url, "API URL", API_SCHEMES)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidURL("API URL must not contain credentials; set them apart")
+    if parts.query:
+        raise InvalidURL("API URL must not contain a query")
+    path = parts.path.rstrip("/")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """The URL with `user:pass@` merged in, percent-encoded. Credentials already in the URL
+    are replaced. No username means no credentials at all."""
+    parts = urllib.parse.urlsplit(url)
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    if username is None:
+        netloc = hostport
+    else:
+        userinfo = urllib.parse.quote(username, safe="")
+        if password is not None:
+            userinfo += ":" + urllib.parse.quote(password, safe="")
+        netloc = f"{userinfo}@{hostport}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def join_path(base_url: str, path: str) -> str:
+    """`rtsp://host:8554` + `camera_x` -> `rtsp://host:8554/camera_x` (keeps a base prefix)."""
+    return base_url.rstrip("/") + "/" + path
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Hide passwords: every `scheme://user:pass@` becomes `scheme://user:***@`, and each known
+    secret (raw or percent-encoded) is replaced wherever it appears."""
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= _MIN_LITERAL_SECRET:
+            forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)})
+    for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def validate_path_name(name: str) -> str:
+    """A MediaMTX path name, checked by MediaMTX's own rules so that it never refuses it."""
+    if not name:
+        raise InvalidURL("path name is empty")
+    if name.startswith("/") or name.endswith("/"):
+        raise InvalidURL(f"path name {name!r} must not begin or end with '/'")
+    if not _MTX_PATH.match(name):
+        raise InvalidURL(
+            f"path name {name!r} may contain only letters, digits, '_', '-', '.' and '/'"
+        )
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        raise InvalidURL(f"path name {name!r} must not contain empty, '.' or '..' segments")
+    return name
+
+
+def publish_path(template: str, camera_id: str) -> str:
+    """The MediaMTX path a camera publishes to, from the target's template.
+
+    Only the `{camera_id}` placeholder exists; anything else in braces is an error, so a
+    typo never silently publishes every camera to one path.
+    """
+    for placeholder in _PLACEHOLDER.findall(template):
+        if placeholder != "camera_id":
+            raise InvalidURL(f"path template has unknown placeholder {{{placeholder}}}")
+    if "{camera_id}" not in template:
+        raise InvalidURL("path template must contain {camera_id}")
+    return validate_path_name(template.replace("{camera_id}", camera_id))
