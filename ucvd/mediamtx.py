@@ -1,0 +1,212 @@
+"""Async client of MediaMTX's Control API v3: provision paths and verify publications.
+
+Facts it respects (design.md §4): both error-body formats (`{"error": ...}` up to v1.15.4,
+`{"status": "error", "error": ...}` since); lists paginate; failed authentication answers
+only after a deliberate delay of up to ~4 s, so the default timeout sits above it; only
+transport errors are retried, because an HTTP answer, even an error, is MediaMTX's word.
+
+Ensuring a path never overwrites the operator's own configuration: if a configured path
+already covers the name (the exact name, a `~regex`, `all_others` or `all`), nothing is
+changed; only an uncovered name is added, with an empty body (MediaMTX's defaults).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from enum import StrEnum
+from typing import Any
+
+import anyio
+import httpx
+import msgspec
+
+from ucvd.urls import validate_path_name
+
+DEFAULT_TIMEOUT_S = 8.0
+_CATCH_ALL = ("all_others", "all")
+
+
+class MediaMTXError(Exception):
+    """A failure talking to MediaMTX; `unreachable` tells a down server from a refusal."""
+
+    def __init__(self, message: str, *, status: int | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.unreachable = unreachable
+
+
+class PathInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    ready: bool
+    tracks: tuple[str, ...] = ()
+    inbound_bytes: int = 0
+    readers: int = 0
+    source_type: str | None = None
+    source_id: str | None = None
+
+
+class ServerInfo(msgspec.Struct, frozen=True):
+    version: str | None  # None when the server predates /v3/info
+
+
+class EnsureResult(StrEnum):
+    EXISTS = "exists"  # configured under this exact name
+    COVERED = "covered"  # a regex or catch-all path serves it
+    CREATED = "created"
+
+
+def _path_info(item: dict[str, Any]) -> PathInfo:
+    source = item.get("source") or {}
+    return PathInfo(
+        name=str(item.get("name", "")),
+        ready=bool(item.get("ready")),
+        tracks=tuple(str(t) for t in item.get("tracks") or ()),
+        # v1.17 renamed bytesReceived to inboundBytes.
+        inbound_bytes=int(item.get("inboundBytes", item.get("bytesReceived", 0)) or 0),
+        readers=len(item.get("readers") or ()),
+        source_type=source.get("type"),
+        source_id=source.get("id"),
+    )
+
+
+def covers(conf_name: str, path: str) -> bool:
+    """Does the configured path `conf_name` serve requests for `path`?"""
+    if conf_name in _CATCH_ALL:
+        return True
+    if conf_name.startswith("~"):
+        try:
+            return re.fullmatch(conf_name[1:], path) is not None
+        except re.error:
+            return False  # a Go-only regex: we cannot tell, so treat it as not covering
+    return conf_name == path
+
+
+def error_message(response: httpx.Response) -> str:
+    """The error text in either of MediaMTX's formats, else the raw body (shortened)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    text = response.text.strip()
+    return text[:200] if text else response.reason_phrase
+
+
+class MediaMTXClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credentials: tuple[str, str] | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = 2,
+        retry_delay_s: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._retries = retries
+        self._retry_delay_s = retry_delay_s
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=credentials,
+            timeout=timeout_s,
+            transport=transport,
+            trust_env=False,  # never route the LAN's MediaMTX through a proxy from the env
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> MediaMTXClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, url: str, body: Any = None) -> Any:
+        delay = self._retry_delay_s
+        for attempt in range(self._retries + 1):
+            try:
+                response = await self._client.request(method, url, json=body)
+                break
+            except httpx.TransportError as exc:
+                if attempt == self._retries:
+                    raise MediaMTXError(
+                        f"MediaMTX API at {self.base_url} unreachable: {type(exc).__name__}",
+                        unreachable=True,
+                    ) from exc
+                await anyio.sleep(delay)
+                delay *= 2
+        if response.status_code >= 400:
+            raise MediaMTXError(
+                f"MediaMTX API answered {response.status_code}: {error_message(response)}",
+                status=response.status_code,
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MediaMTXError("MediaMTX API answered with something that is not JSON") from exc
+
+    @staticmethod
+    def _quoted(path: str) -> str:
+        return urllib.parse.quote(validate_path_name(path), safe="/")
+
+    async def _list(self, endpoint: str, page_size: int = 100) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            data = await self._request("GET", f"{endpoint}?itemsPerPage={page_size}&page={page}")
+            items.extend(data.get("items") or [])
+            page += 1
+            if page >= int(data.get("pageCount") or 0):
+                return items
+
+    async def info(self) -> ServerInfo:
+        """Reachability, authentication and version in one call (/v3/info, else a list)."""
+        try:
+            data = await self._request("GET", "/v3/info")
+        except MediaMTXError as exc:
+            if exc.status != 404:
+                raise
+            await self._request("GET", "/v3/paths/list?itemsPerPage=1")
+            return ServerInfo(version=None)
+        return ServerInfo(version=(data or {}).get("version"))
+
+    async def get_path(self, name: str) -> PathInfo | None:
+        """Runtime state of a path; None when nobody publishes or reads it."""
+        try:
+            data = await self._request("GET", f"/v3/paths/get/{self._quoted(name)}")
+        except MediaMTXError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _path_info(data)
+
+    async def list_paths(self) -> list[PathInfo]:
+        return [_path_info(item) for item in await self._list("/v3/paths/list")]
+
+    async def ensure_path(self, name: str) -> EnsureResult:
+        """Make sure MediaMTX accepts a publisher on `name`, without touching its config
+        when it already does. Idempotent; safe against a concurrent add."""
+        self._quoted(name)  # validate first
+        configured = [str(item.get("name")) for item in await self._list("/v3/config/paths/list")]
+        if name in configured:
+            return EnsureResult.EXISTS
+        if any(covers(conf, name) for conf in configured):
+            return EnsureResult.COVERED
+        try:
+            await self._request("POST", f"/v3/config/paths/add/{self._quoted(name)}", {})
+        except MediaMTXError as exc:
+            if exc.status == 400 and "already exists" in str(exc):
+                return EnsureResult.EXISTS
+            raise
+        return EnsureResult.CREATED
+
+    async def kick_session(self, session_id: str) -> None:
+        if not re.fullmatch(r"[0-9a-fA-F-]{1,64}", session_id):
+            raise ValueError("session id must be a UUID")
+        await self._request("POST", f"/v3/rtspsessions/kick/{session_id}")

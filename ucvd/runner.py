@@ -1,0 +1,244 @@
+"""One FFmpeg child process, run the way design.md §4 rules 2, 3 and 6 demand.
+
+- Spawned from the event-loop thread through `setpriv --pdeathsig KILL`, in its own process
+  group, with a minimal environment (no systemd variables; `LC_ALL=C` so that the error
+  text the classifier reads is the English one).
+- Both pipes are drained for as long as the process lives: a full pipe freezes FFmpeg.
+  stdout carries `-progress` blocks, stderr is split on CR and LF, redacted, and the last
+  lines are kept for `ucvctl logs` and for the classifier.
+- Stopping climbs a ladder: `q` on stdin, then SIGTERM, then SIGKILL, each to the whole
+  group, and always ends with the process reaped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+
+from ucvd.ffmpeg.progress import ProgressBlock, ProgressParser
+from ucvd.urls import redact
+
+STDERR_LINES = 200
+_LINE_SPLIT = re.compile(rb"[\r\n]+")
+_MAX_PARTIAL = 8192
+# The environment variable that marks our children, so that a restarted daemon can find
+# the FFmpeg processes a crashed one left behind (design.md §4 rule 2).
+TAG_VARIABLE = "UCVD_RELAY_TAG"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: float  # wall-clock time the line was read
+    text: str  # redacted
+
+
+class SpawnError(RuntimeError):
+    """The process could not be started at all (missing binary, no setpriv...)."""
+
+
+def child_environment(tag: str | None) -> dict[str, str]:
+    """Only what FFmpeg needs: PATH, a C locale, and our tag. Nothing of systemd's."""
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "LC_ALL": "C"}
+    if tag:
+        env[TAG_VARIABLE] = tag
+    return env
+
+
+class FFmpegProcess:
+    """A running FFmpeg; use through `FFmpegProcess.run(...)`."""
+
+    def __init__(
+        self,
+        process: anyio.abc.Process,
+        secrets: Sequence[str],
+        on_progress: Callable[[ProgressBlock], None],
+        on_line: Callable[[LogLine], None] | None,
+        lines: deque[LogLine],
+    ) -> None:
+        self._process = process
+        self._secrets = tuple(secrets)
+        self._on_progress = on_progress
+        self._on_line = on_line
+        self.lines = lines
+        self.stop_requested = False
+        self._exited = anyio.Event()
+        self._stdout_done = anyio.Event()
+        self._stderr_done = anyio.Event()
+        self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def run(
+        cls,
+        argv: Sequence[str],
+        *,
+        secrets: Sequence[str] = (),
+        on_progress: Callable[[ProgressBlock], None],
+        on_line: Callable[[LogLine], None] | None = None,
+        lines: deque[LogLine] | None = None,
+        tag: str | None = None,
+        stop_grace_s: tuple[float, float] = (2.0, 3.0),
+    ) -> AsyncIterator[FFmpegProcess]:
+        """Spawn, drain while the block runs, and on leaving stop and reap, always.
+
+        `lines` may be passed in so that a publication keeps one buffer across restarts.
+        """
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise SpawnError("setpriv (util-linux) is missing; it guards against orphan FFmpegs")
+        try:
+            process = await anyio.open_process(
+                [setpriv, "--pdeathsig", "KILL", "--", *argv],
+                env=child_environment(tag),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SpawnError(f"could not start FFmpeg: {exc.strerror or exc}") from exc
+        proc = cls(
+            process,
+            secrets,
+            on_progress,
+            on_line,
+            lines if lines is not None else deque(maxlen=STDERR_LINES),
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                # Shielded: draining and reaping must go on while the stop ladder runs after
+                # a cancellation; they end by themselves when the process is gone.
+                for task in (proc._drain_stdout, proc._drain_stderr, proc._reap):
+                    tg.start_soon(_shielded, task)
+                try:
+                    yield proc
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await proc.stop(*stop_grace_s)
+        finally:
+            # Whatever happened above (even a cancellation mid-spawn), no child is left.
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                with anyio.CancelScope(shield=True):
+                    await process.wait()
+
+    async def _reap(self) -> None:
+        self.returncode = await self._process.wait()
+        self._exited.set()
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        assert self.returncode is not None
+        return self.returncode
+
+    async def finished(self) -> int:
+        """Wait for the exit *and* for both pipes to be read to the end, so that the last
+        stderr lines (the ones that explain the exit) are in `lines`."""
+        code = await self.wait()
+        await self._stdout_done.wait()
+        await self._stderr_done.wait()
+        return code
+
+    @property
+    def running(self) -> bool:
+        return not self._exited.is_set()
+
+    async def _drain_stdout(self) -> None:
+        assert self._process.stdout is not None
+        parser = ProgressParser()
+        try:
+            async for chunk in self._process.stdout:
+                for block in parser.feed(chunk):
+                    self._on_progress(block)
+        finally:
+            self._stdout_done.set()
+
+    async def _drain_stderr(self) -> None:
+        assert self._process.stderr is not None
+        partial = b""
+        try:
+            async for chunk in self._process.stderr:
+                pieces = _LINE_SPLIT.split(partial + chunk)
+                partial = pieces.pop()
+                if len(partial) > _MAX_PARTIAL:
+                    pieces.append(partial)
+                    partial = b""
+                for piece in pieces:
+                    self._keep(piece)
+            if partial:
+                self._keep(partial)
+        finally:
+            self._stderr_done.set()
+
+    def _keep(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
+            return
+        line = LogLine(at=time.time(), text=redact(text, self._secrets))
+        self.lines.append(line)
+        if self._on_line is not None:
+            self._on_line(line)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, sig)
+
+    async def stop(self, q_grace_s: float = 2.0, term_grace_s: float = 3.0) -> int:
+        """`q`, then SIGTERM, then SIGKILL to the group; returns once the process is reaped.
+
+        Never more than those two signals: a third makes FFmpeg exit without cleanup.
+        """
+        self.stop_requested = True
+        if self.running and self._process.stdin is not None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await self._process.stdin.send(b"q")
+        ladder: tuple[tuple[int | None, float | None], ...] = (
+            (None, q_grace_s),
+            (signal.SIGTERM, term_grace_s),
+            (signal.SIGKILL, None),
+        )
+        for sig, grace in ladder:
+            if not self.running:
+                break
+            if sig is not None:
+                self._signal(sig)
+            with anyio.move_on_after(grace):
+                await self._exited.wait()
+        await self._exited.wait()
+        # The leader is gone; anything else in its group goes with it.
+        self._signal(signal.SIGKILL)
+        assert self.returncode is not None
+        return self.returncode
+
+
+async def _shielded(task: Callable[[], Awaitable[None]]) -> None:
+    with anyio.CancelScope(shield=True):
+        await task()
+
+
+def find_tagged(tag: str) -> list[int]:
+    """PIDs of live processes whose environment carries our tag (left by a crashed ucvd)."""
+    needle = f"{TAG_VARIABLE}={tag}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:  # noqa: PTH123 - hot loop
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -1,0 +1,433 @@
+"""One supervisor task per publication: it runs the state machine against the real world.
+
+Everything that happens to a publication (an operator's command, a confirmation from
+MediaMTX, a stall, an exit, a retry timer) becomes an event on one queue, handled one at a
+time by `run()`. That queue is the per-camera lock of design.md §4 rule 1: twenty
+concurrent `start` calls are twenty events, the first spawns, the others find the
+publication already starting. Actions the machine returns are carried out in that same
+loop; a `Terminate` is awaited there (stop ladder and reap) before anything else happens,
+so there are never two FFmpeg processes for one camera.
+
+An *attempt* is one FFmpeg process from spawn to exit: it ensures the MediaMTX path,
+spawns, confirms readiness (MediaMTX says the path is ready; with the API off, the first
+progress block), watches for stalls, and samples metrics every second.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+import msgspec
+
+from ucvd.backoff import BackoffPolicy
+from ucvd.errors import ErrorKind, Fault
+from ucvd.ffmpeg.argv import DEFAULT_SETTINGS, RelaySettings, relay_argv
+from ucvd.ffmpeg.classify import Endpoint, classify
+from ucvd.ffmpeg.progress import ProgressBlock
+from ucvd.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
+from ucvd.model import Camera, Target, secrets_of
+from ucvd.publication import (
+    Action,
+    CancelRetry,
+    Confirmed,
+    Event,
+    Failed,
+    Publication,
+    RetryDue,
+    Schedule,
+    Spawn,
+    Start,
+    Status,
+    Stop,
+    Stopped,
+    Terminate,
+)
+from ucvd.runner import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
+from ucvd.urls import publish_path, redact
+
+
+class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    start_timeout_s: float = 20.0  # spawn -> confirmed; copy mode waits for a keyframe
+    stall_timeout_s: float = 10.0  # no advancing frame/out_time for this long = stalled
+    poll_s: float = 0.5  # how often readiness and stalls are checked
+    metrics_every_s: float = 1.0
+    healthy_after_s: float = 30.0  # publishing this long forgives earlier failures
+    backoff_cap_s: float = 60.0
+    relay: RelaySettings = DEFAULT_SETTINGS
+
+
+class PublicationMetrics(msgspec.Struct, kw_only=True):
+    fps: float | None = None  # instantaneous, from frame deltas
+    frames: int = 0
+    speed: float | None = None
+    bitrate_kbps: float | None = None  # from MediaMTX's inbound byte counter
+    bytes_in: int = 0  # at MediaMTX, this session
+    tracks: tuple[str, ...] = ()
+    readers: int = 0
+    uptime_s: float | None = None  # since confirmed
+    since_progress_s: float | None = None
+
+
+class PublicationState(msgspec.Struct, kw_only=True):
+    """What `ucvctl status` shows for one camera; contains no secret."""
+
+    camera_id: str
+    status: Status
+    path: str
+    pid: int | None
+    restarts: int
+    error_count: int
+    last_error: Fault | None
+    retry_in_s: float | None
+    metrics: PublicationMetrics
+
+
+class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
+    camera_id: str
+    old: Status
+    new: Status
+    error: Fault | None
+    at: float  # wall clock
+
+
+class MetricsSampled(msgspec.Struct, frozen=True, kw_only=True):
+    camera_id: str
+    metrics: PublicationMetrics
+    at: float
+
+
+Notification = StatusChanged | MetricsSampled
+
+
+@dataclass
+class _Command:
+    event: Start | Stop
+    done: anyio.Event = field(default_factory=anyio.Event)
+    changed: bool = False
+
+
+@dataclass
+class _Attempt:
+    number: int
+    scope: anyio.CancelScope
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _policy(camera: Camera, target: Target, settings: SupervisorSettings) -> BackoffPolicy:
+    limit = camera.options.max_reconnects
+    return BackoffPolicy(
+        initial_s=target.reconnect_delay,
+        cap_s=max(settings.backoff_cap_s, target.reconnect_delay),
+        healthy_after_s=settings.healthy_after_s,
+        max_reconnects=target.max_reconnects if limit is None else limit,
+    )
+
+
+class Supervisor:
+    def __init__(
+        self,
+        camera: Camera,
+        target: Target,
+        *,
+        ffmpeg: str,
+        mediamtx: MediaMTXClient | None,
+        notify: Callable[[Notification], None] = lambda _n: None,
+        settings: SupervisorSettings | None = None,
+        tag: str | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.camera = camera
+        self.target = target
+        self.settings = settings or SupervisorSettings()
+        self.ffmpeg = ffmpeg
+        self.mediamtx = mediamtx if target.uses_api else None
+        self.path = publish_path(target.path_template, camera.id)
+        self._notify = notify
+        self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
+        self._rng = rng
+        self._secrets = secrets_of(camera, target)
+        self._camera_ep = Endpoint.of(camera.url)
+        self._target_ep = Endpoint.of(target.rtsp_url)
+        self.machine = Publication(_policy(camera, target, self.settings))
+        self.lines: deque[LogLine] = deque(maxlen=STDERR_LINES)
+        self.metrics = PublicationMetrics()
+        self._send, self._receive = anyio.create_memory_object_stream[
+            tuple[int | None, Event | _Command]
+        ](math.inf)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._attempt: _Attempt | None = None
+        self._attempts = 0
+        self._retry_scope: anyio.CancelScope | None = None
+        self._proc: FFmpegProcess | None = None
+
+    # --- the operator's side ----------------------------------------------------------------
+    async def start(self, force: bool = False) -> bool:
+        """Start (or with `force`, restart). False when it was already running."""
+        return await self._command(Start(force=force))
+
+    async def stop(self) -> bool:
+        """Stop and wait until FFmpeg is gone. False when it was not running."""
+        return await self._command(Stop())
+
+    async def restart(self) -> bool:
+        return await self._command(Start(force=True))
+
+    async def _command(self, event: Start | Stop) -> bool:
+        command = _Command(event)
+        await self._send.send((None, command))
+        await command.done.wait()
+        return command.changed
+
+    def state(self) -> PublicationState:
+        m = self.machine
+        return PublicationState(
+            camera_id=self.camera.id,
+            status=m.status,
+            path=self.path,
+            pid=self._proc.pid if self._proc is not None and self._proc.running else None,
+            restarts=m.restarts,
+            error_count=m.error_count,
+            last_error=m.last_error,
+            retry_in_s=m.retry_in,
+            metrics=self.metrics,
+        )
+
+    # --- the loop ---------------------------------------------------------------------------
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve this publication until cancelled; on the way out, stop FFmpeg cleanly."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                task_status.started()
+                async for attempt_no, item in self._receive:
+                    if isinstance(item, _Command):
+                        before = self.machine.status
+                        await self._handle(item.event)
+                        item.changed = self.machine.status is not before
+                        item.done.set()
+                    elif attempt_no is None or (
+                        self._attempt is not None and attempt_no == self._attempt.number
+                    ):
+                        await self._handle(item)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._terminate_attempt()
+
+    async def _handle(self, event: Event) -> None:
+        before = self.machine.status
+        actions = self.machine.handle(event)
+        if self.machine.status is not before:
+            self._status_changed(before)
+        for action in actions:
+            await self._perform(action)
+
+    def _status_changed(self, before: Status) -> None:
+        new = self.machine.status
+        error = self.machine.last_error if new in (Status.RECONNECTING, Status.FAILED) else None
+        self._notify(
+            StatusChanged(
+                camera_id=self.camera.id, old=before, new=new, error=error, at=time.time()
+            )
+        )
+
+    async def _perform(self, action: Action) -> None:
+        assert self._tg is not None
+        match action:
+            case Spawn():
+                self._attempts += 1
+                attempt = _Attempt(self._attempts, anyio.CancelScope())
+                self._attempt = attempt
+                self.metrics = PublicationMetrics()
+                self._tg.start_soon(self._run_attempt, attempt)
+            case Terminate():
+                await self._terminate_attempt()
+                await self._handle(Stopped())
+            case Schedule(delay_s=delay):
+                self._cancel_retry()
+                scope = anyio.CancelScope()
+                self._retry_scope = scope
+                self._tg.start_soon(self._retry_after, scope, delay)
+            case CancelRetry():
+                self._cancel_retry()
+
+    async def _terminate_attempt(self) -> None:
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.scope.cancel()
+            await attempt.done.wait()
+
+    def _cancel_retry(self) -> None:
+        if self._retry_scope is not None:
+            self._retry_scope.cancel()
+            self._retry_scope = None
+
+    async def _retry_after(self, scope: anyio.CancelScope, delay: float) -> None:
+        with scope:
+            await anyio.sleep(delay)
+            await self._send.send((None, RetryDue()))
+
+    def _post(self, attempt: _Attempt, event: Event) -> None:
+        self._send.send_nowait((attempt.number, event))
+
+    def _fail(self, attempt: _Attempt, fault: Fault, *, running: bool) -> None:
+        self._post(
+            attempt,
+            Failed(fault=fault, now=time.monotonic(), draw=self._rng(), process_running=running),
+        )
+
+    # --- one attempt ------------------------------------------------------------------------
+    async def _run_attempt(self, attempt: _Attempt) -> None:
+        try:
+            with attempt.scope:
+                await self._attempt_body(attempt)
+        finally:
+            self._proc = None
+            attempt.done.set()
+
+    async def _attempt_body(self, attempt: _Attempt) -> None:
+        if self.mediamtx is not None:
+            try:
+                await self.mediamtx.ensure_path(self.path)
+            except MediaMTXError as exc:
+                kind = ErrorKind.MEDIAMTX_REJECTED
+                if exc.unreachable:
+                    kind = ErrorKind.MEDIAMTX_UNREACHABLE
+                fault = Fault(
+                    kind, redact(f"cannot prepare path {self.path}: {exc}", self._secrets)
+                )
+                self._fail(attempt, fault, running=False)
+                return
+        argv = relay_argv(self.ffmpeg, self.camera, self.target, self.settings.relay)
+        watch = _Watch(time.monotonic())
+        try:
+            async with FFmpegProcess.run(
+                argv,
+                secrets=self._secrets,
+                on_progress=watch.progress,
+                lines=self.lines,
+                tag=self.tag,
+            ) as proc:
+                self._proc = proc
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
+                    await self._watch_health(attempt, watch)
+        except SpawnError as exc:
+            self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
+
+    async def _watch_exit(
+        self, attempt: _Attempt, proc: FFmpegProcess, scope: anyio.CancelScope
+    ) -> None:
+        code = await proc.finished()
+        if not proc.stop_requested:
+            fault = classify(
+                [line.text for line in proc.lines],
+                camera=self._camera_ep,
+                target=self._target_ep,
+                returncode=code,
+                secrets=self._secrets,
+            )
+            self._fail(attempt, fault, running=False)
+        scope.cancel()
+
+    async def _watch_health(self, attempt: _Attempt, watch: _Watch) -> None:
+        """Confirm, then watch for stalls, sampling metrics as it goes. Never returns: a
+        fault is posted and the attempt waits to be terminated (or the process exits)."""
+        confirmed_at: float | None = None
+        next_metrics = 0.0
+        last_bytes: tuple[float, int] | None = None
+        while True:
+            await anyio.sleep(self.settings.poll_s)
+            now = time.monotonic()
+            path, api_ok = None, self.mediamtx is None
+            if self.mediamtx is not None and (confirmed_at is None or now >= next_metrics):
+                try:
+                    path = await self.mediamtx.get_path(self.path)
+                    api_ok = True
+                except MediaMTXError:
+                    pass  # the RTSP leg decides; the API may be away for a moment
+            if confirmed_at is None:
+                if self._ready(path, api_ok, watch):
+                    confirmed_at = watch.advanced_at = now
+                    self._post(attempt, Confirmed(now))
+                elif now - watch.spawned_at > self.settings.start_timeout_s:
+                    sending = "" if watch.last_block is None else " (FFmpeg is sending)"
+                    await self._fault_and_wait(
+                        attempt,
+                        f"no stream reached MediaMTX within {self.settings.start_timeout_s:g} s"
+                        + sending,
+                    )
+            elif now - watch.advanced_at > self.settings.stall_timeout_s:
+                await self._fault_and_wait(
+                    attempt, f"no new frames for {self.settings.stall_timeout_s:g} s"
+                )
+            if now >= next_metrics:
+                next_metrics = now + self.settings.metrics_every_s
+                last_bytes = self._sample(watch, path, now, confirmed_at, last_bytes)
+
+    def _ready(self, path: PathInfo | None, api_ok: bool, watch: _Watch) -> bool:
+        """MediaMTX says the path is ready; or, with no API to ask (off, or not answering),
+        FFmpeg reports progress, which it only does once RECORD has succeeded."""
+        if self.mediamtx is not None and api_ok:
+            return path is not None and path.ready
+        return watch.last_block is not None
+
+    async def _fault_and_wait(self, attempt: _Attempt, message: str) -> None:
+        self._fail(attempt, Fault(ErrorKind.STREAM_STALLED, message), running=True)
+        await anyio.sleep_forever()
+
+    def _sample(
+        self,
+        watch: _Watch,
+        path: PathInfo | None,
+        now: float,
+        confirmed_at: float | None,
+        last_bytes: tuple[float, int] | None,
+    ) -> tuple[float, int] | None:
+        m = self.metrics
+        block = watch.last_block
+        m.frames = (block.frame or 0) if block else 0
+        m.speed = block.speed if block else None
+        m.fps = watch.fps()
+        m.uptime_s = None if confirmed_at is None else now - confirmed_at
+        m.since_progress_s = now - watch.advanced_at if block else None
+        if path is not None:
+            m.tracks, m.readers, m.bytes_in = path.tracks, path.readers, path.inbound_bytes
+            if last_bytes is not None and now > last_bytes[0] and m.bytes_in >= last_bytes[1]:
+                m.bitrate_kbps = (m.bytes_in - last_bytes[1]) * 8 / 1000 / (now - last_bytes[0])
+            last_bytes = (now, m.bytes_in)
+        self._notify(MetricsSampled(camera_id=self.camera.id, metrics=m, at=time.time()))
+        return last_bytes
+
+
+class _Watch:
+    """Progress as it arrives: when the stream last moved, and the instantaneous fps."""
+
+    def __init__(self, spawned_at: float) -> None:
+        self.spawned_at = spawned_at
+        self.advanced_at = spawned_at
+        self.last_block: ProgressBlock | None = None
+        self._frames: deque[tuple[float, int]] = deque(maxlen=2)
+
+    def progress(self, block: ProgressBlock) -> None:
+        now = time.monotonic()
+        previous = self.last_block
+        if previous is None or block.position() != previous.position():
+            self.advanced_at = now
+        self.last_block = block
+        if block.frame is not None:
+            self._frames.append((now, block.frame))
+
+    def fps(self) -> float | None:
+        if len(self._frames) < 2:
+            return None
+        (t0, f0), (t1, f1) = self._frames
+        return (f1 - f0) / (t1 - t0) if t1 > t0 and f1 >= f0 else None
