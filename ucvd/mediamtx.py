@@ -186,8 +186,8 @@ class MediaMTXClient:
             raise
         return _path_info(data)
 
-    async def list_paths(self) -> list[PathInfo]:
-        return [_path_info(item) for item in await self._list("/v3/paths/list")]
+    async def list_paths(self, page_size: int = 100) -> list[PathInfo]:
+        return [_path_info(item) for item in await self._list("/v3/paths/list", page_size)]
 
     async def ensure_path(self, name: str) -> EnsureResult:
         """Make sure MediaMTX accepts a publisher on `name`, without touching its config

@@ -377,6 +377,17 @@ async def test_max_reconnects_gives_up(cameras: CameraFarm, mediamtx: Central) -
         assert sup.state().last_error is not None
 
 
+async def test_missing_ffmpeg_fails_at_once(cameras: CameraFarm, mediamtx: Central) -> None:
+    sim = cameras.add()
+    recorder = Recorder()
+    async with supervised((camera_for(sim, "nobin"), target_for(mediamtx)), recorder=recorder,
+                          ffmpeg="/nonexistent/ffmpeg") as [sup]:  # fmt: skip
+        await sup.start()
+        await wait_status(sup, Status.FAILED, timeout=10)
+        assert recorder.errors("nobin") == [ErrorKind.CONFIG_ERROR]
+        assert sup.machine.restarts == 0
+
+
 async def test_twenty_cameras_publish_together(cameras: CameraFarm, mediamtx: Central) -> None:
     sims = cameras.add_many(20)  # no supervisor runs yet: blocking here stalls nothing
     target = target_for(mediamtx)

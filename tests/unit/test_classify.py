@@ -117,6 +117,11 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
         -9, ErrorKind.PROCESS_CRASHED, "killed by SIGKILL",
     ),
     (
+        "FFmpeg binary missing",
+        ["setpriv: failed to execute /opt/ffmpeg/bin/ffmpeg: No such file or directory"],
+        127, ErrorKind.CONFIG_ERROR, "FFmpeg could not be started",
+    ),
+    (
         "unexplained non-zero exit",
         ["[error] something nobody has seen before rtsp://u:Pub%23Secret2@127.0.0.1:39359/x"],
         3, ErrorKind.PROCESS_CRASHED, "exited with code 3: something nobody",

@@ -96,6 +96,13 @@ _CONN = r"Connection refused|Connection timed out|Operation timed out|No route t
 # Highest priority first. Messages may use {camera}, {target}, {status}, {reason}.
 _RULES: tuple[_Rule, ...] = (
     _Rule(
+        # setpriv could not exec FFmpeg: it is missing or not executable.
+        _r(r"setpriv: failed to execute"),
+        (ErrorKind.CONFIG_ERROR, "FFmpeg could not be started: {reason}"),
+        (ErrorKind.CONFIG_ERROR, "FFmpeg could not be started: {reason}"),
+        Side.CAMERA,
+    ),
+    _Rule(
         _r(
             r"Unrecognized option|Option \S+ not found|Error splitting the argument list"
             r"|Invalid value .* for option|Protocol not found"

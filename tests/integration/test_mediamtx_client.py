@@ -1,0 +1,123 @@
+"""ucvd's MediaMTX client against a real MediaMTX (internal auth, API on)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from tests.harness.cameras import CameraFarm
+from tests.harness.mediamtx import Central
+from tests.harness.ports import free_port
+from tests.harness.procs import ProcessRegistry
+from tests.harness.relay import start_plain_relay
+from tests.harness.tools import Tools
+from ucvd.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError
+from ucvd.urls import InvalidURL
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def client_for(central: Central, **kwargs: object) -> MediaMTXClient:
+    creds = (central.api_user.user, central.api_user.password)
+    return MediaMTXClient(central.server.api_url, credentials=creds, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_info_reports_the_version(mediamtx: Central) -> None:
+    async with client_for(mediamtx) as client:
+        info = await client.info()
+    assert info.version == "v1.20.1"
+
+
+async def test_wrong_credentials_are_a_refusal_not_an_outage(mediamtx: Central) -> None:
+    async with MediaMTXClient(mediamtx.server.api_url, credentials=("ucvd-api", "nope")) as client:
+        with pytest.raises(MediaMTXError) as info:
+            await client.info()
+    assert info.value.status == 401 and not info.value.unreachable
+    assert "nope" not in str(info.value)
+
+
+async def test_unreachable_after_retries() -> None:
+    port = free_port()
+    async with MediaMTXClient(f"http://127.0.0.1:{port}", retries=2, retry_delay_s=0.05) as client:
+        started = time.monotonic()
+        with pytest.raises(MediaMTXError) as info:
+            await client.info()
+    assert info.value.unreachable and info.value.status is None
+    assert time.monotonic() - started >= 0.05 + 0.1  # two waits between three attempts
+
+
+async def test_ensure_path_never_overwrites_operator_config(
+    make_central: Callable[..., Central],
+) -> None:
+    central = make_central(paths={"cam_fixed": {"maxReaders": 7}, "~^regex_.*$": {}, "other": {}})
+    async with client_for(central) as client:
+        assert await client.ensure_path("cam_fixed") is EnsureResult.EXISTS
+        assert await client.ensure_path("regex_cam") is EnsureResult.COVERED
+        assert await client.ensure_path("camera_new") is EnsureResult.CREATED
+        assert await client.ensure_path("camera_new") is EnsureResult.EXISTS
+    conf = central.server.api._request("GET", "/v3/config/paths/get/cam_fixed")
+    assert conf["maxReaders"] == 7
+
+
+async def test_ensure_path_covered_by_all_others(mediamtx: Central) -> None:
+    async with client_for(mediamtx) as client:
+        assert await client.ensure_path("camera_x") is EnsureResult.COVERED
+
+
+async def test_concurrent_ensure_is_idempotent(make_central: Callable[..., Central]) -> None:
+    central = make_central(paths={"other": {}})
+    results: list[EnsureResult] = []
+    async with client_for(central) as client:
+
+        async def ensure() -> None:
+            results.append(await client.ensure_path("camera_race"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(ensure)
+    assert results.count(EnsureResult.CREATED) >= 1
+    assert set(results) <= {EnsureResult.CREATED, EnsureResult.EXISTS}
+
+
+async def test_get_path_list_and_kick(
+    cameras: CameraFarm, mediamtx: Central, registry: ProcessRegistry, tools: Tools
+) -> None:
+    sim = cameras.add()
+    relays = [
+        start_plain_relay(registry, tools, sim.url, mediamtx.publish_url(f"page_{i}"))
+        for i in range(3)
+    ]
+    for i in range(3):
+        await anyio.to_thread.run_sync(mediamtx.server.api.wait_path_ready, f"page_{i}")
+    async with client_for(mediamtx) as client:
+        assert await client.get_path("nobody_here") is None
+        info = await client.get_path("page_0")
+        assert info is not None and info.ready and info.tracks[0] == "H264"
+        assert info.inbound_bytes > 0 and info.source_type == "rtspSession" and info.source_id
+        paged = await client.list_paths(page_size=2)  # 3 paths over 2 pages
+        assert sorted(p.name for p in paged) == ["page_0", "page_1", "page_2"]
+        await client.kick_session(info.source_id)
+        with anyio.fail_after(10):
+            while relays[0].alive():
+                await anyio.sleep(0.05)
+        assert relays[1].alive() and relays[2].alive()
+        with pytest.raises(ValueError, match="UUID"):
+            await client.kick_session("../config/paths/delete/x")
+
+
+async def test_path_names_are_validated_before_any_request(mediamtx: Central) -> None:
+    async with client_for(mediamtx) as client:
+        for bad in ("../etc", "a b", "/lead", "x/../y"):
+            with pytest.raises(InvalidURL):
+                await client.get_path(bad)
+            with pytest.raises(InvalidURL):
+                await client.ensure_path(bad)
