@@ -1,0 +1,107 @@
+"""Time from `start` to `publishing` for one camera, with ucvd's supervisor and real parts.
+
+Each repetition starts the publication, waits until the supervisor reports `publishing`
+(MediaMTX says the path is ready), records the time, and stops it. Run:
+
+    .venv/bin/python -m tests.bench.time_to_live [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from tests.bench.procstat import machine
+from tests.harness.cameras import CameraFarm, Feed
+from tests.harness.media import ClipLibrary
+from tests.harness.mediamtx import central
+from tests.harness.procs import ProcessRegistry
+from tests.harness.relayed import camera_for, target_for
+from tests.harness.tools import find_tools
+from ucvd.mediamtx import MediaMTXClient
+from ucvd.publication import Status
+from ucvd.supervisor import Supervisor, SupervisorSettings
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(sup: Supervisor, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        started = time.monotonic()
+        await sup.start()
+        while sup.machine.status is not Status.PUBLISHING:
+            if sup.machine.status is not Status.STARTING:
+                raise RuntimeError(f"run {i}: {sup.machine.status} {sup.machine.last_error}")
+            await anyio.sleep(0.01)
+        times.append(time.monotonic() - started)
+        print(f"run {i + 1:2d}: {times[-1]:.3f} s", flush=True)
+        await sup.stop()
+        await anyio.sleep(1.0)  # let MediaMTX forget the previous session
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    tools = find_tools()
+    clips = ClipLibrary(tools)
+    clips.ensure()
+    with tempfile.TemporaryDirectory(prefix="ucvd-bench-") as tmp:
+        workdir = Path(tmp)
+        with ProcessRegistry(workdir / "logs") as registry:
+            server = central(registry, tools, workdir / "central", log_level="warn")
+            server.server.start()
+            farm = CameraFarm(registry, tools, workdir / "cameras", Feed(registry, tools,
+                              workdir / "feed", clips))  # fmt: skip
+            sim = farm.add()
+            target = target_for(server)
+
+            async def run() -> list[float]:
+                assert target.api_url is not None
+                async with MediaMTXClient(
+                    target.api_url, credentials=target.api_credentials()
+                ) as c:
+                    settings = SupervisorSettings(poll_s=0.05)
+                    sup = Supervisor(camera_for(sim, "ttl"), target, ffmpeg=tools.ffmpeg,
+                                     mediamtx=c, settings=settings)  # fmt: skip
+                    async with anyio.create_task_group() as tg:
+                        await tg.start(sup.run)
+                        times = await measure(sup, args.runs)
+                        tg.cancel_scope.cancel()
+                return times
+
+            times = anyio.run(run)
+    result = {
+        "benchmark": "time_to_live",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "gop_s": 1.0,
+        "confirm_poll_s": 0.05,
+        "runs": len(times),
+        "median_s": round(statistics.median(times), 3),
+        "p95_s": round(percentile(times, 0.95), 3),
+        "min_s": round(min(times), 3),
+        "max_s": round(max(times), 3),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "time_to_live.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"median {result['median_s']} s, p95 {result['p95_s']} s -> {out}")
+
+
+if __name__ == "__main__":
+    main()
