@@ -23,13 +23,14 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from tests.harness.cameras import CameraFarm, Feed
+from tests.harness.cameras import CameraFarm
 from tests.harness.errors import HarnessError
-from tests.harness.media import Audio, ClipLibrary, StreamInfo, probe_streams
-from tests.harness.mediamtx import Central, Credentials, central
-from tests.harness.procs import ProcessRegistry, wait_gone
+from tests.harness.lab import lab
+from tests.harness.media import Audio, StreamInfo, probe_streams
+from tests.harness.mediamtx import Central, Credentials
+from tests.harness.procs import wait_gone
 from tests.harness.relayed import camera_for, target_for
-from tests.harness.tools import Tools, find_tools
+from tests.harness.tools import Tools
 from ucvd.ffmpeg.version import detect
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.publication import Status
@@ -129,22 +130,16 @@ def sup_source(sup: Supervisor) -> str:
 
 
 def run(workdir: Path) -> None:
-    tools = find_tools()
-    info = detect(tools.ffmpeg)
-    step(f"FFmpeg {info.version} at {info.path}; MediaMTX at {tools.mediamtx}")
-    clips = ClipLibrary(tools)
-    clips.ensure()
-    step(f"test clips ready in {clips.dir}")
-
-    with ProcessRegistry(workdir / "logs") as registry:
-        server = central(registry, tools, workdir / "central", name="central", log_level="warn")
-        server.server.start()
+    with lab(workdir=workdir) as env:
+        tools = env.tools
+        info = detect(tools.ffmpeg)
+        step(f"FFmpeg {info.version} at {info.path}; MediaMTX at {tools.mediamtx}")
+        server = env.central(log_level="warn")
         step(
             f"central MediaMTX listening: RTSP {server.server.rtsp_url('')} "
             f"API {server.server.api_url} (internal auth, API on)"
         )
-        feed = Feed(registry, tools, workdir / "feed", clips)
-        farm = CameraFarm(registry, tools, workdir / "cameras", feed)
+        farm = env.cameras
         farm.add("cam-001", audio=Audio.AAC, credentials=Credentials.generate("admin"))
         farm.add("cam-002", audio=Audio.PCMU)
         farm.add("cam-003", audio=Audio.NONE, credentials=Credentials.generate("viewer"))
@@ -156,10 +151,7 @@ def run(workdir: Path) -> None:
         anyio.run(relay, tools, server, farm)
 
         step("shutting down the cameras and MediaMTX")
-        pids = {p.pid for p in registry.live()}
-        farm.close()
-        feed.stop()
-        server.server.stop()
+        pids = {p.pid for p in env.registry.live()}
     wait_gone(pids, timeout=5)
     step(f"all {len(pids)} harness processes stopped; no FFmpeg of ucvd left; nothing behind")
 

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.bench.procstat import cpu_seconds, machine, pss_kib
-from tests.harness.cameras import CameraFarm, Feed
-from tests.harness.media import ClipLibrary
-from tests.harness.procs import Proc, ProcessRegistry
+from tests.harness.lab import lab
+from tests.harness.procs import Proc
 from tests.harness.relay import plain_reader_argv
-from tests.harness.tools import find_tools
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,32 +43,26 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=30.0)
     args = parser.parse_args()
 
-    tools = find_tools()
-    clips = ClipLibrary(tools)
-    clips.ensure()
-    with tempfile.TemporaryDirectory(prefix="ucvd-bench-") as tmp:
-        workdir = Path(tmp)
-        with ProcessRegistry(workdir / "logs") as registry:
-            feed = Feed(registry, tools, workdir / "feed", clips)
-            farm = CameraFarm(registry, tools, workdir / "cameras", feed)
-            t0 = time.monotonic()
-            cams = farm.add_many(args.cameras, timeout=120)
-            started = time.monotonic() - t0
-            print(f"{args.cameras} cameras serving after {started:.1f} s", flush=True)
-            readers = [
-                registry.spawn(f"reader-{c.name}", plain_reader_argv(tools, c.url)) for c in cams
-            ]
-            time.sleep(5)  # settle: let every reader get past its probe
-            groups = {
-                "cameras": [c.server.proc for c in cams if c.server.proc],
-                "feed_server_and_feeders": [
-                    *([feed.server.proc] if feed.server.proc else []),
-                    *feed.feeders.values(),
-                ],
-                "readers_plain_ffmpeg": readers,
-            }
-            figures = measure(groups, args.window)
-            dead = [r.name for r in readers if not r.alive()]
+    with lab("ucvd-bench-") as env:
+        tools, registry = env.tools, env.registry
+        t0 = time.monotonic()
+        cams = env.cameras.add_many(args.cameras, timeout=120)
+        started = time.monotonic() - t0
+        print(f"{args.cameras} cameras serving after {started:.1f} s", flush=True)
+        readers = [
+            registry.spawn(f"reader-{c.name}", plain_reader_argv(tools, c.url)) for c in cams
+        ]
+        time.sleep(5)  # settle: let every reader get past its probe
+        groups = {
+            "cameras": [c.server.proc for c in cams if c.server.proc],
+            "feed_server_and_feeders": [
+                *([env.feed.server.proc] if env.feed.server.proc else []),
+                *env.feed.feeders.values(),
+            ],
+            "readers_plain_ffmpeg": readers,
+        }
+        figures = measure(groups, args.window)
+        dead = [r.name for r in readers if not r.alive()]
     result = {
         "benchmark": "harness_cost",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +18,8 @@ from pathlib import Path
 import anyio
 
 from tests.bench.procstat import machine
-from tests.harness.cameras import CameraFarm, Feed
-from tests.harness.media import ClipLibrary
-from tests.harness.mediamtx import central
-from tests.harness.procs import ProcessRegistry
+from tests.harness.lab import lab
 from tests.harness.relayed import camera_for, target_for
-from tests.harness.tools import find_tools
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.publication import Status
 from ucvd.supervisor import Supervisor, SupervisorSettings
@@ -57,34 +52,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    tools = find_tools()
-    clips = ClipLibrary(tools)
-    clips.ensure()
-    with tempfile.TemporaryDirectory(prefix="ucvd-bench-") as tmp:
-        workdir = Path(tmp)
-        with ProcessRegistry(workdir / "logs") as registry:
-            server = central(registry, tools, workdir / "central", log_level="warn")
-            server.server.start()
-            farm = CameraFarm(registry, tools, workdir / "cameras", Feed(registry, tools,
-                              workdir / "feed", clips))  # fmt: skip
-            sim = farm.add()
-            target = target_for(server)
+    with lab("ucvd-bench-") as env:
+        server = env.central(log_level="warn")
+        sim = env.cameras.add()
+        target = target_for(server)
+        ffmpeg = env.tools.ffmpeg
 
-            async def run() -> list[float]:
-                assert target.api_url is not None
-                async with MediaMTXClient(
-                    target.api_url, credentials=target.api_credentials()
-                ) as c:
-                    settings = SupervisorSettings(poll_s=0.05)
-                    sup = Supervisor(camera_for(sim, "ttl"), target, ffmpeg=tools.ffmpeg,
-                                     mediamtx=c, settings=settings)  # fmt: skip
-                    async with anyio.create_task_group() as tg:
-                        await tg.start(sup.run)
-                        times = await measure(sup, args.runs)
-                        tg.cancel_scope.cancel()
-                return times
+        async def run() -> list[float]:
+            assert target.api_url is not None
+            async with MediaMTXClient(target.api_url, credentials=target.api_credentials()) as c:
+                settings = SupervisorSettings(poll_s=0.05)
+                sup = Supervisor(camera_for(sim, "ttl"), target, ffmpeg=ffmpeg, mediamtx=c,
+                                 settings=settings)  # fmt: skip
+                async with anyio.create_task_group() as tg:
+                    await tg.start(sup.run)
+                    times = await measure(sup, args.runs)
+                    tg.cancel_scope.cancel()
+            return times
 
-            times = anyio.run(run)
+        times = anyio.run(run)
     result = {
         "benchmark": "time_to_live",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
