@@ -57,6 +57,13 @@ class EnsureResult(StrEnum):
 
 
 def _path_info(item: dict[str, Any]) -> PathInfo:
+    try:
+        return _parse_path(item)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MediaMTXError("MediaMTX API described a path in an unexpected shape") from exc
+
+
+def _parse_path(item: dict[str, Any]) -> PathInfo:
     source = item.get("source") or {}
     return PathInfo(
         name=str(item.get("name", "")),
@@ -76,7 +83,8 @@ def covers(conf_name: str, path: str) -> bool:
         return True
     if conf_name.startswith("~"):
         try:
-            return re.fullmatch(conf_name[1:], path) is not None
+            # MediaMTX searches, it does not anchor: `~^camera_` covers `camera_x`.
+            return re.search(conf_name[1:], path) is not None
         except re.error:
             return False  # a Go-only regex: we cannot tell, so treat it as not covering
     return conf_name == path
@@ -139,6 +147,10 @@ class MediaMTXClient:
                     ) from exc
                 await anyio.sleep(delay)
                 delay *= 2
+            except httpx.HTTPError as exc:  # redirects, decoding: an answer, but not one we use
+                raise MediaMTXError(
+                    f"MediaMTX API at {self.base_url} answered unusably: {type(exc).__name__}"
+                ) from exc
         if response.status_code >= 400:
             raise MediaMTXError(
                 f"MediaMTX API answered {response.status_code}: {error_message(response)}",
@@ -147,9 +159,12 @@ class MediaMTXClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            data = response.json()
         except ValueError as exc:
             raise MediaMTXError("MediaMTX API answered with something that is not JSON") from exc
+        if not isinstance(data, dict):
+            raise MediaMTXError("MediaMTX API answered with JSON of an unexpected shape")
+        return data
 
     @staticmethod
     def _quoted(path: str) -> str:
@@ -160,9 +175,12 @@ class MediaMTXClient:
         page = 0
         while True:
             data = await self._request("GET", f"{endpoint}?itemsPerPage={page_size}&page={page}")
-            items.extend(data.get("items") or [])
+            page_items = (data or {}).get("items") or []
+            if not isinstance(page_items, list) or not all(isinstance(i, dict) for i in page_items):
+                raise MediaMTXError(f"MediaMTX API {endpoint} answered an unexpected list")
+            items.extend(page_items)
             page += 1
-            if page >= int(data.get("pageCount") or 0):
+            if page >= int((data or {}).get("pageCount") or 0):
                 return items
 
     async def info(self) -> ServerInfo:
@@ -184,6 +202,8 @@ class MediaMTXClient:
             if exc.status == 404:
                 return None
             raise
+        if data is None:
+            raise MediaMTXError("MediaMTX API answered an empty body for a path")
         return _path_info(data)
 
     async def list_paths(self, page_size: int = 100) -> list[PathInfo]:

@@ -69,7 +69,8 @@ class FFmpegProcess:
         self._secrets = tuple(secrets)
         self._on_progress = on_progress
         self._on_line = on_line
-        self.lines = lines
+        self.lines = lines  # shared across a publication's processes, for `ucvctl logs`
+        self.own_lines: deque[LogLine] = deque(maxlen=STDERR_LINES)  # this process only
         self.stop_requested = False
         self._exited = anyio.Event()
         self._stdout_done = anyio.Event()
@@ -173,7 +174,8 @@ class FFmpegProcess:
                 pieces = _LINE_SPLIT.split(partial + chunk)
                 partial = pieces.pop()
                 if len(partial) > _MAX_PARTIAL:
-                    pieces.append(partial)
+                    # Cutting it would split a URL and its credentials past the redactor.
+                    pieces.append(b"[ucvd: overlong stderr line dropped]")
                     partial = b""
                 for piece in pieces:
                     self._keep(piece)
@@ -188,6 +190,7 @@ class FFmpegProcess:
             return
         line = LogLine(at=time.time(), text=redact(text, self._secrets))
         self.lines.append(line)
+        self.own_lines.append(line)
         if self._on_line is not None:
             self._on_line(line)
 
@@ -217,8 +220,8 @@ class FFmpegProcess:
             with anyio.move_on_after(grace):
                 await self._exited.wait()
         await self._exited.wait()
-        # The leader is gone; anything else in its group goes with it.
-        self._signal(signal.SIGKILL)
+        # No group kill after the reap: the pid (and so the group id) may be reused by now.
+        # FFmpeg starts no children of its own, so the group died with its leader.
         assert self.returncode is not None
         return self.returncode
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.abc
 import msgspec
+import structlog
 
 from ucvd.backoff import BackoffPolicy
 from ucvd.errors import ErrorKind, Fault
@@ -51,6 +52,8 @@ from ucvd.publication import (
 )
 from ucvd.runner import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
 from ucvd.urls import publish_path, redact
+
+log = structlog.get_logger(__name__)
 
 
 class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,11 +109,16 @@ class MetricsSampled(msgspec.Struct, frozen=True, kw_only=True):
 Notification = StatusChanged | MetricsSampled
 
 
+class SupervisorClosed(RuntimeError):
+    """A command reached a supervisor whose loop is not (or no longer) running."""
+
+
 @dataclass
 class _Command:
     event: Start | Stop
     done: anyio.Event = field(default_factory=anyio.Event)
     changed: bool = False
+    rejected: bool = False
 
 
 @dataclass
@@ -118,6 +126,7 @@ class _Attempt:
     number: int
     scope: anyio.CancelScope
     done: anyio.Event = field(default_factory=anyio.Event)
+    proc: FFmpegProcess | None = None
 
 
 def _policy(camera: Camera, target: Target, settings: SupervisorSettings) -> BackoffPolicy:
@@ -165,7 +174,7 @@ class Supervisor:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._retry_scope: anyio.CancelScope | None = None
-        self._proc: FFmpegProcess | None = None
+        self._closed = False
 
     # --- the operator's side ----------------------------------------------------------------
     async def start(self, force: bool = False) -> bool:
@@ -180,10 +189,18 @@ class Supervisor:
         return await self._command(Start(force=True))
 
     async def _command(self, event: Start | Stop) -> bool:
+        if self._closed:
+            raise SupervisorClosed(f"the supervisor of {self.camera.id} is not running")
         command = _Command(event)
-        await self._send.send((None, command))
+        self._send.send_nowait((None, command))  # no checkpoint between the check and the send
         await command.done.wait()
+        if command.rejected:
+            raise SupervisorClosed(f"the supervisor of {self.camera.id} stopped")
         return command.changed
+
+    def _pid(self) -> int | None:
+        proc = self._attempt.proc if self._attempt is not None else None
+        return proc.pid if proc is not None and proc.running else None
 
     def state(self) -> PublicationState:
         m = self.machine
@@ -191,7 +208,7 @@ class Supervisor:
             camera_id=self.camera.id,
             status=m.status,
             path=self.path,
-            pid=self._proc.pid if self._proc is not None and self._proc.running else None,
+            pid=self._pid(),
             restarts=m.restarts,
             error_count=m.error_count,
             last_error=m.last_error,
@@ -211,38 +228,61 @@ class Supervisor:
                 async for attempt_no, item in self._receive:
                     if isinstance(item, _Command):
                         before = self.machine.status
-                        await self._handle(item.event)
-                        item.changed = self.machine.status is not before
+                        acted = await self._handle(item.event)
+                        item.changed = acted or self.machine.status is not before
                         item.done.set()
                     elif attempt_no is None or (
                         self._attempt is not None and attempt_no == self._attempt.number
                     ):
                         await self._handle(item)
         finally:
+            self._closed = True
+            self._release_pending()
             with anyio.CancelScope(shield=True):
                 await self._terminate_attempt()
 
-    async def _handle(self, event: Event) -> None:
+    def _release_pending(self) -> None:
+        """Answer every command still queued, so that no caller waits forever."""
+        while True:
+            try:
+                _attempt_no, item = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            if isinstance(item, _Command):
+                item.rejected = True
+                item.done.set()
+
+    async def _handle(self, event: Event) -> bool:
+        """Feed one event to the machine and carry out its actions; True if it acted."""
         before = self.machine.status
         actions = self.machine.handle(event)
         if self.machine.status is not before:
             self._status_changed(before)
         for action in actions:
             await self._perform(action)
+        return bool(actions)
 
     def _status_changed(self, before: Status) -> None:
         new = self.machine.status
         error = self.machine.last_error if new in (Status.RECONNECTING, Status.FAILED) else None
-        self._notify(
+        self._safe_notify(
             StatusChanged(
                 camera_id=self.camera.id, old=before, new=new, error=error, at=time.time()
             )
         )
 
+    def _safe_notify(self, note: Notification) -> None:
+        """A failing subscriber is the subscriber's problem, never the publication's."""
+        try:
+            self._notify(note)
+        except Exception:
+            log.exception("notification callback failed", camera_id=self.camera.id)
+
     async def _perform(self, action: Action) -> None:
         assert self._tg is not None
         match action:
             case Spawn():
+                await self._terminate_attempt()  # a finished attempt may still be unwinding
                 self._attempts += 1
                 attempt = _Attempt(self._attempts, anyio.CancelScope())
                 self._attempt = attempt
@@ -289,25 +329,35 @@ class Supervisor:
         try:
             with attempt.scope:
                 await self._attempt_body(attempt)
+        except Exception as exc:  # one camera's bug must not stop the others
+            log.exception("attempt failed unexpectedly", camera_id=self.camera.id)
+            message = redact(f"unexpected {type(exc).__name__}: {exc}", self._secrets)[:300]
+            self._fail(attempt, Fault(ErrorKind.INTERNAL_ERROR, message), running=False)
         finally:
-            self._proc = None
             attempt.done.set()
 
     async def _attempt_body(self, attempt: _Attempt) -> None:
+        foreign: str | None = None
         if self.mediamtx is not None:
             try:
                 await self.mediamtx.ensure_path(self.path)
+                before = await self.mediamtx.get_path(self.path)
             except MediaMTXError as exc:
-                kind = ErrorKind.MEDIAMTX_REJECTED
-                if exc.unreachable:
-                    kind = ErrorKind.MEDIAMTX_UNREACHABLE
+                kind = (
+                    ErrorKind.MEDIAMTX_UNREACHABLE
+                    if exc.unreachable
+                    else ErrorKind.MEDIAMTX_REJECTED
+                )
                 fault = Fault(
                     kind, redact(f"cannot prepare path {self.path}: {exc}", self._secrets)
                 )
                 self._fail(attempt, fault, running=False)
                 return
+            # Someone else publishes there now: their readiness must not count as ours.
+            foreign = before.source_id if before is not None and before.ready else None
         argv = relay_argv(self.ffmpeg, self.camera, self.target, self.settings.relay)
         watch = _Watch(time.monotonic())
+        api = _ApiView(foreign=foreign)
         try:
             async with FFmpegProcess.run(
                 argv,
@@ -316,10 +366,12 @@ class Supervisor:
                 lines=self.lines,
                 tag=self.tag,
             ) as proc:
-                self._proc = proc
+                attempt.proc = proc
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
-                    await self._watch_health(attempt, watch)
+                    if self.mediamtx is not None:
+                        tg.start_soon(self._poll_api, self.mediamtx, api)
+                    await self._watch_health(attempt, watch, api)
         except SpawnError as exc:
             self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
 
@@ -329,7 +381,7 @@ class Supervisor:
         code = await proc.finished()
         if not proc.stop_requested:
             fault = classify(
-                [line.text for line in proc.lines],
+                [line.text for line in proc.own_lines],  # this process's lines only
                 camera=self._camera_ep,
                 target=self._target_ep,
                 returncode=code,
@@ -338,25 +390,30 @@ class Supervisor:
             self._fail(attempt, fault, running=False)
         scope.cancel()
 
-    async def _watch_health(self, attempt: _Attempt, watch: _Watch) -> None:
+    async def _poll_api(self, client: MediaMTXClient, api: _ApiView) -> None:
+        """Keep `api` fresh: often until confirmed, then once per metrics period. Apart from
+        the watchdog, so that a slow or hung API never delays stall detection."""
+        while True:
+            try:
+                api.path = await client.get_path(self.path)
+                api.ok = True
+            except MediaMTXError:
+                api.ok = False  # the RTSP leg decides; the API may be away for a moment
+            api.polls += 1
+            confirmed = api.confirmed_at is not None
+            await anyio.sleep(self.settings.metrics_every_s if confirmed else self.settings.poll_s)
+
+    async def _watch_health(self, attempt: _Attempt, watch: _Watch, api: _ApiView) -> None:
         """Confirm, then watch for stalls, sampling metrics as it goes. Never returns: a
         fault is posted and the attempt waits to be terminated (or the process exits)."""
-        confirmed_at: float | None = None
         next_metrics = 0.0
         last_bytes: tuple[float, int] | None = None
         while True:
             await anyio.sleep(self.settings.poll_s)
             now = time.monotonic()
-            path, api_ok = None, self.mediamtx is None
-            if self.mediamtx is not None and (confirmed_at is None or now >= next_metrics):
-                try:
-                    path = await self.mediamtx.get_path(self.path)
-                    api_ok = True
-                except MediaMTXError:
-                    pass  # the RTSP leg decides; the API may be away for a moment
-            if confirmed_at is None:
-                if self._ready(path, api_ok, watch):
-                    confirmed_at = watch.advanced_at = now
+            if api.confirmed_at is None:
+                if self._ready(api, watch):
+                    api.confirmed_at = watch.advanced_at = now
                     self._post(attempt, Confirmed(now))
                 elif now - watch.spawned_at > self.settings.start_timeout_s:
                     sending = "" if watch.last_block is None else " (FFmpeg is sending)"
@@ -371,13 +428,15 @@ class Supervisor:
                 )
             if now >= next_metrics:
                 next_metrics = now + self.settings.metrics_every_s
-                last_bytes = self._sample(watch, path, now, confirmed_at, last_bytes)
+                last_bytes = self._sample(watch, api, now, last_bytes)
 
-    def _ready(self, path: PathInfo | None, api_ok: bool, watch: _Watch) -> bool:
-        """MediaMTX says the path is ready; or, with no API to ask (off, or not answering),
-        FFmpeg reports progress, which it only does once RECORD has succeeded."""
-        if self.mediamtx is not None and api_ok:
-            return path is not None and path.ready
+    def _ready(self, api: _ApiView, watch: _Watch) -> bool:
+        """MediaMTX says the path is ready with a publisher that is not someone else's; or,
+        with no API to ask (off, or not answering), FFmpeg reports progress, which it only
+        does once RECORD has succeeded."""
+        if self.mediamtx is not None and api.ok:
+            path = api.path
+            return path is not None and path.ready and path.source_id != api.foreign
         return watch.last_block is not None
 
     async def _fault_and_wait(self, attempt: _Attempt, message: str) -> None:
@@ -385,27 +444,34 @@ class Supervisor:
         await anyio.sleep_forever()
 
     def _sample(
-        self,
-        watch: _Watch,
-        path: PathInfo | None,
-        now: float,
-        confirmed_at: float | None,
-        last_bytes: tuple[float, int] | None,
+        self, watch: _Watch, api: _ApiView, now: float, last_bytes: tuple[float, int] | None
     ) -> tuple[float, int] | None:
         m = self.metrics
         block = watch.last_block
         m.frames = (block.frame or 0) if block else 0
         m.speed = block.speed if block else None
         m.fps = watch.fps()
-        m.uptime_s = None if confirmed_at is None else now - confirmed_at
+        m.uptime_s = None if api.confirmed_at is None else now - api.confirmed_at
         m.since_progress_s = now - watch.advanced_at if block else None
-        if path is not None:
+        path = api.path
+        if path is not None and api.ok:
             m.tracks, m.readers, m.bytes_in = path.tracks, path.readers, path.inbound_bytes
             if last_bytes is not None and now > last_bytes[0] and m.bytes_in >= last_bytes[1]:
                 m.bitrate_kbps = (m.bytes_in - last_bytes[1]) * 8 / 1000 / (now - last_bytes[0])
             last_bytes = (now, m.bytes_in)
-        self._notify(MetricsSampled(camera_id=self.camera.id, metrics=m, at=time.time()))
+        self._safe_notify(MetricsSampled(camera_id=self.camera.id, metrics=m, at=time.time()))
         return last_bytes
+
+
+@dataclass
+class _ApiView:
+    """The latest word from MediaMTX on this attempt's path."""
+
+    foreign: str | None  # the session publishing there before we spawned, if any
+    path: PathInfo | None = None
+    ok: bool = False
+    polls: int = 0
+    confirmed_at: float | None = None
 
 
 class _Watch:

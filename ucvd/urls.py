@@ -20,6 +20,10 @@ REDACTED = "***"
 _MTX_PATH = re.compile(r"^[0-9a-zA-Z_\-/.]+$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
+# Some cameras take credentials in the query string (`?user=admin&password=...`).
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&;](?:password|passwd|pwd|pass|pw|token|key|auth)=)[^&;\s]*", re.IGNORECASE
+)
 # Secrets this short would turn redaction into noise (every "ab" in a log line); the URL
 # pattern above still hides them where FFmpeg prints them, inside URLs.
 _MIN_LITERAL_SECRET = 4
@@ -104,9 +108,11 @@ def join_path(base_url: str, path: str) -> str:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide passwords: every `scheme://user:pass@` becomes `scheme://user:***@`, and each known
-    secret (raw or percent-encoded) is replaced wherever it appears."""
+    """Hide passwords: every `scheme://user:pass@` becomes `scheme://user:***@`, query
+    parameters such as `password=` lose their value, and each known secret (raw or
+    percent-encoded) is replaced wherever it appears."""
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = _QUERY_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= _MIN_LITERAL_SECRET:

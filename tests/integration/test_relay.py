@@ -31,6 +31,7 @@ from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until
 from ucvd.errors import ErrorKind
+from ucvd.ffmpeg.argv import RelaySettings
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.model import Camera, Target
 from ucvd.publication import Status
@@ -39,7 +40,15 @@ from ucvd.supervisor import Notification, StatusChanged, Supervisor, SupervisorS
 
 pytestmark = pytest.mark.anyio
 
-FAST = SupervisorSettings(start_timeout_s=15, stall_timeout_s=4, poll_s=0.25, backoff_cap_s=4)
+# FFmpeg's own input timeout is set well above the stall timeout, so that a frozen camera is
+# always caught by ucvd's watchdog (stream_stalled) before FFmpeg gives up by itself.
+FAST = SupervisorSettings(
+    start_timeout_s=15,
+    stall_timeout_s=3,
+    poll_s=0.25,
+    backoff_cap_s=4,
+    relay=RelaySettings(input_timeout_s=10),
+)
 
 
 @pytest.fixture
@@ -66,21 +75,34 @@ async def supervised(
     recorder: Recorder | None = None,
     ffmpeg: str = "ffmpeg",
 ) -> AsyncIterator[list[Supervisor]]:
+    """Run one supervisor per (camera, target) until the block ends. API clients close
+    only after the supervisors are gone, so a failing test shows its own error."""
     tag = f"test-{uuid.uuid4().hex[:12]}"
     async with contextlib.AsyncExitStack() as stack:
-        tg = await stack.enter_async_context(anyio.create_task_group())
         supervisors = []
         for camera, target in pairs:
             client = None
             if target.uses_api and target.api_url:
                 client = MediaMTXClient(target.api_url, credentials=target.api_credentials())
                 stack.push_async_callback(client.aclose)
-            sup = Supervisor(camera, target, ffmpeg=ffmpeg, mediamtx=client, tag=tag,
-                             notify=recorder or Recorder(), settings=settings)  # fmt: skip
-            await tg.start(sup.run)
-            supervisors.append(sup)
-        yield supervisors
-        tg.cancel_scope.cancel()
+            supervisors.append(
+                Supervisor(
+                    camera,
+                    target,
+                    ffmpeg=ffmpeg,
+                    mediamtx=client,
+                    tag=tag,
+                    notify=recorder or Recorder(),
+                    settings=settings,
+                )
+            )
+        async with anyio.create_task_group() as tg:
+            try:
+                for sup in supervisors:
+                    await tg.start(sup.run)
+                yield supervisors
+            finally:
+                tg.cancel_scope.cancel()
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> float:
@@ -191,7 +213,8 @@ async def _first_error(sup: Supervisor, recorder: Recorder) -> tuple[ErrorKind, 
         ("camera wrong password", ErrorKind.AUTH_FAILED, "refused the username or password"),
         ("camera unknown path", ErrorKind.STREAM_UNAVAILABLE, "has no such stream"),
         ("camera port closed", ErrorKind.CONNECTION_FAILED, "Connection refused"),
-        ("mediamtx down", ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX"),
+        ("mediamtx down", ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX"),
+        ("mediamtx api down", ErrorKind.MEDIAMTX_UNREACHABLE, "cannot prepare path"),
         ("wrong publish credentials", ErrorKind.MEDIAMTX_REJECTED, "publish credentials"),
     ],
 )
@@ -210,7 +233,10 @@ async def test_failures_are_classified(
                         username=creds.user, password=creds.password)  # fmt: skip
     elif case == "camera port closed":
         await anyio.to_thread.run_sync(sim.stop)
-    elif case == "mediamtx down":
+    elif case == "mediamtx down":  # FFmpeg itself finds the server gone (API off)
+        await anyio.to_thread.run_sync(mediamtx.server.stop)
+        target = target_for(mediamtx, api_enabled=False)
+    elif case == "mediamtx api down":  # ucvd finds it gone before spawning
         await anyio.to_thread.run_sync(mediamtx.server.stop)
     elif case == "wrong publish credentials":
         target = target_for(mediamtx, password="Wr0ng#Secret!", api_enabled=False)
@@ -276,11 +302,11 @@ async def test_camera_outage_comes_back_after_backoff(
             lambda: sup.machine.failures >= 2, 15, "a failed retry while the camera is off"
         )
         await restart_camera(sim)
-        back_at = time.monotonic()
+        # The retry that finds the camera back comes at most one backoff delay later; then
+        # FFmpeg needs its start (a few seconds) to reach publishing.
         bound = sup.machine.policy.delay_bound(sup.machine.failures)
         took = await wait_status(sup, Status.PUBLISHING, timeout=bound + 15)
         assert took <= bound + 10, f"back {took:.1f}s after the camera, backoff bound {bound}s"
-        assert time.monotonic() - back_at == pytest.approx(took, abs=0.5)
         assert ErrorKind.CONNECTION_FAILED in recorder.errors("out")
 
 

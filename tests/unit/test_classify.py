@@ -122,6 +122,21 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
         127, ErrorKind.CONFIG_ERROR, "FFmpeg could not be started",
     ),
     (
+        "camera answers a generic server error",
+        ["[error] rtsp://127.0.0.1:50545/x: Server returned 5XX Server Error reply"],
+        1, ErrorKind.STREAM_UNAVAILABLE, "refused the stream (5XX Server Error reply)",
+    ),
+    (
+        "camera refuses the transport",
+        ["[rtsp @ 0x1] [error] method SETUP failed: 461 Unsupported transport"],
+        1, ErrorKind.STREAM_UNAVAILABLE, "refused the stream (461 Unsupported transport)",
+    ),
+    (
+        "a warning never explains the exit",
+        ["[rtsp @ 0x1] [warning] Invalid data found when processing input"],
+        -9, ErrorKind.PROCESS_CRASHED, "killed by SIGKILL",
+    ),
+    (
         "unexplained non-zero exit",
         ["[error] something nobody has seen before rtsp://u:Pub%23Secret2@127.0.0.1:39359/x"],
         3, ErrorKind.PROCESS_CRASHED, "exited with code 3: something nobody",

@@ -31,7 +31,8 @@ def test_error_message_formats(status: int, body: bytes, expected: str) -> None:
         ("camera_a", "camera_ab", False),
         ("~^camera_.*$", "camera_7", True),
         ("~^camera_[0-9]+$", "camera_x", False),
-        ("~^site1/", "site1/cam", False),  # MediaMTX matches the whole name
+        ("~^site1/", "site1/cam", True),  # MediaMTX searches; it does not anchor
+        ("~cam", "site1/camera_x", True),
         ("~(?P<x", "x", False),  # not a Python regex: assume not covered
     ],
 )

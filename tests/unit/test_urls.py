@@ -118,6 +118,12 @@ def test_join_path() -> None:
         ("encoded Sup3r%23Secret", ("Sup3r#Secret",), "encoded ***"),
         ("short pw ab stays", ("ab",), "short pw ab stays"),
         ("rtsp://u:ab@h", ("ab",), "rtsp://u:***@h"),
+        (
+            "rtsp://cam/x?user=admin&password=s3cr3t&ch=1",
+            (),
+            "rtsp://cam/x?user=admin&password=***&ch=1",
+        ),
+        ("rtsp://cam/x?PWD=abc", (), "rtsp://cam/x?PWD=***"),
     ],
 )
 def test_redact(text: str, secrets: tuple[str, ...], expected: str) -> None:

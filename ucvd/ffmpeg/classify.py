@@ -124,8 +124,14 @@ _RULES: tuple[_Rule, ...] = (
         Side.CAMERA,
     ),
     _Rule(
-        _r(r"(?:method \w+ failed|Server returned):? (?P<status>\d{3})(?P<reason>[^\r\n]*)"),
-        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} has no such stream ({status}{reason})"),
+        _r(r"(?:method \w+ failed|Server returned):? 404\b"),
+        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} has no such stream (404 Not Found)"),
+        (ErrorKind.MEDIAMTX_REJECTED, "MediaMTX {target} has no such path (404 Not Found)"),
+        Side.CAMERA,
+    ),
+    _Rule(
+        _r(r"(?:method \w+ failed|Server returned):? (?P<status>\d{3}|[45]XX)(?P<reason>[^\r\n]*)"),
+        (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} refused the stream ({status}{reason})"),
         (
             ErrorKind.MEDIAMTX_REJECTED,
             "MediaMTX {target} refused the publication ({status}{reason}): path not allowed, "
@@ -176,6 +182,8 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 _LEVEL_TAG = re.compile(r"\[(?:error|fatal|panic)\]")
+# Lines FFmpeg tagged below error level never explain an exit (`-loglevel level+...`).
+_MINOR_TAG = re.compile(r"\[(?:warning|info|verbose|debug|trace)\]")
 _CONN_REASON = re.compile(_CONN, re.IGNORECASE)
 
 
@@ -197,6 +205,8 @@ def classify(
     """Why FFmpeg ended, from its last stderr lines and exit code. Never returns a secret."""
     best: tuple[int, Fault] | None = None
     for line in lines:
+        if _MINOR_TAG.search(line):
+            continue
         for priority, rule in enumerate(_RULES):
             if best is not None and priority >= best[0]:
                 break
