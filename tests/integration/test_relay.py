@@ -27,6 +27,7 @@ from tests.harness.cameras import CameraFarm
 from tests.harness.media import Audio, probe_streams
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of
+from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until
@@ -36,7 +37,13 @@ from ucvd.mediamtx import MediaMTXClient
 from ucvd.model import Camera, Target
 from ucvd.publication import Status
 from ucvd.runner import find_tagged
-from ucvd.supervisor import Notification, StatusChanged, Supervisor, SupervisorSettings
+from ucvd.supervisor import (
+    Notification,
+    StatusChanged,
+    Supervisor,
+    SupervisorClosed,
+    SupervisorSettings,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +79,7 @@ class Recorder:
 async def supervised(
     *pairs: tuple[Camera, Target],
     settings: SupervisorSettings = FAST,
-    recorder: Recorder | None = None,
+    recorder: Callable[[Notification], None] | None = None,
     ffmpeg: str = "ffmpeg",
 ) -> AsyncIterator[list[Supervisor]]:
     """Run one supervisor per (camera, target) until the block ends. API clients close
@@ -427,6 +434,77 @@ async def test_twenty_cameras_publish_together(cameras: CameraFarm, mediamtx: Ce
         ready = {p["name"] for p in mediamtx.server.api.paths() if p["ready"]}
         assert ready == {f"camera_many-{i:02d}" for i in range(20)}
         assert len(relays(sups[0])) == 20
+
+
+# --- someone else's stream is never taken for ours ----------------------------------------
+
+
+async def test_foreign_publisher_does_not_confirm_ours(
+    cameras: CameraFarm,
+    make_central: Callable[..., Central],
+    registry: ProcessRegistry,
+    tools: Tools,
+) -> None:
+    central = make_central(path_defaults={"overridePublisher": False})
+    sim = cameras.add()
+    squatter = start_plain_relay(registry, tools, sim.url, central.publish_url("camera_taken"))
+    await anyio.to_thread.run_sync(central.server.api.wait_path_ready, "camera_taken")
+    recorder = Recorder()
+    async with supervised((camera_for(sim, "taken"), target_for(central)),
+                          recorder=recorder) as [sup]:  # fmt: skip
+        await sup.start()
+        await wait_for(lambda: recorder.errors("taken"), 20, "our publication to be refused")
+        first = next(c.error for c in recorder.changes if c.error)
+        assert first.kind is ErrorKind.MEDIAMTX_REJECTED
+        assert "busy with another publisher" in first.message
+        assert not any(c.new is Status.PUBLISHING for c in recorder.changes)
+        assert squatter.alive()
+
+
+async def test_with_override_we_take_the_path_over(
+    cameras: CameraFarm, mediamtx: Central, registry: ProcessRegistry, tools: Tools
+) -> None:
+    sim = cameras.add()
+    squatter = start_plain_relay(registry, tools, sim.url, mediamtx.publish_url("camera_ours"))
+    api = mediamtx.server.api
+    await anyio.to_thread.run_sync(api.wait_path_ready, "camera_ours")
+    theirs = api.publisher_session("camera_ours")
+    async with supervised((camera_for(sim, "ours"), target_for(mediamtx))) as [sup]:
+        await sup.start()
+        await wait_status(sup, Status.PUBLISHING)
+        assert api.publisher_session("camera_ours") not in (None, theirs)
+        await wait_for(lambda: not squatter.alive(), 10, "the kicked squatter to exit")
+
+
+# --- a broken subscriber or a dead loop never hangs anyone -----------------------------------
+
+
+async def test_failing_notification_callback_does_not_stop_the_publication(
+    cameras: CameraFarm, mediamtx: Central
+) -> None:
+    def explode(_note: Notification) -> None:
+        raise RuntimeError("subscriber bug")
+
+    sim = cameras.add()
+    async with supervised((camera_for(sim, "noisy"), target_for(mediamtx)),
+                          recorder=explode) as [sup]:  # fmt: skip
+        await sup.start()
+        await wait_status(sup, Status.PUBLISHING)
+        await anyio.sleep(FAST.metrics_every_s * 2)  # metrics notifications fail too
+        assert sup.machine.status is Status.PUBLISHING
+
+
+async def test_commands_to_a_stopped_supervisor_fail_fast(
+    cameras: CameraFarm, mediamtx: Central
+) -> None:
+    sim = cameras.add()
+    async with supervised((camera_for(sim, "gone"), target_for(mediamtx))) as [sup]:
+        await sup.start()
+        await wait_status(sup, Status.PUBLISHING)
+        tag = sup.tag
+    with anyio.fail_after(2), pytest.raises(SupervisorClosed):
+        await sup.start()
+    assert tag is not None and not find_tagged(tag)
 
 
 # --- a killed host takes its FFmpeg children along -----------------------------------------

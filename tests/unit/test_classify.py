@@ -88,10 +88,10 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
         1, ErrorKind.MEDIAMTX_UNREACHABLE, "closed the publishing connection",
     ),
     (
-        "MediaMTX port open but silent",
+        "MediaMTX path busy (overridePublisher off), or a silent port",
         ["[error] Could not write header for output file #0 (incorrect codec parameters ?): "
          "Invalid data found when processing input"],
-        1, ErrorKind.MEDIAMTX_UNREACHABLE, "did not answer as an RTSP server",
+        1, ErrorKind.MEDIAMTX_REJECTED, "path is busy with another publisher",
     ),
     (
         "camera has no video",

@@ -170,7 +170,13 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         _r(r"Invalid data found when processing input"),
         (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} sent data FFmpeg cannot read"),
-        (ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX {target} did not answer as an RTSP server"),
+        # What FFmpeg 5.1 says when MediaMTX closes the connection on ANNOUNCE because
+        # someone is already publishing (overridePublisher off); also a non-RTSP server.
+        (
+            ErrorKind.MEDIAMTX_REJECTED,
+            "MediaMTX {target} refused the publication: the path is busy with another "
+            "publisher (or the server is not RTSP)",
+        ),
         Side.CAMERA,
     ),
     _Rule(

@@ -1,0 +1,88 @@
+"""The process runner with real child processes: draining, redaction, the stop ladder."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import anyio
+import pytest
+
+from ucvd.ffmpeg.progress import ProgressBlock
+from ucvd.runner import TAG_VARIABLE, FFmpegProcess, SpawnError, find_tagged
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+async def test_progress_and_stderr_are_drained_and_redacted() -> None:
+    blocks: list[ProgressBlock] = []
+    code = (
+        "import sys\n"
+        "sys.stdout.write('frame=1\\nprogress=continue\\nframe=2\\nprogress=end\\n')\n"
+        "sys.stderr.write('a\\rb\\r\\nrtsp://admin:Hunter2Secret@cam/x: refused\\n')\n"
+        "sys.stderr.write('x' * 300000 + '\\n')\n"  # far more than a pipe holds
+        "sys.stderr.write('Hunter2Secret alone\\nlast')\n"
+    )
+    async with FFmpegProcess.run(py(code), secrets=["Hunter2Secret"],
+                                 on_progress=blocks.append) as proc:  # fmt: skip
+        assert await proc.finished() == 0
+    texts = [line.text for line in proc.own_lines]
+    assert texts[:3] == ["a", "b", "rtsp://admin:***@cam/x: refused"]
+    assert texts[3] == "[ucvd: overlong stderr line dropped]"
+    assert texts[-2:] == ["*** alone", "last"]
+    assert [b.frame for b in blocks] == [1, 2] and blocks[-1].ended
+
+
+async def test_stop_ladder_ends_with_sigkill_for_a_stubborn_process() -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)"
+    async with FFmpegProcess.run(py(code), on_progress=lambda _b: None) as proc:
+        await anyio.sleep(0.3)  # let it install its handler
+        started = time.monotonic()
+        code_ = await proc.stop(q_grace_s=0.3, term_grace_s=0.3)
+    assert code_ == -9
+    assert 0.55 < time.monotonic() - started < 3
+
+
+async def test_q_on_stdin_is_the_first_rung() -> None:
+    code = "import sys\nsys.stdin.read(1)\nprint('bye', file=sys.stderr)"
+    async with FFmpegProcess.run(py(code), on_progress=lambda _b: None) as proc:
+        assert await proc.stop(q_grace_s=5, term_grace_s=5) == 0
+    assert [line.text for line in proc.own_lines] == ["bye"]
+
+
+async def test_leaving_the_block_stops_the_process_and_cancellation_too() -> None:
+    with anyio.move_on_after(0.5):
+        sleeper = py("import time; time.sleep(60)")
+        async with FFmpegProcess.run(
+            sleeper, on_progress=lambda _b: None, tag="runner-test"
+        ) as proc:
+            pid = proc.pid
+            assert find_tagged("runner-test") == [pid]
+            await anyio.sleep(60)
+    assert proc.returncode is not None
+    assert find_tagged("runner-test") == []
+
+
+async def test_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
+    code = "import os, sys; sys.stderr.write(' '.join(sorted(os.environ)))"
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+    async with FFmpegProcess.run(py(code), on_progress=lambda _b: None, tag="t") as proc:
+        await proc.finished()
+    assert proc.own_lines[0].text.split() == sorted(["LC_ALL", "PATH", TAG_VARIABLE])
+
+
+async def test_missing_setpriv_is_a_spawn_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SpawnError, match="setpriv"):
+        async with FFmpegProcess.run(["ffmpeg"], on_progress=lambda _b: None):
+            pass
