@@ -66,8 +66,12 @@ class Proc:
         return tail(self.log_path, lines)
 
     def signal_group(self, sig: int) -> None:
-        """Send `sig` to the whole process group; a group that is gone already is fine."""
-        if self.popen.poll() is not None:
+        """Send `sig` to the whole process group, only while the leader is unreaped.
+
+        An unreaped leader (alive, or a zombie) keeps its pid, and so the group id, from
+        being reused; once it is reaped, a group signal could hit a stranger.
+        """
+        if self.popen.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
@@ -78,24 +82,33 @@ class Proc:
     def thaw(self) -> None:
         self.signal_group(signal.SIGCONT)
 
+    def _exited(self) -> bool:
+        """Has the leader exited? Looks without reaping it (WNOWAIT)."""
+        if self.popen.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
     def stop(self, grace: float = 5.0) -> int:
         """SIGTERM, wait up to `grace`, then SIGKILL; always reaps. Returns the exit code."""
-        if self.popen.poll() is None:
-            # A frozen process cannot act on SIGTERM; wake it first.
-            self.signal_group(signal.SIGCONT)
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        # The leader is reaped; make sure nothing else of its group lingers.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        return self.popen.wait()
+        # A frozen process cannot act on SIGTERM; wake it first.
+        self.signal_group(signal.SIGCONT)
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while not self._exited() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.kill()
 
     def kill(self) -> int:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        """SIGKILL the group (anything the leader started goes too), then reap."""
+        if self.popen.returncode is None:
+            self.signal_group(signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOWAIT)
+            self.signal_group(signal.SIGKILL)  # leader is a zombie now: the group id is ours
         return self.popen.wait()
 
 
@@ -147,15 +160,14 @@ class ProcessRegistry:
 
     def close(self) -> None:
         """Stop everything still running: TERM all at once, then KILL what remains."""
-        live = list(self.live())
+        live = [p for p in self._procs if p.popen.returncode is None]
         for proc in live:
             proc.signal_group(signal.SIGCONT)
             proc.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + 5.0
+        while any(not p._exited() for p in live) and time.monotonic() < deadline:
+            time.sleep(0.02)
         for proc in live:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        for proc in self._procs:
             proc.kill()
         self._procs.clear()
 
