@@ -88,6 +88,7 @@ class PublicationState(msgspec.Struct, kw_only=True):
     restarts: int
     error_count: int
     last_error: Fault | None
+    last_error_at: float | None  # wall clock
     retry_in_s: float | None
     metrics: PublicationMetrics
 
@@ -175,6 +176,7 @@ class Supervisor:
         self._attempts = 0
         self._retry_scope: anyio.CancelScope | None = None
         self._closed = False
+        self._last_error_at: float | None = None
 
     # --- the operator's side ----------------------------------------------------------------
     async def start(self, force: bool = False) -> bool:
@@ -212,6 +214,7 @@ class Supervisor:
             restarts=m.restarts,
             error_count=m.error_count,
             last_error=m.last_error,
+            last_error_at=self._last_error_at,
             retry_in_s=m.retry_in,
             metrics=self.metrics,
         )
@@ -265,10 +268,11 @@ class Supervisor:
     def _status_changed(self, before: Status) -> None:
         new = self.machine.status
         error = self.machine.last_error if new in (Status.RECONNECTING, Status.FAILED) else None
+        now = time.time()
+        if error is not None:
+            self._last_error_at = now
         self._safe_notify(
-            StatusChanged(
-                camera_id=self.camera.id, old=before, new=new, error=error, at=time.time()
-            )
+            StatusChanged(camera_id=self.camera.id, old=before, new=new, error=error, at=now)
         )
 
     def _safe_notify(self, note: Notification) -> None:

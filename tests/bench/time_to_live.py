@@ -20,6 +20,7 @@ import anyio
 from tests.bench.procstat import machine
 from tests.harness.lab import lab
 from tests.harness.relayed import camera_for, target_for
+from ucvd.ffmpeg.argv import RelaySettings
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.publication import Status
 from ucvd.supervisor import Supervisor, SupervisorSettings
@@ -51,6 +52,9 @@ async def measure(sup: Supervisor, runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--analyzeduration-us", type=int, default=None,
+                        help="FFmpeg input probing limit (default: FFmpeg's own)")  # fmt: skip
+    parser.add_argument("--output", default="time_to_live.json")
     args = parser.parse_args()
     with lab("ucvd-bench-") as env:
         server = env.central(log_level="warn")
@@ -61,7 +65,8 @@ def main() -> None:
         async def run() -> list[float]:
             assert target.api_url is not None
             async with MediaMTXClient(target.api_url, credentials=target.api_credentials()) as c:
-                settings = SupervisorSettings(poll_s=0.05)
+                relay = RelaySettings(analyzeduration_us=args.analyzeduration_us)
+                settings = SupervisorSettings(poll_s=0.05, relay=relay)
                 sup = Supervisor(camera_for(sim, "ttl"), target, ffmpeg=ffmpeg, mediamtx=c,
                                  settings=settings)  # fmt: skip
                 async with anyio.create_task_group() as tg:
@@ -77,6 +82,7 @@ def main() -> None:
         "machine": machine(),
         "gop_s": 1.0,
         "confirm_poll_s": 0.05,
+        "analyzeduration_us": args.analyzeduration_us,
         "runs": len(times),
         "median_s": round(statistics.median(times), 3),
         "p95_s": round(percentile(times, 0.95), 3),
@@ -84,7 +90,7 @@ def main() -> None:
         "max_s": round(max(times), 3),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "time_to_live.json"
+    out = RESULTS / args.output
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"median {result['median_s']} s, p95 {result['p95_s']} s -> {out}")
 

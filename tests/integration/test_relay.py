@@ -276,8 +276,9 @@ async def test_killed_ffmpeg_comes_back(cameras: CameraFarm, mediamtx: Central) 
         await wait_status(sup, Status.PUBLISHING, timeout=15)
         assert sup.state().pid != pid
         assert recorder.errors("k") == [ErrorKind.PROCESS_CRASHED]
-        last_error = sup.state().last_error
-        assert last_error is not None and "SIGKILL" in last_error.message
+        state = sup.state()
+        assert state.last_error is not None and "SIGKILL" in state.last_error.message
+        assert state.last_error_at is not None and abs(time.time() - state.last_error_at) < 30
         assert len(relays(sup)) == 1
 
 

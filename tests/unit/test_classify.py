@@ -137,6 +137,22 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
         -9, ErrorKind.PROCESS_CRASHED, "killed by SIGKILL",
     ),
     (
+        "no keyframe while probing (analyzeduration too short)",
+        [
+            "[rtsp @ 0x5617396da300] [warning] Could not find codec parameters for stream 0 (Video: h264, none): unspecified size",
+            "[rtsp @ 0x5617396f1cc0] [error] dimensions not set",
+            "[error] Could not write header for output file #0 (incorrect codec parameters ?): Invalid argument",
+            "[error] Error initializing output stream 0:1 -- ",
+            "[error] ",
+        ],
+        1, ErrorKind.STREAM_UNAVAILABLE, "no keyframe arrived while probing",
+    ),
+    (
+        "blank error lines are not a reason",
+        ["[error] Conversion went sideways", "[error] ", "[error]"],
+        1, ErrorKind.PROCESS_CRASHED, "exited with code 1: Conversion went sideways",
+    ),
+    (
         "unexplained non-zero exit",
         ["[error] something nobody has seen before rtsp://u:Pub%23Secret2@127.0.0.1:39359/x"],
         3, ErrorKind.PROCESS_CRASHED, "exited with code 3: something nobody",

@@ -140,6 +140,17 @@ _RULES: tuple[_Rule, ...] = (
         Side.CAMERA,
     ),
     _Rule(
+        # The video's size is only known once an SPS arrives; none came while probing.
+        _r(r"dimensions not set"),
+        (
+            ErrorKind.STREAM_UNAVAILABLE,
+            "FFmpeg could not learn the video size from camera {camera}: no keyframe arrived "
+            "while probing (raise the probe time, or shorten the camera's keyframe interval)",
+        ),
+        None,
+        Side.CAMERA,
+    ),
+    _Rule(
         _r(
             r"Could not find tag for codec|codec not currently supported in container"
             r"|incompatible with output codec|Unsupported codec"
@@ -242,7 +253,9 @@ def classify(
 
 
 def _from_exit(lines: Sequence[str], returncode: int | None, secrets: Sequence[str]) -> Fault:
-    last_error = next((ln for ln in reversed(lines) if _LEVEL_TAG.search(ln)), None)
+    last_error = next(
+        (ln for ln in reversed(lines) if _LEVEL_TAG.search(ln) and _strip_tags(ln)), None
+    )
     detail = f": {redact(_strip_tags(last_error), secrets)[:200]}" if last_error else ""
     if returncode is not None and returncode < 0:
         try:
