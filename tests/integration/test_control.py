@@ -1,0 +1,305 @@
+"""The control socket with real Unix sockets and real peers (including another uid)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import msgspec
+import pytest
+
+from ucvd.control import AccessPolicy, Connection, ControlServer, Method
+from ucvd.jsonrpc import RpcError
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class EchoParams(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    delay_s: float = 0.0
+
+
+async def echo(params: EchoParams, _conn: Connection) -> dict[str, str]:
+    await anyio.sleep(params.delay_s)
+    return {"echo": params.text}
+
+
+class Empty(msgspec.Struct):
+    pass
+
+
+async def refuse(_params: Empty, _conn: Connection) -> None:
+    raise RpcError.domain("not_found", "no such camera 'x'")
+
+
+async def crash(_params: Empty, _conn: Connection) -> None:
+    raise ValueError("secret internals")
+
+
+async def subscribe(_params: Empty, conn: Connection) -> str:
+    conn.subscribed = True
+    for i in range(10_000):  # far more than the outbox holds, faster than anyone reads
+        if not conn.push(b'{"jsonrpc":"2.0","method":"events.tick","params":{"i":%d}}\n' % i):
+            break
+    return "subscribed"
+
+
+METHODS = {
+    "test.echo": Method(EchoParams, echo),
+    "test.refuse": Method(Empty, refuse),
+    "test.crash": Method(Empty, crash),
+    "test.subscribe": Method(Empty, subscribe),
+}
+
+
+class Peer:
+    """A blocking client on a real socket, driven from a worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> dict[str, Any]:
+        line = self.file.readline()
+        assert line, "connection closed"
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def call(self, method: str, params: Any = None, id_: int = 1) -> dict[str, Any]:
+        message = {"jsonrpc": "2.0", "method": method, "id": id_}
+        if params is not None:
+            message["params"] = params
+        self.send(json.dumps(message).encode() + b"\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+async def in_thread(fn: Callable[[], Any]) -> Any:
+    return await anyio.to_thread.run_sync(fn)
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A directory other uids can traverse (pytest's own tmp dirs are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="ucvd-control-"))
+    path.chmod(0o755)  # traversable; the socket inside carries the permissions under test
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def server(socket_dir: Path) -> AsyncIterator[ControlServer]:
+    srv = ControlServer(
+        path=socket_dir / "run" / "ucvd.sock",
+        methods=METHODS,
+        policy=AccessPolicy(own_uid=os.getuid(), operator_gid=None),
+        max_connections=4,
+        max_message_bytes=4096,
+        idle_timeout_s=1.0,
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(srv.serve)
+        yield srv
+        tg.cancel_scope.cancel()
+
+
+async def test_socket_is_0660(server: ControlServer) -> None:
+    mode = stat.S_IMODE(server.path.stat().st_mode)
+    assert stat.S_ISSOCK(server.path.stat().st_mode) and mode == 0o660
+
+
+async def test_calls_and_errors(server: ControlServer) -> None:
+    def talk() -> list[dict[str, Any]]:
+        peer = Peer(server.path)
+        try:
+            out = [
+                peer.call("test.echo", {"text": "hi"}),
+                peer.call("test.refuse", id_=2),
+                peer.call("test.crash", id_=3),
+                peer.call("no.such", id_=4),
+                peer.call("test.echo", {"text": 5}, id_=5),
+            ]
+            peer.send(b"garbage\n")
+            out.append(peer.reply())
+            peer.send(
+                b'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"n"}}\n'
+            )  # notification
+            out.append(peer.call("test.echo", {"text": "after"}, id_=6))
+            return out
+        finally:
+            peer.close()
+
+    ok, refused, crashed, unknown, bad, garbage, after = await in_thread(talk)
+    assert ok == {"jsonrpc": "2.0", "id": 1, "result": {"echo": "hi"}}
+    assert refused["error"] == {"code": -32000, "message": "no such camera 'x'",
+                                "data": {"kind": "not_found"}}  # fmt: skip
+    assert crashed["error"] == {"code": -32603, "message": "internal error"}
+    assert "secret internals" not in json.dumps(crashed)
+    assert unknown["id"] == 4 and unknown["error"]["code"] == -32601
+    assert bad["id"] == 5 and bad["error"]["code"] == -32602 and "$.text" in bad["error"]["message"]
+    assert garbage["id"] is None and garbage["error"]["code"] == -32700
+    assert after["id"] == 6  # the notification got no reply; the next request did
+
+
+async def test_oversized_line_then_service_resumes(server: ControlServer) -> None:
+    def talk() -> tuple[dict[str, Any], dict[str, Any]]:
+        peer = Peer(server.path)
+        try:
+            peer.send(b"x" * 10_000 + b"\n")
+            too_big = peer.reply()
+            return too_big, peer.call("test.echo", {"text": "still here"})
+        finally:
+            peer.close()
+
+    too_big, after = await in_thread(talk)
+    assert too_big["error"]["data"]["kind"] == "message_too_large"
+    assert after["result"] == {"echo": "still here"}
+
+
+async def test_connection_limit_and_idle_timeout(server: ControlServer) -> None:
+    def talk() -> tuple[dict[str, Any], bytes]:
+        peers = [Peer(server.path) for _ in range(4)]
+        try:
+            for peer in peers:
+                assert peer.call("test.echo", {"text": "x"})["result"]
+            extra = Peer(server.path)
+            refused = extra.reply()
+            extra.close()
+            # An idle connection is closed by the daemon after idle_timeout_s (1 s).
+            peers[0].sock.settimeout(5)
+            return refused, peers[0].file.readline()
+        finally:
+            for peer in peers:
+                peer.close()
+
+    refused, after_idle = await in_thread(talk)
+    assert refused["error"]["data"]["kind"] == "busy"
+    assert after_idle == b""
+
+
+async def test_one_slow_call_does_not_block_other_connections(server: ControlServer) -> None:
+    def slow() -> dict[str, Any]:
+        peer = Peer(server.path)
+        try:
+            return peer.call("test.echo", {"text": "slow", "delay_s": 0.8})
+        finally:
+            peer.close()
+
+    def fast() -> float:
+        peer = Peer(server.path)
+        try:
+            started = time.monotonic()
+            assert peer.call("test.echo", {"text": "fast"})["result"] == {"echo": "fast"}
+            return time.monotonic() - started
+        finally:
+            peer.close()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(in_thread, slow)
+        await anyio.sleep(0.1)
+        took = await in_thread(fast)
+    assert took < 0.5
+
+
+async def test_a_subscriber_that_does_not_read_is_dropped(server: ControlServer) -> None:
+    def talk() -> bytes:
+        peer = Peer(server.path)
+        try:
+            peer.send(b'{"jsonrpc":"2.0","method":"test.subscribe","id":1}\n')
+            data = b""
+            while chunk := peer.sock.recv(65536):  # read only after the flood: dropped
+                data += chunk
+            return data
+        finally:
+            peer.close()
+
+    data = await in_thread(talk)
+    lines = data.splitlines()
+    assert 0 < len(lines) < 10_000  # the daemon gave up on us instead of buffering
+    assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
+
+
+async def test_another_uid_is_refused(server: ControlServer) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client under another uid")
+    server.path.chmod(0o666)  # let the filesystem pass, so that SO_PEERCRED must decide
+    server.path.parent.chmod(0o755)
+    code = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
+        "print(s.makefile().readline(), end='')\n"
+    )
+    result = await anyio.run_process(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+         sys.executable, "-c", code, str(server.path)],
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    reply = json.loads(result.stdout)
+    assert reply["error"]["data"]["kind"] == "permission_denied"
+    assert "uid 65534" in reply["error"]["message"]
+
+
+async def test_default_permissions_keep_other_uids_out(
+    server: ControlServer, tmp_path: Path
+) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client under another uid")
+    server.path.parent.chmod(0o755)
+    result = await anyio.run_process(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
+         "-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])",
+         str(server.path)],
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and b"PermissionError" in result.stderr
+
+
+async def test_a_second_server_refuses_to_steal_the_socket(server: ControlServer) -> None:
+    second = ControlServer(path=server.path, methods=METHODS, policy=server.policy)
+    with pytest.raises(OSError, match="already serving"):
+        await second.serve()
+
+
+def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "stale.sock"
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(path))
+    dead.close()  # the file stays, nobody listens
+
+    async def main() -> None:
+        policy = AccessPolicy(own_uid=os.getuid(), operator_gid=None)
+        srv = ControlServer(path=path, methods=METHODS, policy=policy)
+        async with anyio.create_task_group() as tg:
+            await tg.start(srv.serve)
+            reply = await in_thread(lambda: Peer(path).call("test.echo", {"text": "new"}))
+            assert reply["result"] == {"echo": "new"}
+            tg.cancel_scope.cancel()
+        assert not path.exists()  # removed on the way out
+
+    anyio.run(main)

@@ -1,0 +1,258 @@
+"""The control socket: a Unix-socket JSON-RPC server that nothing on the socket can crash.
+
+Who may call (design.md §5): the socket is created 0660 (the umask is set around `bind`,
+so it never exists with looser permissions) and handed to the operator group; on top of
+that, every connection's `SO_PEERCRED` is checked against an allowlist (root, the daemon's
+own uid, members of the operator group), and anyone else is answered `permission_denied`.
+
+What a peer can cost: at most `max_connections` at once, `max_message_bytes` per line,
+`idle_timeout_s` of silence (except while subscribed to events), and a bounded queue of
+outgoing messages: a subscriber that does not read is dropped, never waited for.
+
+Requests on one connection are answered in order; connections run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import msgspec
+import structlog
+
+from ucvd.jsonrpc import (
+    MAX_MESSAGE_BYTES,
+    Code,
+    DomainKind,
+    LineSplitter,
+    Request,
+    RpcError,
+    decode_params,
+    encode_error,
+    encode_result,
+    parse_request,
+)
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
+
+
+class Caller(msgspec.Struct, frozen=True):
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_credentials(sock: socket.socket) -> Caller:
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return Caller(pid=pid, uid=uid, gid=gid)
+
+
+def _groups_of(pid: int) -> set[int]:
+    """Supplementary groups of a process (SO_PEERCRED only carries the primary one)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Groups:"):
+                return {int(g) for g in line.split()[1:]}
+    except (OSError, ValueError):
+        pass
+    return set()
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Root, the daemon's own user, and members of the operator group."""
+
+    own_uid: int
+    operator_gid: int | None
+
+    @classmethod
+    def for_group(cls, group: str | None) -> AccessPolicy:
+        gid = None
+        if group:
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                log.warning("operator group does not exist; only root and the daemon's user "
+                            "may use the socket", group=group)  # fmt: skip
+        return cls(own_uid=os.getuid(), operator_gid=gid)
+
+    def allows(self, caller: Caller) -> bool:
+        if caller.uid in (0, self.own_uid):
+            return True
+        if self.operator_gid is None:
+            return False
+        return caller.gid == self.operator_gid or self.operator_gid in _groups_of(caller.pid)
+
+
+class Connection:
+    """One peer. Handlers use it to push notifications (events) after their reply."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.subscribed = False  # no idle timeout while events flow
+        self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
+        self.closed = anyio.Event()
+
+    def push(self, message: bytes) -> bool:
+        """Queue a message; a peer too slow to take it is dropped. False once dropped."""
+        if self.closed.is_set():
+            return False
+        try:
+            self._send.send_nowait(message)
+        except anyio.WouldBlock:
+            log.warning("dropping a connection that does not read", pid=self.caller.pid)
+            self.close()
+            return False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        return True
+
+    def close(self) -> None:
+        self.closed.set()
+        self._send.close()
+
+
+@dataclass(frozen=True)
+class Method:
+    params: type[Any]
+    call: Callable[[Any, Connection], Awaitable[Any]]
+
+
+@dataclass
+class ControlServer:
+    path: Path
+    methods: Mapping[str, Method]
+    policy: AccessPolicy
+    max_connections: int = 64
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    idle_timeout_s: float = 300.0
+    _connections: set[Connection] = field(default_factory=set)
+    _closing: bool = False
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        listener = await self._listen()
+        async with listener, anyio.create_task_group() as tg:
+            task_status.started()
+            try:
+                await listener.serve(self._handle, task_group=tg)
+            finally:
+                self._closing = True
+                for conn in list(self._connections):
+                    conn.close()
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+
+    async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            if await _answers(self.path):
+                raise OSError(f"another process is already serving {self.path}")
+            self.path.unlink()  # left by a daemon that died
+        old = os.umask(0o117)  # the socket is born 0660; never looser, not even for an instant
+        try:
+            listener = await anyio.create_unix_listener(self.path)
+        finally:
+            os.umask(old)
+        if self.policy.operator_gid is not None:
+            os.chown(self.path, -1, self.policy.operator_gid)
+        return listener
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 - not Django
+            conn = Connection(peer_credentials(raw))
+            if len(self._connections) >= self.max_connections or self._closing:
+                busy = RpcError.domain("busy", "too many connections; try again shortly")
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await stream.send(encode_error(busy))
+                return
+            self._connections.add(conn)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._write, stream, conn)
+                    await self._read(stream, conn)
+                    conn.close()
+            finally:
+                self._connections.discard(conn)
+
+    async def _write(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
+        try:
+            async for message in conn.outbox:
+                await stream.send(message)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            conn.close()
+
+    async def _read(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
+        splitter = LineSplitter(self.max_message_bytes)
+        allowed = self.policy.allows(conn.caller)
+        while not conn.closed.is_set():
+            chunk = b""
+            with anyio.move_on_after(None if conn.subscribed else self.idle_timeout_s):
+                try:
+                    chunk = await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return
+            if not chunk:
+                return  # idle for too long
+            for line in splitter.feed(chunk):
+                if line == LineSplitter.TOO_LONG:
+                    conn.push(encode_error(RpcError(
+                        Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
+                    )))  # fmt: skip
+                    continue
+                reply = await self._answer(line, conn, allowed)
+                if reply is not None and not conn.push(reply):
+                    return
+
+    async def _answer(self, line: bytes, conn: Connection, allowed: bool) -> bytes | None:
+        try:
+            request = parse_request(line)
+        except RpcError as exc:
+            return encode_error(exc)
+        request_id = None if isinstance(request.id, msgspec.UnsetType) else request.id
+        try:
+            result = await self._dispatch(request, conn, allowed)
+        except RpcError as exc:
+            reply = encode_error(exc, request_id)
+        except Exception:
+            log.exception("method failed", method=request.method)
+            reply = encode_error(RpcError(Code.INTERNAL_ERROR, "internal error"), request_id)
+        else:
+            reply = encode_result(request_id, result)
+        return None if request.is_notification else reply
+
+    async def _dispatch(self, request: Request, conn: Connection, allowed: bool) -> Any:
+        if not allowed:
+            raise RpcError.domain(
+                DomainKind.PERMISSION_DENIED,
+                f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
+                "and the operator group may)",
+            )
+        method = self.methods.get(request.method)
+        if method is None:
+            raise RpcError(Code.METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
+        return await method.call(decode_params(request, method.params), conn)
+
+
+async def _answers(path: Path) -> bool:
+    """Is something accepting connections on this socket path right now?"""
+    try:
+        stream = await anyio.connect_unix(path)
+    except OSError:
+        return False
+    await stream.aclose()
+    return True
