@@ -62,13 +62,11 @@ class FFmpegProcess:
         process: anyio.abc.Process,
         secrets: Sequence[str],
         on_progress: Callable[[ProgressBlock], None],
-        on_line: Callable[[LogLine], None] | None,
         lines: deque[LogLine],
     ) -> None:
         self._process = process
         self._secrets = tuple(secrets)
         self._on_progress = on_progress
-        self._on_line = on_line
         self.lines = lines  # shared across a publication's processes, for `ucvctl logs`
         self.own_lines: deque[LogLine] = deque(maxlen=STDERR_LINES)  # this process only
         self.stop_requested = False
@@ -89,7 +87,6 @@ class FFmpegProcess:
         *,
         secrets: Sequence[str] = (),
         on_progress: Callable[[ProgressBlock], None],
-        on_line: Callable[[LogLine], None] | None = None,
         lines: deque[LogLine] | None = None,
         tag: str | None = None,
         stop_grace_s: tuple[float, float] = (2.0, 3.0),
@@ -113,7 +110,6 @@ class FFmpegProcess:
             process,
             secrets,
             on_progress,
-            on_line,
             lines if lines is not None else deque(maxlen=STDERR_LINES),
         )
         try:
@@ -191,8 +187,6 @@ class FFmpegProcess:
         line = LogLine(at=time.time(), text=redact(text, self._secrets))
         self.lines.append(line)
         self.own_lines.append(line)
-        if self._on_line is not None:
-            self._on_line(line)
 
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -403,7 +403,6 @@ class Supervisor:
                 api.ok = True
             except MediaMTXError:
                 api.ok = False  # the RTSP leg decides; the API may be away for a moment
-            api.polls += 1
             confirmed = api.confirmed_at is not None
             await anyio.sleep(self.settings.metrics_every_s if confirmed else self.settings.poll_s)
 
@@ -474,7 +473,6 @@ class _ApiView:
     foreign: str | None  # the session publishing there before we spawned, if any
     path: PathInfo | None = None
     ok: bool = False
-    polls: int = 0
     confirmed_at: float | None = None
 
 

@@ -17,7 +17,7 @@ silent, dropping its clients kicks the readers of that camera only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,6 @@ class Camera:
     path: str
     credentials: Credentials | None
     server: MediaMTXServer
-    frozen: bool = field(default=False)
 
     @property
     def host(self) -> str:
@@ -131,7 +130,6 @@ class Camera:
 
     def stop(self) -> None:
         """Power the camera off: its port closes, clients see connection refused."""
-        self.frozen = False
         self.server.stop()
 
     def freeze(self) -> None:
@@ -139,12 +137,10 @@ class Camera:
         if not self.server.running() or self.server.proc is None:
             raise HarnessError(f"camera {self.name} is not running; cannot freeze it")
         self.server.proc.freeze()
-        self.frozen = True
 
     def thaw(self) -> None:
         if self.server.proc is not None:
             self.server.proc.thaw()
-        self.frozen = False
 
     def drop_clients(self) -> int:
         """Kick every client reading this camera now; returns how many were dropped."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ class MediaMTXServer:
     tools: Tools
     workdir: Path
     name: str
-    build_config: Any  # Callable[[int, int], dict[str, Any]]: (rtsp_port, api_port) -> config
+    build_config: Callable[[int, int], dict[str, Any]]  # (rtsp_port, api_port) -> config
     api_credentials: Credentials | None = None
     env: Mapping[str, str] | None = None
     rtsp_port: int = 0

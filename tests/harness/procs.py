@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.errors import HarnessError
@@ -49,7 +49,6 @@ class Proc:
     argv: list[str]
     popen: subprocess.Popen[bytes]
     log_path: Path
-    stopped_signals: list[int] = field(default_factory=list)
 
     @property
     def pid(self) -> int:

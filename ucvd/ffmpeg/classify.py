@@ -85,6 +85,7 @@ class _Rule:
     camera: tuple[ErrorKind, str] | None  # kind and message when the line is about the camera
     target: tuple[ErrorKind, str] | None  # ... about MediaMTX
     default: Side | None = None  # the side to assume when the line names none
+    quote_match: bool = False  # {reason} is the matched words, not the whole line
 
 
 def _r(pattern: str) -> re.Pattern[str]:
@@ -177,6 +178,7 @@ _RULES: tuple[_Rule, ...] = (
         (ErrorKind.CONNECTION_FAILED, "cannot reach camera {camera}: {reason}"),
         (ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX {target}: {reason}"),
         Side.CAMERA,
+        quote_match=True,
     ),
     _Rule(
         _r(r"Invalid data found when processing input"),
@@ -201,14 +203,13 @@ _RULES: tuple[_Rule, ...] = (
 _LEVEL_TAG = re.compile(r"\[(?:error|fatal|panic)\]")
 # Lines FFmpeg tagged below error level never explain an exit (`-loglevel level+...`).
 _MINOR_TAG = re.compile(r"\[(?:warning|info|verbose|debug|trace)\]")
-_CONN_REASON = re.compile(_CONN, re.IGNORECASE)
 
 
-def _reason(line: str, match: re.Match[str]) -> str:
-    if match.re.pattern == _CONN:
-        return match.group(0)
-    text = re.sub(r"^(?:\[[^\]]*\]\s*)+", "", line).strip()  # drop "[rtsp @ 0x..] [error]"
-    return text[:200]
+def _reason(line: str, match: re.Match[str], rule: _Rule) -> str:
+    groups = match.groupdict()
+    if groups.get("status"):  # an RTSP status line: its own reason phrase says it best
+        return (groups.get("reason") or "").rstrip()
+    return match.group(0) if rule.quote_match else _strip_tags(line)[:200]
 
 
 def classify(
@@ -241,9 +242,7 @@ def classify(
                 camera=camera,
                 target=target,
                 status=groups.get("status") or "",
-                reason=(groups.get("reason") or "").rstrip()
-                if groups.get("status")
-                else _reason(line, match),
+                reason=_reason(line, match, rule),
             )
             best = (priority, Fault(kind, redact(message, secrets)))
             break
@@ -272,4 +271,5 @@ def _from_exit(lines: Sequence[str], returncode: int | None, secrets: Sequence[s
 
 
 def _strip_tags(line: str) -> str:
+    """The text of a line without FFmpeg's "[rtsp @ 0x..] [error]" prefixes."""
     return re.sub(r"^(?:\[[^\]]*\]\s*)+", "", line).strip()
