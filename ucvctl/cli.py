@@ -1,26 +1,498 @@
-"""Entry point of `ucvctl`, the operator's client; kept light so that it starts fast."""
+"""`ucvctl`: the operator's client. Thin on purpose: argparse, a socket, msgspec.
+
+Exit codes: 0 done; 1 the daemon refused or the operation failed (the reason on stderr,
+with its kind); 2 usage error; 3 the daemon cannot be reached (which socket, and why).
+`--json` prints exactly the RPC result, one JSON document per line, for scripts.
+Passwords are read from stdin (`--password-stdin`) or asked on a terminal, never taken
+as arguments, where `ps` and shell history would keep them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
+import msgspec
+
+from ucvctl import render
+from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
+from ucvd import protocol as p
 from ucvd.version import __version__
 
+DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
+SOCKET_ENV = "UCVD_SOCKET"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
+
+class UsageError(Exception):
+    pass
+
+
+class Failed(Exception):
+    """The operation did not succeed (not a daemon error: e.g. --wait saw it fail)."""
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _raw(data: bytes) -> None:
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.buffer.flush()
+
+
+# --- argument parsing ---------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ucvctl",
         description="Control the ucvd camera gateway daemon over its Unix socket.",
     )
     parser.add_argument("--version", action="version", version=f"ucvctl {__version__}")
+    parser.add_argument(
+        "--socket", metavar="PATH",
+        help=f"control socket (default ${SOCKET_ENV}, then {DEFAULT_SOCKET})",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the RPC result as JSON")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("publish", help="start relaying a camera to the active target")
+    c.add_argument("id")
+    c.add_argument("--force-restart", action="store_true", help="restart it if it is running")
+    c.add_argument("--wait", action="store_true", help="wait until it is publishing")
+    c.add_argument("--timeout", type=float, default=30.0, help="for --wait (seconds)")
+    for name, text in (("stop", "stop relaying a camera"), ("restart", "restart its FFmpeg")):
+        sub.add_parser(name, help=text).add_argument("id")
+    c = sub.add_parser("status", help="publication status (all cameras, or one)")
+    c.add_argument("id", nargs="?")
+    c = sub.add_parser("watch", help="live status, refreshed from the daemon's events")
+    c.add_argument("id", nargs="?")
+    c.add_argument("--for", dest="seconds", type=float, help="stop after this many seconds")
+    c = sub.add_parser("logs", help="FFmpeg's recent output for a camera")
+    c.add_argument("id")
+    c.add_argument("-n", "--lines", type=int, default=50)
+    c.add_argument("-f", "--follow", action="store_true")
+    c = sub.add_parser("history", help="past publication sessions of a camera")
+    c.add_argument("id")
+    c.add_argument("-n", "--limit", type=int, default=20)
+    sub.add_parser("info", help="daemon version, FFmpeg, counts")
+    sub.add_parser("health", help="is anything wrong? (exit 1 if so)")
+    sub.add_parser("reload", help="re-read the daemon's config file")
+    _camera_parsers(sub.add_parser("camera", help="manage cameras"))
+    _target_parsers(sub.add_parser("target", help="manage MediaMTX targets"))
     return parser
 
 
+def _camera_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for verb in ("add", "update"):
+        c = sub.add_parser(verb, help=f"{verb} a camera")
+        c.add_argument("id")
+        c.add_argument("--url", required=verb == "add", help="rtsp:// or rtsps:// stream URL")
+        c.add_argument("--username")
+        c.add_argument("--password-stdin", action="store_true", help="read the password")
+        c.add_argument("--name", help="display name")
+        c.add_argument("--transport", choices=("tcp", "udp"))
+        c.add_argument("--no-audio", action="store_true", default=None)
+        c.add_argument("--genpts", action="store_true", default=None)
+        c.add_argument("--wallclock-timestamps", action="store_true", default=None)
+        c.add_argument("--max-reconnects", type=int)
+    sub.add_parser("list", help="all cameras")
+    for verb, text in (("show", "one camera"), ("remove", "forget a stopped camera"),
+                       ("probe", "ask the camera what it sends")):  # fmt: skip
+        sub.add_parser(verb, help=text).add_argument("id")
+
+
+def _target_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for verb in ("add", "update"):
+        c = sub.add_parser(verb, help=f"{verb} a MediaMTX target")
+        c.add_argument("name")
+        c.add_argument("--url", required=verb == "add", help="rtsp://host:port")
+        c.add_argument("--api-url", help="http://host:9997 (MediaMTX Control API)")
+        c.add_argument("--no-api", action="store_true", help="do not use the API")
+        c.add_argument("--username", help="publish user")
+        c.add_argument("--password-stdin", action="store_true", help="read its password")
+        c.add_argument("--api-username", help="API user, when not the publish user")
+        c.add_argument(
+            "--api-password-stdin", action="store_true",
+            help="read the API password (the line after the publish password)",
+        )  # fmt: skip
+        c.add_argument("--max-reconnects", type=int, help="give up after N failures (0 never)")
+        c.add_argument("--reconnect-delay", type=float, help="first retry delay, seconds")
+        c.add_argument("--path-template", help="default camera_{camera_id}")
+        if verb == "add":
+            c.add_argument("--activate", action="store_true", help="make it the active target")
+    sub.add_parser("list", help="all targets (* marks the active one)")
+    for verb, text in (("show", "one target"), ("activate", "publish to this target"),
+                       ("remove", "forget a target"), ("check", "can ucvd reach it?")):  # fmt: skip
+        sub.add_parser(verb, help=text).add_argument("name")
+
+
+# --- passwords ----------------------------------------------------------------------------
+class _Stdin:
+    """Passwords from stdin, one per line, in the order asked; or prompts on a terminal."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] | None = None
+
+    def read(self, what: str) -> str:
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{what}: ")
+        if self._lines is None:
+            self._lines = sys.stdin.read().splitlines()
+        if not self._lines:
+            raise UsageError(f"{what}: nothing on stdin")
+        return self._lines.pop(0)
+
+
+def _password(args: argparse.Namespace, flag: str, user: str | None, stdin: _Stdin) -> str | None:
+    if getattr(args, flag, False):
+        return stdin.read(f"password for {user or 'the user'}")
+    if user is not None and sys.stdin.isatty() and flag == "password_stdin":
+        entered = getpass.getpass(f"password for {user} (empty for none): ")
+        return entered or None
+    return None
+
+
+# --- commands -----------------------------------------------------------------------------
+class Commands:
+    def __init__(self, args: argparse.Namespace, client: Client) -> None:
+        self.args = args
+        self.client = client
+        self.json = bool(args.json)
+
+    def show(
+        self, method: str, params: Any, result_type: type[Any], text: Callable[[Any], str]
+    ) -> Any:
+        raw = self.client.call_raw(method, params)
+        result = msgspec.json.decode(raw, type=result_type)
+        if self.json:
+            _raw(raw)
+        else:
+            _out(text(result))
+        return result
+
+    def publish(self) -> int:
+        a = self.args
+        params = {"camera_id": a.id, "force_restart": a.force_restart}
+        if not a.wait:
+            self.show("publishing.start", params, p.PublicationStatus, _started)
+            return EXIT_OK
+        self.client.call_raw("events.subscribe", {"camera_ids": [a.id]})
+        raw = self.client.call_raw("publishing.start", params)
+        status = msgspec.json.decode(raw, type=p.PublicationStatus)
+        if status.status != "publishing":
+            status = self._wait_publishing(a.id, a.timeout)
+        if self.json:
+            _raw(msgspec.json.encode(status))
+        else:
+            _out(f"{status.camera_id}: publishing to {status.publish_path}")
+        return EXIT_OK
+
+    def _wait_publishing(self, camera_id: str, timeout: float) -> p.PublicationStatus:
+        deadline = time.monotonic() + timeout
+        self.client.settimeout(max(0.1, timeout))
+        try:
+            for note in self.client.notifications():
+                if note.method == p.STATUS_EVENT:
+                    event = msgspec.json.decode(note.params, type=p.StatusEvent)
+                    if event.new == "failed":
+                        why = render.error_words(event.error, width=300)
+                        raise Failed(f"{camera_id} failed: {why}")
+                    if event.new == "stopped":
+                        raise Failed(f"{camera_id} was stopped")
+                    if event.new == "publishing":
+                        break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.client.settimeout(remaining)
+        except TimedOut:
+            pass
+        status = self._status(camera_id)
+        if status.status != "publishing":
+            why = render.error_words(status.last_error, width=300)
+            raise Failed(
+                f"{camera_id} is not publishing after {timeout:g}s (status {status.status}; "
+                f"last error: {why})"
+            )
+        return status
+
+    def _status(self, camera_id: str) -> p.PublicationStatus:
+        self.client.settimeout(30)
+        result: p.PublicationStatus = self.client.call(
+            "publishing.status", {"camera_id": camera_id}, p.PublicationStatus
+        )
+        return result
+
+    def stop(self) -> int:
+        self.show("publishing.stop", {"camera_id": self.args.id}, p.PublicationStatus,
+                  lambda s: f"{s.camera_id}: stopped")  # fmt: skip
+        return EXIT_OK
+
+    def restart(self) -> int:
+        self.show("publishing.restart", {"camera_id": self.args.id}, p.PublicationStatus,
+                  lambda s: f"{s.camera_id}: restarting ({s.status})")  # fmt: skip
+        return EXIT_OK
+
+    def status(self) -> int:
+        if self.args.id:
+            self.show("publishing.status", {"camera_id": self.args.id}, p.PublicationStatus,
+                      render.status_detail)  # fmt: skip
+        else:
+            self.show("publishing.status", {}, p.StatusList, render.status_table)
+        return EXIT_OK
+
+    def watch(self) -> int:
+        a = self.args
+        ids = [a.id] if a.id else None
+        statuses: dict[str, p.PublicationStatus] = {}
+        if a.id:
+            statuses[a.id] = self.client.call("publishing.status", {"camera_id": a.id},
+                                              p.PublicationStatus)  # fmt: skip
+        else:
+            for s in self.client.call("publishing.status", {}, p.StatusList).items:
+                statuses[s.camera_id] = s
+        self.client.call_raw("events.subscribe", {"camera_ids": ids})
+        deadline = None if a.seconds is None else time.monotonic() + a.seconds
+        live = sys.stdout.isatty() and not self.json
+        if live:
+            self._redraw(statuses)
+        elif not self.json:
+            _out(render.status_table(_as_list(statuses)))
+        try:
+            self.client.settimeout(None if deadline is None else max(0.05, a.seconds))
+            for note in self.client.notifications():
+                self._apply(note, statuses, live)
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self.client.settimeout(remaining)
+        except TimedOut:
+            pass
+        except KeyboardInterrupt:
+            pass
+        return EXIT_OK
+
+    def _apply(self, note: Any, statuses: dict[str, p.PublicationStatus], live: bool) -> None:
+        if self.json:
+            _raw(msgspec.json.encode({"method": note.method, "params": note.params}))
+            return
+        if note.method == p.STATUS_EVENT:
+            e = msgspec.json.decode(note.params, type=p.StatusEvent)
+            old = statuses.get(e.camera_id)
+            if old is not None:
+                statuses[e.camera_id] = msgspec.structs.replace(
+                    old, status=e.new, last_error=e.error or old.last_error
+                )
+            if not live:
+                why = f"  ({render.error_words(e.error, width=200)})" if e.error else ""
+                _out(f"{render.local_time(e.at)}  {e.camera_id}: {e.old} -> {e.new}{why}")
+        elif note.method == p.METRICS_EVENT:
+            m = msgspec.json.decode(note.params, type=p.MetricsEvent)
+            old = statuses.get(m.camera_id)
+            if old is not None:
+                statuses[m.camera_id] = msgspec.structs.replace(
+                    old, metrics=m.metrics, uptime_seconds=m.uptime_seconds
+                )
+        if live:
+            self._redraw(statuses)
+
+    @staticmethod
+    def _redraw(statuses: dict[str, p.PublicationStatus]) -> None:
+        sys.stdout.write("\x1b[H\x1b[2J" + render.status_table(_as_list(statuses)) + "\n")
+        sys.stdout.write("(live; Ctrl-C to quit)\n")
+        sys.stdout.flush()
+
+    def logs(self) -> int:
+        a = self.args
+        if not 1 <= a.lines <= 10_000:
+            raise UsageError("-n must be between 1 and 10000")
+        after = 0
+        while True:
+            raw = self.client.call_raw(
+                "publishing.logs", {"camera_id": a.id, "lines": a.lines, "after": after}
+            )
+            result = msgspec.json.decode(raw, type=p.Logs)
+            if self.json:
+                _raw(raw)
+            else:
+                for line in result.lines:
+                    _out(f"{render.local_time(line.at)}  {line.text}")
+            if not a.follow:
+                return EXIT_OK
+            after = result.last_seq
+            try:
+                time.sleep(1.0)
+            except KeyboardInterrupt:
+                return EXIT_OK
+
+    def history(self) -> int:
+        a = self.args
+        if not 1 <= a.limit <= 10_000:
+            raise UsageError("-n must be between 1 and 10000")
+        self.show("publishing.history", {"camera_id": a.id, "limit": a.limit}, p.History,
+                  render.history_table)  # fmt: skip
+        return EXIT_OK
+
+    def info(self) -> int:
+        self.show("daemon.info", {}, p.DaemonInfo, render.info_text)
+        return EXIT_OK
+
+    def health(self) -> int:
+        result = self.show("daemon.health", {}, p.Health, _health_text)
+        return EXIT_OK if result.healthy else EXIT_FAILED
+
+    def reload(self) -> int:
+        self.show("daemon.reload", {}, p.ReloadResult, _reload_text)
+        return EXIT_OK
+
+    def camera(self) -> int:
+        a = self.args
+        if a.action in ("add", "update"):
+            params = _camera_params(a)
+            self.show(f"camera.{a.action}", params, p.CameraView, render.camera_detail)
+        elif a.action == "list":
+            self.show("camera.list", {}, p.CameraList, render.camera_table)
+        elif a.action == "show":
+            self.show("camera.get", {"id": a.id}, p.CameraView, render.camera_detail)
+        elif a.action == "remove":
+            self.show("camera.remove", {"id": a.id}, p.Done, lambda _r: f"{a.id}: removed")
+        elif a.action == "probe":
+            self.show("camera.probe", {"id": a.id}, p.ProbeResult, render.probe_text)
+        return EXIT_OK
+
+    def target(self) -> int:
+        a = self.args
+        if a.action in ("add", "update"):
+            params = _target_params(a)
+            self.show(f"target.{a.action}", params, p.TargetView, render.target_detail)
+        elif a.action == "list":
+            self.show("target.list", {}, p.TargetList, render.target_table)
+        elif a.action == "show":
+            self.show("target.get", {"name": a.name}, p.TargetView, render.target_detail)
+        elif a.action == "activate":
+            self.show("target.activate", {"name": a.name}, p.TargetView,
+                      lambda t: f"{t.name}: active; running publications move to it")  # fmt: skip
+        elif a.action == "remove":
+            self.show("target.remove", {"name": a.name}, p.Done, lambda _r: f"{a.name}: removed")
+        elif a.action == "check":
+            result = self.show("target.check", {"name": a.name}, p.TargetCheck, render.check_text)
+            return EXIT_OK if result.ok else EXIT_FAILED
+        return EXIT_OK
+
+
+def _as_list(statuses: dict[str, p.PublicationStatus]) -> p.StatusList:
+    items = [statuses[k] for k in sorted(statuses)]
+    active = sum(1 for s in items if s.status != "stopped")
+    return p.StatusList(total=len(items), active=active, items=items)
+
+
+def _started(s: p.PublicationStatus) -> str:
+    return f"{s.camera_id}: {s.status} -> {s.publish_path} on {s.target}"
+
+
+def _health_text(h: p.Health) -> str:
+    if h.healthy:
+        c = h.counts
+        return f"healthy: {c.publishing} publishing, {c.cameras} cameras"
+    return "problems:\n" + "\n".join(f"  - {text}" for text in h.problems)
+
+
+def _reload_text(r: p.ReloadResult) -> str:
+    if not r.changed:
+        return "reloaded: nothing changed"
+    text = "reloaded: " + ", ".join(r.changed)
+    if r.restarted:
+        text += f"\nrestarted to apply: {', '.join(r.restarted)}"
+    return text
+
+
+def _camera_params(a: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"id": a.id}
+    if a.url is not None:
+        params["url"] = a.url
+    if a.username is not None:
+        params["username"] = a.username
+    password = _password(a, "password_stdin", a.username, _Stdin())
+    if password is not None:
+        params["password"] = password
+    if a.name is not None:
+        params["name"] = a.name
+    options: dict[str, Any] = {}
+    if a.transport:
+        options["transport"] = a.transport
+    if a.no_audio:
+        options["audio"] = False
+    if a.genpts:
+        options["genpts"] = True
+    if a.wallclock_timestamps:
+        options["wallclock_timestamps"] = True
+    if a.max_reconnects is not None:
+        options["max_reconnects"] = a.max_reconnects
+    if options:
+        params["options"] = options
+    return params
+
+
+def _target_params(a: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"name": a.name}
+    stdin = _Stdin()
+    for key, value in (
+        ("rtsp_url", a.url),
+        ("api_url", a.api_url),
+        ("username", a.username),
+        ("api_username", a.api_username),
+        ("max_reconnects", a.max_reconnects),
+        ("reconnect_delay", a.reconnect_delay),
+        ("path_template", a.path_template),
+    ):
+        if value is not None:
+            params[key] = value
+    if a.no_api:
+        params["api_enabled"] = False
+    password = _password(a, "password_stdin", a.username, stdin)
+    if password is not None:
+        params["password"] = password
+    if a.api_password_stdin:
+        params["api_password"] = stdin.read(f"API password for {a.api_username or a.username}")
+    if getattr(a, "activate", False):
+        params["activate"] = True
+    return params
+
+
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("ucvctl: no commands are available in this build yet", file=sys.stderr)
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    path = args.socket or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+    try:
+        with Client(path) as client:
+            handler: Callable[[], int] = getattr(Commands(args, client), args.command)
+            return handler()
+    except UsageError as exc:
+        print(f"ucvctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Unreachable as exc:
+        print(f"ucvctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except RemoteError as exc:
+        kind = f" [{exc.kind}]" if exc.kind else ""
+        print(f"ucvctl: {exc.message}{kind}", file=sys.stderr)
+        return EXIT_FAILED
+    except Failed as exc:
+        print(f"ucvctl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `ucvctl status | head`
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,11 +6,33 @@ can be shown anywhere while a password is shown nowhere.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import msgspec
 
 DEFAULT_PATH_TEMPLATE = "camera_{camera_id}"
+# Camera ids and target names (design.md §2): safe in a MediaMTX path, a file name, a
+# journald field and a shell, without quoting.
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+class InvalidName(ValueError):
+    """An id or name that breaks the slug rule; the message says which rule."""
+
+
+def slug(text: str, what: str = "camera id") -> str:
+    """Fold to lower case and check `[a-z0-9][a-z0-9._-]{0,62}`."""
+    folded = text.lower()
+    if not text.isascii() or not _SLUG.fullmatch(folded):
+        shown = ascii(text[:70])
+        raise InvalidName(
+            f"{what} {shown} is invalid: use 1 to 63 characters of a-z, 0-9, '.', '_' and "
+            "'-', starting with a letter or digit"
+        )
+    if ".." in folded:
+        raise InvalidName(f"{what} {text!a} must not contain '..'")
+    return folded
 
 
 class Transport(StrEnum):

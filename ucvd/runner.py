@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -36,10 +37,14 @@ _MAX_PARTIAL = 8192
 TAG_VARIABLE = "UCVD_RELAY_TAG"
 
 
+_line_numbers = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class LogLine:
     at: float  # wall-clock time the line was read
     text: str  # redacted
+    seq: int = field(default_factory=lambda: next(_line_numbers))  # for `ucvctl logs -f`
 
 
 class SpawnError(RuntimeError):
@@ -225,8 +230,9 @@ async def _shielded(task: Callable[[], Awaitable[None]]) -> None:
         await task()
 
 
-def find_tagged(tag: str) -> list[int]:
-    """PIDs of live processes whose environment carries our tag (left by a crashed ucvd)."""
+def find_tagged(tag: str, *, prefix: bool = False) -> list[int]:
+    """PIDs of live processes whose environment carries our tag (left by a crashed ucvd);
+    with `prefix`, every tag that starts with `tag` (all the cameras of one daemon)."""
     needle = f"{TAG_VARIABLE}={tag}".encode()
     found = []
     for entry in os.scandir("/proc"):
@@ -234,8 +240,9 @@ def find_tagged(tag: str) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:  # noqa: PTH123 - hot loop
-                if needle in f.read().split(b"\0"):
-                    found.append(int(entry.name))
+                variables = f.read().split(b"\0")
         except OSError:
             continue
+        if any(v == needle or (prefix and v.startswith(needle)) for v in variables):
+            found.append(int(entry.name))
     return found

@@ -19,7 +19,7 @@ def wait_until(
     probe: Callable[[], T],
     *,
     timeout: float,
-    what: str,
+    what: str | Callable[[], str],
     interval: float = 0.05,
     max_interval: float = 0.5,
 ) -> T:
@@ -45,7 +45,8 @@ def wait_until(
             last_error = None
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}") from (
+            label = what() if callable(what) else what  # a callable says what it saw last
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {label}{detail}") from (
                 last_error
             )
         time.sleep(interval)

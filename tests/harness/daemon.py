@@ -1,0 +1,195 @@
+"""A real `ucvd` process and the real `ucvctl`, as tests, the demo and benchmarks drive them.
+
+The daemon runs from the virtualenv's console script, unprivileged, with its socket, state
+and config in a directory of the test's own; it is a child of the harness registry, so
+it cannot outlive the run. `ctl()` runs `ucvctl` as a subprocess, exactly as an operator
+would, and returns its exit code and output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.harness.errors import HarnessError
+from tests.harness.procs import Proc, ProcessRegistry
+from tests.harness.waiting import wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def program(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        raise HarnessError(f"{path} not found; run `make deps` (pip install -e .)")
+    return str(path)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(v)}" for key, v in values.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+# Fast supervision for tests: stalls and retries show in seconds, not minutes.
+TEST_SETTINGS: dict[str, dict[str, Any]] = {
+    "supervision": {"stall_timeout_s": 6.0, "start_timeout_s": 15.0, "backoff_cap_s": 4.0},
+    "relay": {"analyzeduration_us": 1_500_000},
+}
+
+
+@dataclass
+class CtlResult:
+    code: int
+    stdout: str
+    stderr: str
+    argv: list[str]
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def check(self) -> CtlResult:
+        if self.code != 0:
+            raise HarnessError(
+                f"ucvctl {' '.join(self.argv)} exited {self.code}: {self.stderr.strip()}"
+            )
+        return self
+
+
+class Ucvd:
+    """One daemon: its directory, its process (while running), and a way to call it."""
+
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        workdir: Path,
+        *,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        name: str = "ucvd",
+    ) -> None:
+        self.registry = registry
+        self.workdir = workdir
+        self.name = name
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.socket = workdir / "ucvd.sock"
+        self.state_dir = workdir / "state"
+        sections = {k: dict(v) for k, v in TEST_SETTINGS.items()}
+        for section, values in (settings or {}).items():
+            sections.setdefault(section, {}).update(values)
+        self.config = write_config(workdir / "ucvd.toml", sections)
+        self.proc: Proc | None = None
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "ucvd.db"
+
+    def argv(self, log_format: str = "json") -> list[str]:
+        return [
+            program("ucvd"),
+            "--config", str(self.config),
+            "--socket", str(self.socket),
+            "--state-dir", str(self.state_dir),
+            "--log-format", log_format,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 15.0, env: Mapping[str, str] | None = None) -> Ucvd:
+        """Spawn the daemon and wait until its socket answers `daemon.info`."""
+        if self.proc is not None and self.proc.alive():
+            raise HarnessError("ucvd is already running")
+        child_env = dict(os.environ) | dict(env or {})
+        self.proc = self.registry.spawn(self.name, self.argv(), env=child_env)
+
+        def answers() -> bool:
+            if self.proc is not None and not self.proc.alive():
+                raise HarnessError(f"ucvd exited ({self.proc.returncode}):\n{self.proc.log_tail()}")
+            return self.socket.exists() and self.ctl("info").code == 0
+
+        wait_until(answers, timeout=timeout, interval=0.1, what="ucvd to answer on its socket")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        assert self.proc is not None
+        return self.proc.log_path.read_text(errors="replace")
+
+    def ctl(
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> CtlResult:
+        argv = ["--socket", str(self.socket), *args]
+        completed = subprocess.run(
+            [*prefix, program("ucvctl"), *argv],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=None if env is None else dict(os.environ) | dict(env),
+        )
+        return CtlResult(completed.returncode, completed.stdout, completed.stderr, list(args))
+
+    def ctl_json(self, *args: str, input: str | None = None) -> Any:
+        return self.ctl("--json", *args, input=input).check().json()
+
+    def status(self, camera_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.ctl_json("status", camera_id)
+        return result
+
+    def wait_status(self, camera_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        def reached() -> bool:
+            nonlocal seen
+            seen = self.status(camera_id)
+            return seen["status"] == status
+
+        wait_until(reached, timeout=timeout, interval=0.2,
+                   what=lambda: f"{camera_id} to be {status} (now {seen.get('status')}: "
+                   f"{seen.get('last_error')})")  # fmt: skip
+        return seen
+
+    def terminate(self, timeout: float = 30.0) -> tuple[int, float]:
+        """SIGTERM and wait; returns (exit code, seconds it took)."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.popen.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise HarnessError(f"ucvd did not exit within {timeout}s of SIGTERM") from None
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL the daemon alone (not its group): its FFmpegs must die by themselves."""
+        assert self.proc is not None
+        self.proc.popen.send_signal(signal.SIGKILL)
+        self.proc.popen.wait()

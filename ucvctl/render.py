@@ -1,0 +1,293 @@
+"""Human output: aligned tables, status words, durations like `3m12s`, errors in words."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+from ucvd import protocol as p
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def ago(at: str | None, now: datetime.datetime | None = None) -> str:
+    """'3m12s ago' from an ISO timestamp; '-' when there is none."""
+    if not at:
+        return "-"
+    try:
+        moment = datetime.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return at
+    now = now or datetime.datetime.now(tz=datetime.UTC)
+    return f"{duration(max(0.0, (now - moment).total_seconds()))} ago"
+
+
+def local_time(at: str | None) -> str:
+    if not at:
+        return "-"
+    try:
+        moment = datetime.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return at
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; the last column is never padded."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def error_words(error: p.LastError | None, *, width: int = 60) -> str:
+    if error is None:
+        return "-"
+    text = f"{error.kind}: {error.message}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fps(metrics: p.Metrics | None) -> str:
+    return "-" if metrics is None or metrics.fps is None else f"{metrics.fps:.1f}"
+
+
+def bitrate(metrics: p.Metrics | None) -> str:
+    if metrics is None or metrics.bitrate_kbps is None:
+        return "-"
+    kbps = metrics.bitrate_kbps
+    return f"{kbps / 1000:.1f} Mb/s" if kbps >= 1000 else f"{kbps:.0f} kb/s"
+
+
+def status_table(result: p.StatusList) -> str:
+    rows = [
+        [
+            s.camera_id,
+            s.status,
+            duration(s.uptime_seconds),
+            fps(s.metrics),
+            bitrate(s.metrics),
+            str(s.restarts),
+            str(s.error_count),
+            error_words(s.last_error),
+        ]
+        for s in result.items
+    ]
+    head = ["CAMERA", "STATUS", "UPTIME", "FPS", "BITRATE", "RESTARTS", "ERRORS", "LAST ERROR"]
+    summary = f"{result.active} of {result.total} cameras active"
+    return (table(head, rows) + "\n" + summary) if rows else "no cameras (ucvctl camera add)"
+
+
+def status_detail(s: p.PublicationStatus) -> str:
+    pairs = [
+        ("camera", s.camera_id),
+        ("status", s.status + ("" if s.desired == "publishing" else " (desired: stopped)")),
+        ("target", s.target or "- (no active target)"),
+        ("path", s.publish_path or "-"),
+        ("uptime", duration(s.uptime_seconds)),
+        ("restarts", str(s.restarts)),
+        ("errors", str(s.error_count)),
+        ("pid", str(s.pid) if s.pid else "-"),
+    ]
+    if s.retry_in_seconds is not None:
+        pairs.append(("next retry", f"within {s.retry_in_seconds:.1f}s"))
+    if s.last_error is not None:
+        e = s.last_error
+        pairs.append(("last error", f"{e.kind}: {e.message} ({ago(e.at)})"))
+    m = s.metrics
+    if m is not None:
+        pairs += [
+            ("fps", fps(m)),
+            ("bitrate", bitrate(m)),
+            ("frames", str(m.frames)),
+            ("received", size(m.bytes)),
+            ("tracks", ", ".join(m.tracks) or "-"),
+            ("readers", str(m.readers)),
+        ]
+    return pairs_text(pairs)
+
+
+def pairs_text(pairs: Sequence[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in pairs)
+    return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in pairs)
+
+
+def camera_table(result: p.CameraList) -> str:
+    rows = [
+        [
+            c.id,
+            c.desired,
+            c.url,
+            (c.username or "-") + (" (password set)" if c.has_password else ""),
+            c.name or "-",
+        ]
+        for c in result.items
+    ]
+    if not rows:
+        return "no cameras (ucvctl camera add ID --url rtsp://...)"
+    return table(["CAMERA", "DESIRED", "URL", "USER", "NAME"], rows)
+
+
+def camera_detail(c: p.CameraView) -> str:
+    o = c.options
+    return pairs_text(
+        [
+            ("camera", c.id),
+            ("name", c.name or "-"),
+            ("url", c.url),
+            ("username", c.username or "-"),
+            ("password", "set" if c.has_password else "not set"),
+            ("desired", c.desired),
+            ("transport", str(o.transport)),
+            ("audio", "on" if o.audio else "off"),
+            (
+                "timestamps",
+                ", ".join(
+                    name
+                    for name, on in (
+                        ("genpts", o.genpts),
+                        ("wallclock", o.wallclock_timestamps),
+                        ("avoid-negative", o.avoid_negative_ts),
+                    )
+                    if on
+                )
+                or "as sent",
+            ),
+            ("max reconnects", "target's" if o.max_reconnects is None else str(o.max_reconnects)),
+        ]
+    )
+
+
+def target_table(result: p.TargetList) -> str:
+    rows = [
+        [
+            ("* " if t.active else "  ") + t.name,
+            t.rtsp_url,
+            (t.api_url or "-") if t.api_enabled else "off",
+            t.username or "-",
+            t.path_template,
+        ]
+        for t in result.items
+    ]
+    if not rows:
+        return "no targets (ucvctl target add NAME --url rtsp://host:8554)"
+    return table(["  TARGET", "RTSP", "API", "USER", "PATHS"], rows)
+
+
+def target_detail(t: p.TargetView) -> str:
+    return pairs_text(
+        [
+            ("target", t.name + (" (active)" if t.active else "")),
+            ("rtsp url", t.rtsp_url),
+            ("api url", (t.api_url or "-") if t.api_enabled else "off"),
+            ("username", t.username or "-"),
+            ("password", "set" if t.has_password else "not set"),
+            ("api username", t.api_username or "(the publish one)"),
+            ("api password", "set" if t.has_api_password else "not set"),
+            ("max reconnects", "never give up" if t.max_reconnects == 0 else str(t.max_reconnects)),
+            ("reconnect delay", f"{t.reconnect_delay:g}s, doubling"),
+            ("path template", t.path_template),
+        ]
+    )
+
+
+def history_table(result: p.History) -> str:
+    rows = [
+        [
+            local_time(s.started_at),
+            local_time(s.ended_at) if s.ended_at else "(running)",
+            s.end_reason or "-",
+            s.error_kind or "-",
+            str(s.restarts),
+            str(s.frames),
+            size(s.bytes),
+            s.target or "-",
+        ]
+        for s in result.items
+    ]
+    if not rows:
+        return f"no sessions yet for {result.camera_id}"
+    head = ["STARTED", "ENDED", "REASON", "ERROR", "RESTARTS", "FRAMES", "BYTES", "TARGET"]
+    return table(head, rows)
+
+
+def info_text(i: p.DaemonInfo) -> str:
+    c = i.counts
+    return pairs_text(
+        [
+            ("ucvd", f"{i.version} (pid {i.pid}, up {duration(i.uptime_seconds)})"),
+            ("ffmpeg", f"{i.ffmpeg_version} ({i.ffmpeg_path})"),
+            ("target", i.active_target or "- (none active)"),
+            ("cameras", _camera_counts(c)),
+            ("targets", str(c.targets)),
+            ("socket", i.socket),
+            ("state", i.state_dir),
+            ("config", i.config_file or "(default location)"),
+        ]
+    )
+
+
+def _camera_counts(c: p.Counts) -> str:
+    return (
+        f"{c.cameras} ({c.publishing} publishing, {c.starting} starting, "
+        f"{c.reconnecting} reconnecting, {c.failed} failed)"
+    )
+
+
+def probe_text(r: p.ProbeResult) -> str:
+    pairs = [("camera", r.camera_id)]
+    v = r.video
+    if v is None:
+        pairs.append(("video", "none"))
+    else:
+        dims = f"{v.width}x{v.height}" if v.width and v.height else "size unknown"
+        rate = f"{v.fps:g} fps" if v.fps else "fps unknown"
+        profile = f" ({v.profile})" if v.profile else ""
+        pairs.append(("video", f"{v.codec}{profile}, {dims}, {rate}"))
+    if not r.audio:
+        pairs.append(("audio", "none"))
+    for a in r.audio:
+        rate = f"{a.sample_rate} Hz" if a.sample_rate else "rate unknown"
+        pairs.append(("audio", f"{a.codec}, {rate}, {a.channels or '?'} ch"))
+    pairs.append(("probe took", f"{r.seconds:.1f}s"))
+    return pairs_text(pairs)
+
+
+def check_text(c: p.TargetCheck) -> str:
+    def yn(value: bool | None) -> str:
+        return "n/a" if value is None else ("yes" if value else "NO")
+
+    pairs = [
+        ("target", c.name),
+        ("result", "ok" if c.ok else "PROBLEMS"),
+        ("rtsp reachable", yn(c.rtsp_reachable)),
+        ("api reachable", yn(c.api_reachable)),
+        ("api version", c.api_version or "-"),
+        ("api auth", yn(c.api_auth_ok)),
+    ]
+    pairs += [("problem", text) for text in c.problems]
+    return pairs_text(pairs)

@@ -1,0 +1,273 @@
+"""The daemon: one anyio task group owning the socket, the supervisors, the bus, the ticks.
+
+Start-up order matters: the database is opened (and a damaged one refused) before anything
+else; FFmpegs left by a crashed predecessor are killed before any new one is spawned (never
+two per camera); sessions it left open are closed as `interrupted`; then the socket
+listens and the saved publications start again.
+
+Shutdown (SIGTERM/SIGINT): the socket stops accepting first, then every FFmpeg gets the
+clean stop ladder at once (bounded by the ladder's graces), history is flushed, exit 0.
+SIGHUP and `daemon.reload` re-read the config file and apply what can be applied live;
+only publications whose FFmpeg command line changes are restarted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import msgspec
+import structlog
+
+from ucvd import protocol as p
+from ucvd.config import Config, ConfigError, load
+from ucvd.control import AccessPolicy, Connection, ControlServer, Method
+from ucvd.events import EventBus
+from ucvd.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
+from ucvd.jsonrpc import RpcError
+from ucvd.probe import ffprobe_next_to
+from ucvd.publication import Status
+from ucvd.publications import Publications
+from ucvd.service import Service
+from ucvd.store import DB_NAME, AsyncStore, Store
+from ucvd.version import __version__
+from ucvd.views import counts, iso
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Paths:
+    config: Path | None  # None: the default location (missing means defaults)
+    socket: Path
+    state_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / DB_NAME
+
+
+class Daemon:
+    def __init__(self, config: Config, paths: Paths, store: Store) -> None:
+        self.config = config
+        self.paths = paths
+        self.store = AsyncStore(store)
+        self.started_at = time.time()
+        self._started_mono = time.monotonic()
+        self.bus = EventBus()
+        self.ffmpeg: FFmpegInfo | None = None
+        self.ffmpeg_problem: str | None = None
+        self.pubs = Publications(
+            self.store,
+            settings=config.supervisor_settings(),
+            ffmpeg=config.daemon.ffmpeg,
+            tag_prefix=f"ucvd:{paths.state_dir.resolve()}:",
+            bus=self.bus,
+        )
+        self.service: Service | None = None
+        self.server: ControlServer | None = None
+        self._stopping = anyio.Event()
+        self._reload_lock = anyio.Lock()
+
+    # --- running ----------------------------------------------------------------------------
+    async def run(self) -> int:
+        await self._detect_ffmpeg(self.config.daemon.ffmpeg)
+        killed = self.pubs.kill_leftovers()
+        if killed:
+            log.warning("killed FFmpeg processes left by a previous ucvd", pids=killed)
+        store = self.store.store
+        interrupted = await self.store.call(store.close_interrupted, time.time())
+        if interrupted:
+            log.warning("sessions interrupted by an unclean stop were closed", sessions=interrupted)
+        snapshot = await self.store.call(store.snapshot)
+        self.service = Service(
+            store=self.store,
+            snapshot=snapshot,
+            publications=self.pubs,
+            bus=self.bus,
+            ffprobe=ffprobe_next_to(self.config.daemon.ffmpeg),
+        )
+        methods = self.service.methods() | {
+            "daemon.info": Method(p.NoParams, self.info),
+            "daemon.health": Method(p.NoParams, self.health),
+            "daemon.reload": Method(p.NoParams, self.reload_rpc),
+        }
+        assert set(methods) == set(p.PARAMS), "every protocol method has a handler"
+        d = self.config.daemon
+        self.server = ControlServer(
+            self.paths.socket,
+            methods,
+            AccessPolicy.for_group(d.operator_group),
+            max_connections=d.max_connections,
+            max_message_bytes=d.max_message_bytes,
+            idle_timeout_s=d.idle_timeout_s,
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.pubs.run)
+            server_scope = anyio.CancelScope()
+            await tg.start(self._serve, server_scope)
+            tg.start_soon(self._signals)
+            resumed = await self.service.resume()
+            log.info(
+                "ucvd ready",
+                version=__version__,
+                socket=str(self.paths.socket),
+                cameras=len(snapshot.cameras),
+                resumed=len(resumed),
+            )
+            await self._stopping.wait()
+            log.info("stopping", publications=len(self.pubs.running()))
+            server_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self.pubs.shutdown()
+            tg.cancel_scope.cancel()
+        await self.store.call(store.close)
+        log.info("stopped")
+        return 0
+
+    async def _serve(
+        self,
+        scope: anyio.CancelScope,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        assert self.server is not None
+        with scope:
+            await self.server.serve(task_status=task_status)
+
+    async def _signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    try:
+                        await self.reload()
+                    except ConfigError as exc:
+                        log.error("reload refused; the running settings stay", error=str(exc))
+                else:
+                    log.info("signal received", signal=signal.Signals(signum).name)
+                    self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _detect_ffmpeg(self, name: str) -> None:
+        try:
+            self.ffmpeg = await anyio.to_thread.run_sync(detect, name)
+            self.ffmpeg_problem = None
+        except FFmpegUnavailable as exc:
+            self.ffmpeg, self.ffmpeg_problem = None, str(exc)
+            log.error("FFmpeg is unavailable; publications will fail", reason=str(exc))
+
+    # --- daemon.* ---------------------------------------------------------------------------
+    def _counts(self) -> p.Counts:
+        assert self.service is not None
+        return counts(
+            self.service.statuses(),
+            cameras=len(self.service.cameras),
+            targets=len(self.service.targets),
+        )
+
+    async def info(self, _params: p.NoParams, _conn: Connection) -> p.DaemonInfo:
+        assert self.service is not None
+        return p.DaemonInfo(
+            version=__version__,
+            pid=os.getpid(),
+            uptime_seconds=round(time.monotonic() - self._started_mono, 1),
+            started_at=iso(self.started_at) or "",
+            ffmpeg_version=self.ffmpeg.version if self.ffmpeg else "unavailable",
+            ffmpeg_path=self.ffmpeg.path if self.ffmpeg else self.config.daemon.ffmpeg,
+            active_target=self.service.active,
+            socket=str(self.paths.socket),
+            state_dir=str(self.paths.state_dir),
+            config_file=str(self.paths.config) if self.paths.config else None,
+            counts=self._counts(),
+        )
+
+    async def health(self, _params: p.NoParams, _conn: Connection) -> p.Health:
+        assert self.service is not None
+        problems: list[str] = []
+        if self.ffmpeg_problem:
+            problems.append(self.ffmpeg_problem)
+        if self.pubs.writer_failures:
+            problems.append(f"{self.pubs.writer_failures} history writes failed (see the log)")
+        wanted = [c for c, d in self.service.desired.items() if d == "publishing"]
+        if wanted and self.service.active_target() is None:
+            problems.append(f"{len(wanted)} cameras wait for an active target")
+        for status in self.service.statuses():
+            if status.status in (Status.FAILED, Status.RECONNECTING):
+                error = status.last_error
+                why = f": {error.kind}: {error.message}" if error else ""
+                problems.append(f"{status.camera_id} is {status.status}{why}")
+        return p.Health(healthy=not problems, problems=problems, counts=self._counts())
+
+    async def reload_rpc(self, _params: p.NoParams, _conn: Connection) -> p.ReloadResult:
+        try:
+            return await self.reload()
+        except ConfigError as exc:
+            raise RpcError.domain("config_error", str(exc)) from None
+
+    async def reload(self) -> p.ReloadResult:
+        """Re-read the config file and apply it; raises ConfigError (nothing changes then)."""
+        async with self._reload_lock:
+            new = await anyio.to_thread.run_sync(load, self.paths.config)
+            old = self.config
+            changed = _changed_keys(old, new)
+            if not changed:
+                log.info("reload: nothing changed")
+                return p.ReloadResult(changed=[], restarted=[])
+            needs_restart = [k for k in changed if k in ("daemon.socket", "daemon.state_dir")]
+            if needs_restart:
+                log.warning("reload: these settings apply at the next start", keys=needs_restart)
+            assert self.server is not None and self.service is not None
+            d = new.daemon
+            self.server.max_connections = d.max_connections
+            self.server.max_message_bytes = d.max_message_bytes
+            self.server.idle_timeout_s = d.idle_timeout_s
+            if d.operator_group != old.daemon.operator_group:
+                self.server.policy = AccessPolicy.for_group(d.operator_group)
+                if self.server.policy.operator_gid is not None:
+                    os.chown(self.paths.socket, -1, self.server.policy.operator_gid)
+            if d.ffmpeg != old.daemon.ffmpeg:
+                await self._detect_ffmpeg(d.ffmpeg)
+                self.pubs.ffmpeg = d.ffmpeg
+                self.service.ffprobe = ffprobe_next_to(d.ffmpeg)
+            self.config = new
+            self.pubs.apply_settings(new.supervisor_settings())
+            restarted: list[str] = []
+            if new.relay != old.relay or d.ffmpeg != old.daemon.ffmpeg:
+                restarted = await self._restart_running()
+            log.info("configuration reloaded", changed=changed, restarted=len(restarted))
+            return p.ReloadResult(changed=changed, restarted=restarted)
+
+    async def _restart_running(self) -> list[str]:
+        """Restart running publications so that FFmpeg picks up new relay settings."""
+        assert self.service is not None
+        service = self.service
+        target = service.active_target()
+        running = [c for c in self.pubs.running() if c in service.cameras]
+        if target is None:
+            return []
+
+        async def restart(camera_id: str) -> None:
+            async with service._locks[camera_id]:
+                if self.pubs.status(camera_id) is not Status.STOPPED:
+                    await self.pubs.start(service.cameras[camera_id], target, force=True)
+
+        async with anyio.create_task_group() as tg:
+            for camera_id in running:
+                tg.start_soon(restart, camera_id)
+        return running
+
+
+def _changed_keys(old: Config, new: Config) -> list[str]:
+    changed = []
+    for section in ("daemon", "relay", "supervision"):
+        a = msgspec.structs.asdict(getattr(old, section))
+        b = msgspec.structs.asdict(getattr(new, section))
+        changed += [f"{section}.{k}" for k in a if a[k] != b[k]]
+    return changed

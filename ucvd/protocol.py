@@ -1,0 +1,356 @@
+"""Every control-socket method: its name, its parameters and its result, as msgspec Structs.
+
+The daemon decodes `params` into these types (stage two of jsonrpc.py) and `ucvctl` decodes
+results from them; one module, so the two can never disagree. It imports only msgspec, the
+standard library and `ucvd.model` (itself light), because `ucvctl status` must start fast.
+
+Conventions: params forbid unknown fields (a typo is an error, not a silent default);
+results carry no secret, only whether one is set (`has_password`); times are wall-clock
+ISO 8601 strings in UTC, durations are seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from ucvd.model import DEFAULT_PATH_TEMPLATE, CameraOptions
+
+# Bounds checked at the boundary, before anything reaches the store or FFmpeg.
+Text = Annotated[str, msgspec.Meta(max_length=2048)]
+Name = Annotated[str, msgspec.Meta(max_length=200)]
+Secret = Annotated[str, msgspec.Meta(max_length=256)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+DesiredName = Literal["publishing", "stopped"]
+
+
+class _Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+# --- params -------------------------------------------------------------------------------
+class NoParams(_Params):
+    pass
+
+
+class CameraRef(_Params):
+    id: Name
+
+
+class CameraAdd(_Params):
+    id: Name
+    url: Text  # credentials in the URL are taken out and kept apart
+    username: Name | None = None
+    password: Secret | None = None
+    name: Name = ""
+    options: CameraOptions = CameraOptions()
+
+
+class CameraUpdate(_Params):
+    """Only the fields present change; `null` clears username or password."""
+
+    id: Name
+    url: Text | msgspec.UnsetType = msgspec.UNSET
+    username: Name | msgspec.UnsetType | None = msgspec.UNSET
+    password: Secret | msgspec.UnsetType | None = msgspec.UNSET
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    options: CameraOptions | msgspec.UnsetType = msgspec.UNSET
+
+
+class TargetRef(_Params):
+    name: Name
+
+
+class TargetAdd(_Params):
+    name: Name
+    rtsp_url: Text
+    api_url: Text | None = None
+    api_enabled: bool = True
+    username: Name | None = None
+    password: Secret | None = None
+    api_username: Name | None = None
+    api_password: Secret | None = None
+    max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    path_template: Name = DEFAULT_PATH_TEMPLATE
+    activate: bool = False  # the first target is activated whatever this says
+
+
+class TargetUpdate(_Params):
+    name: Name
+    rtsp_url: Text | msgspec.UnsetType = msgspec.UNSET
+    api_url: Text | msgspec.UnsetType | None = msgspec.UNSET
+    api_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    username: Name | msgspec.UnsetType | None = msgspec.UNSET
+    password: Secret | msgspec.UnsetType | None = msgspec.UNSET
+    api_username: Name | msgspec.UnsetType | None = msgspec.UNSET
+    api_password: Secret | msgspec.UnsetType | None = msgspec.UNSET
+    max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    path_template: Name | msgspec.UnsetType = msgspec.UNSET
+
+
+class PublishStart(_Params):
+    camera_id: Name
+    force_restart: bool = False
+
+
+class PublishRef(_Params):
+    camera_id: Name
+
+
+class StatusQuery(_Params):
+    camera_id: Name | None = None
+
+
+class HistoryQuery(_Params):
+    camera_id: Name
+    limit: Limit = 20
+
+
+class LogsQuery(_Params):
+    camera_id: Name
+    lines: Limit = 50
+    after: int = 0  # only lines with a greater `seq` (for following)
+
+
+class Subscribe(_Params):
+    camera_ids: Annotated[list[Name], msgspec.Meta(max_length=10_000)] | None = None
+
+
+# --- results ------------------------------------------------------------------------------
+class _Result(msgspec.Struct, kw_only=True):
+    pass
+
+
+class CameraView(_Result):
+    id: str
+    url: str
+    username: str | None
+    has_password: bool
+    name: str
+    options: CameraOptions
+    desired: DesiredName
+
+
+class CameraList(_Result):
+    total: int
+    items: list[CameraView]
+
+
+class TargetView(_Result):
+    name: str
+    rtsp_url: str
+    api_url: str | None
+    api_enabled: bool
+    username: str | None
+    has_password: bool
+    api_username: str | None
+    has_api_password: bool
+    max_reconnects: int
+    reconnect_delay: float
+    path_template: str
+    active: bool
+
+
+class TargetList(_Result):
+    total: int
+    items: list[TargetView]
+
+
+class LastError(_Result):
+    kind: str
+    message: str
+    at: str | None
+
+
+class Metrics(_Result):
+    fps: float | None
+    frames: int
+    speed: float | None
+    bitrate_kbps: float | None
+    bytes: int
+    tracks: list[str]
+    readers: int
+    since_progress_seconds: float | None
+
+
+class PublicationStatus(_Result):
+    camera_id: str
+    status: str  # stopped, starting, publishing, reconnecting, stopping, failed
+    desired: DesiredName
+    publish_path: str | None  # None while no target is active
+    target: str | None
+    uptime_seconds: float | None
+    error_count: int
+    restarts: int
+    last_error: LastError | None
+    metrics: Metrics | None  # None unless FFmpeg is running
+    pid: int | None
+    retry_in_seconds: float | None
+
+
+class StatusList(_Result):
+    total: int
+    active: int  # publications that are not stopped
+    items: list[PublicationStatus]
+
+
+class Counts(_Result):
+    cameras: int
+    targets: int
+    publishing: int
+    starting: int
+    reconnecting: int
+    failed: int
+
+
+class DaemonInfo(_Result):
+    version: str
+    pid: int
+    uptime_seconds: float
+    started_at: str
+    ffmpeg_version: str
+    ffmpeg_path: str
+    active_target: str | None
+    socket: str
+    state_dir: str
+    config_file: str | None
+    counts: Counts
+
+
+class Health(_Result):
+    healthy: bool  # false: something needs the operator
+    problems: list[str]
+    counts: Counts
+
+
+class ReloadResult(_Result):
+    changed: list[str]  # settings that differ from the running ones
+    restarted: list[str]  # cameras restarted to apply them
+
+
+class VideoInfo(_Result):
+    codec: str
+    profile: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+
+
+class AudioInfo(_Result):
+    codec: str
+    sample_rate: int | None
+    channels: int | None
+
+
+class ProbeResult(_Result):
+    camera_id: str
+    video: VideoInfo | None
+    audio: list[AudioInfo]
+    seconds: float  # how long the probe took
+
+
+class TargetCheck(_Result):
+    name: str
+    ok: bool
+    rtsp_reachable: bool
+    api_reachable: bool | None  # None: the API is off for this target
+    api_version: str | None
+    api_auth_ok: bool | None
+    problems: list[str]
+
+
+class Session(_Result):
+    camera_id: str
+    target: str | None
+    started_at: str
+    ended_at: str | None  # None while it runs
+    end_reason: str | None  # stopped, failed, daemon_stopped, interrupted, reconfigured
+    error_kind: str | None
+    error_message: str | None
+    restarts: int
+    frames: int
+    bytes: int
+
+
+class History(_Result):
+    camera_id: str
+    items: list[Session]  # newest first
+
+
+class LogEntry(_Result):
+    seq: int
+    at: str
+    text: str
+
+
+class Logs(_Result):
+    camera_id: str
+    lines: list[LogEntry]
+    last_seq: int
+
+
+class Subscribed(_Result):
+    camera_ids: list[str] | None  # None: every camera
+
+
+class Done(_Result):
+    ok: bool = True
+
+
+# --- notifications after events.subscribe ------------------------------------------------
+STATUS_EVENT = "event.status"
+METRICS_EVENT = "event.metrics"
+
+
+class StatusEvent(_Result):
+    camera_id: str
+    old: str
+    new: str
+    error: LastError | None
+    at: str
+
+
+class MetricsEvent(_Result):
+    camera_id: str
+    metrics: Metrics
+    uptime_seconds: float | None
+    at: str
+
+
+# --- the method table ---------------------------------------------------------------------
+# method name -> params type; the daemon implements exactly these. Results: the Struct named
+# in the daemon's handler (`publishing.status` answers one PublicationStatus when given a
+# camera_id, a StatusList otherwise).
+PARAMS: dict[str, type[_Params]] = {
+    "daemon.info": NoParams,
+    "daemon.health": NoParams,
+    "daemon.reload": NoParams,
+    "camera.add": CameraAdd,
+    "camera.update": CameraUpdate,
+    "camera.remove": CameraRef,
+    "camera.list": NoParams,
+    "camera.get": CameraRef,
+    "camera.probe": CameraRef,
+    "target.add": TargetAdd,
+    "target.update": TargetUpdate,
+    "target.remove": TargetRef,
+    "target.list": NoParams,
+    "target.get": TargetRef,
+    "target.activate": TargetRef,
+    "target.check": TargetRef,
+    "publishing.start": PublishStart,
+    "publishing.stop": PublishRef,
+    "publishing.restart": PublishRef,
+    "publishing.status": StatusQuery,
+    "publishing.history": HistoryQuery,
+    "publishing.logs": LogsQuery,
+    "events.subscribe": Subscribe,
+}

@@ -1,0 +1,549 @@
+"""The operator's operations: cameras, targets and publications, as control-socket methods.
+
+Configuration lives in memory (served from there: `status` never touches the disk) and is
+written through to the store *before* memory changes, so a change the store refused never
+shows, and one it accepted survives any crash. Each camera has a lock (its configuration
+and its publication change one request at a time); target changes first switch the active
+target in memory, then take each camera's lock to move running publications over, so a
+start racing an activation always ends on the new target.
+
+Validation happens here, at the boundary: ids are slugs, URLs are rtsp(s) with a host,
+names carry no control characters, path templates give paths MediaMTX accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import anyio
+import msgspec
+import structlog
+
+from ucvd import protocol as p
+from ucvd.control import Connection, Method
+from ucvd.errors import ErrorKind
+from ucvd.events import EventBus
+from ucvd.ffmpeg.classify import Endpoint, classify
+from ucvd.jsonrpc import DomainKind, RpcError
+from ucvd.mediamtx import MediaMTXClient, MediaMTXError
+from ucvd.model import Camera, InvalidName, Target, slug
+from ucvd.probe import ProbeFailed, probe
+from ucvd.publication import Status
+from ucvd.publications import Publications
+from ucvd.store import AsyncStore, Conflict, Snapshot, StoreError
+from ucvd.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.views import camera_view, iso, session_view, status_list, status_view, target_view
+
+log = structlog.get_logger(__name__)
+
+STORAGE_ERROR = "storage_error"
+R = TypeVar("R")
+_UNSET = msgspec.UNSET
+
+
+def _invalid(message: str) -> RpcError:
+    return RpcError.domain(DomainKind.INVALID_ARGUMENT, message)
+
+
+@contextlib.contextmanager
+def _validating() -> Iterator[None]:
+    try:
+        yield
+    except (InvalidName, InvalidURL) as exc:
+        raise _invalid(str(exc)) from None
+
+
+def _plain_text(value: str, what: str) -> str:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise _invalid(f"{what} must not contain control characters (newlines, tabs...)")
+    return value.strip()
+
+
+def _credentials(
+    url: str, username: str | None, password: str | None, what: str
+) -> tuple[str, str | None, str | None]:
+    """Credentials may come in the URL or apart, not both; the URL is returned without."""
+    clean, url_user, url_password = split_credentials(url, what)
+    if url_user is not None and (username is not None or password is not None):
+        raise _invalid(f"{what} carries credentials and they were also given apart; use one")
+    if url_user is not None:
+        username, password = url_user, url_password
+    if password is not None and username is None:
+        raise _invalid(f"a password without a username cannot be used ({what})")
+    if username is not None:
+        _plain_text(username, "username")
+    return clean, username, password
+
+
+class Service:
+    def __init__(
+        self,
+        *,
+        store: AsyncStore,
+        snapshot: Snapshot,
+        publications: Publications,
+        bus: EventBus,
+        ffprobe: str,
+    ) -> None:
+        self.store = store
+        self.pubs = publications
+        self.bus = bus
+        self.ffprobe = ffprobe
+        self.cameras: dict[str, Camera] = {c.id: c for c in snapshot.cameras}
+        self.targets: dict[str, Target] = {t.name: t for t in snapshot.targets}
+        self.active: str | None = snapshot.active_target
+        self.desired: dict[str, str] = dict(snapshot.desired)
+        self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+        self._targets_lock = anyio.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    async def _write(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        try:
+            return await self.store.call(fn, *args, **kwargs)
+        except Conflict:
+            raise
+        except StoreError as exc:
+            log.error("state database refused a write", error=str(exc))
+            raise RpcError.domain(STORAGE_ERROR, f"the change was not saved: {exc}") from None
+
+    def _camera(self, camera_id: str) -> Camera:
+        key = camera_id.lower()
+        camera = self.cameras.get(key)
+        if camera is None:
+            with _validating():
+                slug(camera_id)
+            raise RpcError.domain(DomainKind.NOT_FOUND, f"no camera {key!r}")
+        return camera
+
+    def _target(self, name: str) -> Target:
+        target = self.targets.get(name.lower())
+        if target is None:
+            with _validating():
+                slug(name, "target name")
+            raise RpcError.domain(DomainKind.NOT_FOUND, f"no target {name.lower()!r}")
+        return target
+
+    def active_target(self) -> Target | None:
+        return self.targets.get(self.active) if self.active else None
+
+    def status_of(self, camera_id: str) -> p.PublicationStatus:
+        state = self.pubs.state(camera_id)
+        target = self.pubs.target_of(camera_id) if state is not None else None
+        if target is None or state is None or state.status is Status.STOPPED:
+            target = self.active_target()  # where it would publish next
+        path = None
+        if target is not None:
+            with contextlib.suppress(InvalidURL):
+                path = publish_path(target.path_template, camera_id)
+        return status_view(
+            camera_id,
+            state,
+            desired=self.desired.get(camera_id, "stopped"),
+            target=target.name if target else None,
+            path=path,
+        )
+
+    def statuses(self) -> list[p.PublicationStatus]:
+        return [self.status_of(cid) for cid in sorted(self.cameras)]
+
+    def methods(self) -> dict[str, Method]:
+        table: dict[str, Callable[[Any, Connection], Awaitable[Any]]] = {
+            "camera.add": self.camera_add,
+            "camera.update": self.camera_update,
+            "camera.remove": self.camera_remove,
+            "camera.list": self.camera_list,
+            "camera.get": self.camera_get,
+            "camera.probe": self.camera_probe,
+            "target.add": self.target_add,
+            "target.update": self.target_update,
+            "target.remove": self.target_remove,
+            "target.list": self.target_list,
+            "target.get": self.target_get,
+            "target.activate": self.target_activate,
+            "target.check": self.target_check,
+            "publishing.start": self.publishing_start,
+            "publishing.stop": self.publishing_stop,
+            "publishing.restart": self.publishing_restart,
+            "publishing.status": self.publishing_status,
+            "publishing.history": self.publishing_history,
+            "publishing.logs": self.publishing_logs,
+            "events.subscribe": self.events_subscribe,
+        }
+        return {name: Method(p.PARAMS[name], call) for name, call in table.items()}
+
+    # --- start-up ---------------------------------------------------------------------------
+    async def resume(self) -> list[str]:
+        """Start every publication whose desired state is "publishing" (after a restart)."""
+        wanted = [cid for cid, d in sorted(self.desired.items()) if d == "publishing"]
+        target = self.active_target()
+        if not wanted:
+            return []
+        if target is None:
+            log.warning("publications wait for an active target", cameras=len(wanted))
+            return []
+        async with anyio.create_task_group() as tg:
+            for camera_id in wanted:
+                camera = self.cameras.get(camera_id)
+                if camera is not None:
+                    tg.start_soon(self._resume_one, camera, target)
+        log.info("saved publications started again", cameras=len(wanted), target=target.name)
+        return wanted
+
+    async def _resume_one(self, camera: Camera, target: Target) -> None:
+        async with self._locks[camera.id]:
+            await self.pubs.start(camera, target)
+
+    # --- cameras ----------------------------------------------------------------------------
+    async def camera_add(self, params: p.CameraAdd, _conn: Connection) -> p.CameraView:
+        with _validating():
+            camera_id = slug(params.id)
+            url, username, password = _credentials(
+                params.url, params.username, params.password, "camera URL"
+            )
+        camera = Camera(
+            id=camera_id,
+            url=url,
+            username=username,
+            password=password,
+            name=_plain_text(params.name, "name"),
+            options=params.options,
+        )
+        async with self._locks[camera_id]:
+            if camera_id in self.cameras:
+                raise RpcError.domain(DomainKind.ALREADY_EXISTS, f"camera {camera_id!r} exists")
+            try:
+                await self._write(self.store.store.add_camera, camera)
+            except Conflict:
+                raise RpcError.domain(
+                    DomainKind.ALREADY_EXISTS, f"camera {camera_id!r} exists"
+                ) from None
+            self.cameras[camera_id] = camera
+            self.desired[camera_id] = "stopped"
+        log.info("camera added", camera_id=camera_id, url=url)
+        return camera_view(camera, "stopped")
+
+    async def camera_update(self, params: p.CameraUpdate, _conn: Connection) -> p.CameraView:
+        old = self._camera(params.id)
+        async with self._locks[old.id]:
+            old = self._camera(params.id)
+            url = old.url if params.url is _UNSET else params.url
+            username = old.username if params.username is _UNSET else params.username
+            password = old.password if params.password is _UNSET else params.password
+            if params.url is not _UNSET and params.username is _UNSET and "@" in url:
+                username = password = None  # the URL's credentials replace the old ones
+            with _validating():
+                url, username, password = _credentials(url, username, password, "camera URL")
+            camera = Camera(
+                id=old.id,
+                url=url,
+                username=username,
+                password=password,
+                name=old.name if params.name is _UNSET else _plain_text(params.name, "name"),
+                options=old.options if params.options is _UNSET else params.options,
+            )
+            if camera == old:
+                return camera_view(camera, self.desired.get(camera.id, "stopped"))
+            await self._write(self.store.store.update_camera, camera)
+            self.cameras[camera.id] = camera
+            target = self.active_target()
+            if self.pubs.status(camera.id) is not Status.STOPPED and target is not None:
+                await self.pubs.start(camera, target)  # a new supervisor with the new config
+        log.info("camera updated", camera_id=camera.id, url=camera.url)
+        return camera_view(camera, self.desired.get(camera.id, "stopped"))
+
+    async def camera_remove(self, params: p.CameraRef, _conn: Connection) -> p.Done:
+        camera = self._camera(params.id)
+        async with self._locks[camera.id]:
+            if self.desired.get(camera.id) == "publishing" or (
+                self.pubs.status(camera.id) is not Status.STOPPED
+            ):
+                raise RpcError.domain(
+                    DomainKind.IN_USE,
+                    f"camera {camera.id!r} is publishing; stop it first (ucvctl stop {camera.id})",
+                )
+            await self._write(self.store.store.remove_camera, camera.id)
+            await self.pubs.discard(camera.id, "removed")
+            self.cameras.pop(camera.id, None)
+            self.desired.pop(camera.id, None)
+        log.info("camera removed", camera_id=camera.id)
+        return p.Done()
+
+    async def camera_list(self, _params: p.NoParams, _conn: Connection) -> p.CameraList:
+        items = [
+            camera_view(c, self.desired.get(c.id, "stopped"))
+            for _, c in sorted(self.cameras.items())
+        ]
+        return p.CameraList(total=len(items), items=items)
+
+    async def camera_get(self, params: p.CameraRef, _conn: Connection) -> p.CameraView:
+        camera = self._camera(params.id)
+        return camera_view(camera, self.desired.get(camera.id, "stopped"))
+
+    async def camera_probe(self, params: p.CameraRef, _conn: Connection) -> p.ProbeResult:
+        camera = self._camera(params.id)
+        try:
+            return await probe(self.ffprobe, camera)
+        except ProbeFailed as exc:
+            fault = classify(
+                [str(exc)],
+                camera=Endpoint.of(camera.url),
+                target=Endpoint("", 0),  # nothing is published while probing
+                returncode=1,
+                secrets=[camera.password] if camera.password else [],
+            )
+            kind = fault.kind
+            if kind is ErrorKind.PROCESS_CRASHED:
+                kind = ErrorKind.STREAM_UNAVAILABLE
+            raise RpcError.domain(kind, f"probe of {camera.id} failed: {exc}") from None
+
+    # --- targets ----------------------------------------------------------------------------
+    def _validated_target(self, target: Target) -> Target:
+        with _validating():
+            rtsp_url, username, password = _credentials(
+                target.rtsp_url, target.username, target.password, "target URL"
+            )
+            api_url = validate_api_url(target.api_url) if target.api_url else None
+            publish_path(target.path_template, "camera-id")
+            if target.api_username is not None:
+                _plain_text(target.api_username, "API username")
+            if target.api_password is not None and target.api_username is None:
+                raise _invalid("an API password without an API username cannot be used")
+        return msgspec.structs.replace(
+            target, rtsp_url=rtsp_url, username=username, password=password, api_url=api_url
+        )
+
+    async def target_add(self, params: p.TargetAdd, _conn: Connection) -> p.TargetView:
+        with _validating():
+            name = slug(params.name, "target name")
+        fields = msgspec.structs.asdict(params)
+        fields.pop("activate")
+        fields["name"] = name
+        target = self._validated_target(Target(**fields))
+        async with self._targets_lock:
+            if name in self.targets:
+                raise RpcError.domain(DomainKind.ALREADY_EXISTS, f"target {name!r} exists")
+            active = params.activate or self.active is None
+            try:
+                await self._write(self.store.store.add_target, target, active=active)
+            except Conflict:
+                raise RpcError.domain(
+                    DomainKind.ALREADY_EXISTS, f"target {name!r} exists"
+                ) from None
+            self.targets[name] = target
+            if active:
+                await self._switch_to(name)
+        log.info("target added", target=name, rtsp_url=target.rtsp_url, active=active)
+        return target_view(target, active=active)
+
+    async def target_update(self, params: p.TargetUpdate, _conn: Connection) -> p.TargetView:
+        async with self._targets_lock:
+            old = self._target(params.name)
+            changes = {
+                k: v
+                for k, v in msgspec.structs.asdict(params).items()
+                if v is not _UNSET and k != "name"
+            }
+            if "rtsp_url" in changes and "username" not in changes and "@" in changes["rtsp_url"]:
+                changes |= {"username": None, "password": None}
+            target = self._validated_target(msgspec.structs.replace(old, **changes))
+            if target == old:
+                return target_view(target, active=self.active == target.name)
+            await self._write(self.store.store.update_target, target)
+            self.targets[target.name] = target
+            if self.active == target.name:
+                await self._switch_to(target.name)
+        log.info("target updated", target=target.name, rtsp_url=target.rtsp_url)
+        return target_view(target, active=self.active == target.name)
+
+    async def target_remove(self, params: p.TargetRef, _conn: Connection) -> p.Done:
+        async with self._targets_lock:
+            target = self._target(params.name)
+            if self.active == target.name:
+                raise RpcError.domain(
+                    DomainKind.IN_USE,
+                    f"target {target.name!r} is the active target; activate another first",
+                )
+            busy = [c for c in self.pubs.running() if self.pubs.target_of(c) == target]
+            if busy:
+                raise RpcError.domain(
+                    DomainKind.IN_USE, f"target {target.name!r} is in use by {', '.join(busy)}"
+                )
+            await self._write(self.store.store.remove_target, target.name)
+            del self.targets[target.name]
+        log.info("target removed", target=target.name)
+        return p.Done()
+
+    async def target_list(self, _params: p.NoParams, _conn: Connection) -> p.TargetList:
+        items = [target_view(t, active=n == self.active) for n, t in sorted(self.targets.items())]
+        return p.TargetList(total=len(items), items=items)
+
+    async def target_get(self, params: p.TargetRef, _conn: Connection) -> p.TargetView:
+        target = self._target(params.name)
+        return target_view(target, active=target.name == self.active)
+
+    async def target_activate(self, params: p.TargetRef, _conn: Connection) -> p.TargetView:
+        async with self._targets_lock:
+            target = self._target(params.name)
+            if self.active != target.name:
+                await self._write(self.store.store.activate_target, target.name)
+                await self._switch_to(target.name)
+                log.info("target activated", target=target.name)
+        return target_view(target, active=True)
+
+    async def _switch_to(self, name: str) -> None:
+        """Make `name` active and move every running publication onto it (a restart each)."""
+        self.active = name
+        target = self.targets[name]
+
+        async def move(camera_id: str) -> None:
+            async with self._locks[camera_id]:
+                camera = self.cameras.get(camera_id)
+                running = self.pubs.status(camera_id) is not Status.STOPPED
+                if camera is not None and running and self.pubs.target_of(camera_id) != target:
+                    await self.pubs.start(camera, target)
+
+        async with anyio.create_task_group() as tg:
+            for camera_id in self.pubs.running():
+                tg.start_soon(move, camera_id)
+
+    async def target_check(self, params: p.TargetRef, _conn: Connection) -> p.TargetCheck:
+        target = self._target(params.name)
+        problems: list[str] = []
+        endpoint = Endpoint.of(target.rtsp_url)
+        rtsp_ok = await _rtsp_answers(endpoint)
+        if not rtsp_ok:
+            problems.append(f"no RTSP server answers at {endpoint}")
+        api_ok: bool | None = None
+        auth_ok: bool | None = None
+        version: str | None = None
+        if target.uses_api and target.api_url:
+            async with MediaMTXClient(
+                target.api_url, credentials=target.api_credentials(), retries=0
+            ) as client:
+                try:
+                    version = (await client.info()).version
+                    api_ok = auth_ok = True
+                except MediaMTXError as exc:
+                    api_ok = not exc.unreachable
+                    auth_ok = False if exc.status in (401, 403) else None
+                    problems.append(f"API {target.api_url}: {exc}")
+        return p.TargetCheck(
+            name=target.name,
+            ok=not problems,
+            rtsp_reachable=rtsp_ok,
+            api_reachable=api_ok,
+            api_version=version,
+            api_auth_ok=auth_ok,
+            problems=problems,
+        )
+
+    # --- publications -----------------------------------------------------------------------
+    async def _set_desired(self, camera_id: str, desired: str) -> None:
+        if self.desired.get(camera_id) != desired:
+            await self._write(self.store.store.set_desired, camera_id, desired)
+            self.desired[camera_id] = desired
+
+    async def publishing_start(
+        self, params: p.PublishStart, _conn: Connection
+    ) -> p.PublicationStatus:
+        camera = self._camera(params.camera_id)
+        async with self._locks[camera.id]:
+            camera = self._camera(params.camera_id)
+            target = self.active_target()
+            if target is None:
+                raise RpcError.domain(
+                    DomainKind.NOT_FOUND,
+                    "no target is active: add one with `ucvctl target add NAME --url rtsp://...`",
+                )
+            status = self.pubs.status(camera.id)
+            if status in (Status.STARTING, Status.PUBLISHING, Status.RECONNECTING) and not (
+                params.force_restart
+            ):
+                raise RpcError.domain(
+                    DomainKind.ALREADY_PUBLISHING,
+                    f"camera {camera.id!r} is already {status}; use --force-restart to restart it",
+                )
+            await self._set_desired(camera.id, "publishing")
+            await self.pubs.start(camera, target, force=params.force_restart)
+        log.info("publish requested", camera_id=camera.id, target=target.name)
+        return self.status_of(camera.id)
+
+    async def publishing_stop(self, params: p.PublishRef, _conn: Connection) -> p.PublicationStatus:
+        camera = self._camera(params.camera_id)
+        async with self._locks[camera.id]:
+            running = self.pubs.status(camera.id) is not Status.STOPPED
+            if not running and self.desired.get(camera.id) != "publishing":
+                raise RpcError.domain(
+                    DomainKind.NOT_PUBLISHING, f"camera {camera.id!r} is not publishing"
+                )
+            await self._set_desired(camera.id, "stopped")
+            await self.pubs.stop(camera.id)
+        log.info("stop requested", camera_id=camera.id)
+        return self.status_of(camera.id)
+
+    async def publishing_restart(
+        self, params: p.PublishRef, _conn: Connection
+    ) -> p.PublicationStatus:
+        camera = self._camera(params.camera_id)
+        async with self._locks[camera.id]:
+            target = self.active_target()
+            if self.pubs.status(camera.id) is Status.STOPPED or target is None:
+                raise RpcError.domain(
+                    DomainKind.NOT_PUBLISHING,
+                    f"camera {camera.id!r} is not publishing; start it with ucvctl publish",
+                )
+            await self.pubs.start(camera, target, force=True)
+        log.info("restart requested", camera_id=camera.id)
+        return self.status_of(camera.id)
+
+    async def publishing_status(
+        self, params: p.StatusQuery, _conn: Connection
+    ) -> p.PublicationStatus | p.StatusList:
+        if params.camera_id is not None:
+            return self.status_of(self._camera(params.camera_id).id)
+        return status_list(self.statuses())
+
+    async def publishing_history(self, params: p.HistoryQuery, _conn: Connection) -> p.History:
+        camera_id = params.camera_id.lower()
+        records = await self._write(self.store.store.history, camera_id, params.limit)
+        if not records and camera_id not in self.cameras:
+            self._camera(params.camera_id)  # raises not_found (or invalid_argument)
+        return p.History(camera_id=camera_id, items=[session_view(r) for r in records])
+
+    async def publishing_logs(self, params: p.LogsQuery, _conn: Connection) -> p.Logs:
+        camera = self._camera(params.camera_id)
+        lines = self.pubs.lines(camera.id)
+        fresh = [ln for ln in lines if ln.seq > params.after][-params.lines :]
+        last = lines[-1].seq if lines else params.after
+        return p.Logs(
+            camera_id=camera.id,
+            lines=[p.LogEntry(seq=ln.seq, at=iso(ln.at) or "", text=ln.text) for ln in fresh],
+            last_seq=max(last, params.after),
+        )
+
+    async def events_subscribe(self, params: p.Subscribe, conn: Connection) -> p.Subscribed:
+        ids: list[str] | None = None
+        if params.camera_ids is not None:
+            with _validating():
+                ids = sorted({slug(c) for c in params.camera_ids})
+        self.bus.subscribe(conn, ids)
+        return p.Subscribed(camera_ids=ids)
+
+
+async def _rtsp_answers(endpoint: Endpoint, timeout_s: float = 3.0) -> bool:
+    """Does an RTSP server answer OPTIONS there? (Any RTSP status line counts.)"""
+    with anyio.move_on_after(timeout_s):
+        try:
+            async with await anyio.connect_tcp(endpoint.host, endpoint.port) as stream:
+                await stream.send(
+                    f"OPTIONS rtsp://{endpoint}/ RTSP/1.0\r\nCSeq: 1\r\n"
+                    "User-Agent: ucvd-check\r\n\r\n".encode()
+                )
+                reply = await stream.receive(1024)
+                return reply.startswith(b"RTSP/1.0")
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
+            return False
+    return False

@@ -1,0 +1,145 @@
+"""The daemon's state as the control socket shows it: pure conversions, no secret survives.
+
+Every RPC result is built here from the engine's types, so there is exactly one place that
+decides what leaves the daemon. Passwords become `has_password`; fault messages were
+redacted where they were made (the supervisor) and are not touched again.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ucvd import protocol as p
+from ucvd.errors import Fault
+from ucvd.model import Camera, Target
+from ucvd.publication import Status
+from ucvd.store import SessionRecord
+from ucvd.supervisor import PublicationMetrics, PublicationState
+
+RUNNING = frozenset({Status.STARTING, Status.PUBLISHING, Status.RECONNECTING, Status.STOPPING})
+
+
+def iso(at: float | None) -> str | None:
+    """Wall-clock seconds as ISO 8601 UTC with milliseconds; None stays None."""
+    if at is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(at, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def camera_view(camera: Camera, desired: str) -> p.CameraView:
+    return p.CameraView(
+        id=camera.id,
+        url=camera.url,
+        username=camera.username,
+        has_password=camera.password is not None,
+        name=camera.name,
+        options=camera.options,
+        desired="publishing" if desired == "publishing" else "stopped",
+    )
+
+
+def target_view(target: Target, *, active: bool) -> p.TargetView:
+    return p.TargetView(
+        name=target.name,
+        rtsp_url=target.rtsp_url,
+        api_url=target.api_url,
+        api_enabled=target.api_enabled,
+        username=target.username,
+        has_password=target.password is not None,
+        api_username=target.api_username,
+        has_api_password=target.api_password is not None,
+        max_reconnects=target.max_reconnects,
+        reconnect_delay=target.reconnect_delay,
+        path_template=target.path_template,
+        active=active,
+    )
+
+
+def last_error(fault: Fault | None, at: float | None) -> p.LastError | None:
+    if fault is None:
+        return None
+    return p.LastError(kind=str(fault.kind), message=fault.message, at=iso(at))
+
+
+def metrics_view(m: PublicationMetrics) -> p.Metrics:
+    return p.Metrics(
+        fps=None if m.fps is None else round(m.fps, 2),
+        frames=m.frames,
+        speed=m.speed,
+        bitrate_kbps=None if m.bitrate_kbps is None else round(m.bitrate_kbps, 1),
+        bytes=m.bytes_in,
+        tracks=list(m.tracks),
+        readers=m.readers,
+        since_progress_seconds=(
+            None if m.since_progress_s is None else round(m.since_progress_s, 2)
+        ),
+    )
+
+
+def status_view(
+    camera_id: str,
+    state: PublicationState | None,
+    *,
+    desired: str,
+    target: str | None,
+    path: str | None,
+) -> p.PublicationStatus:
+    """One camera's status; `state` is None when no supervisor was ever started for it."""
+    desired_name: p.DesiredName = "publishing" if desired == "publishing" else "stopped"
+    if state is None:
+        return p.PublicationStatus(
+            camera_id=camera_id, status=str(Status.STOPPED), desired=desired_name,
+            publish_path=path, target=target, uptime_seconds=None, error_count=0, restarts=0,
+            last_error=None, metrics=None, pid=None, retry_in_seconds=None,
+        )  # fmt: skip
+    running = state.pid is not None
+    uptime = state.metrics.uptime_s if state.status is Status.PUBLISHING else None
+    return p.PublicationStatus(
+        camera_id=camera_id,
+        status=str(state.status),
+        desired=desired_name,
+        publish_path=path,
+        target=target,
+        uptime_seconds=None if uptime is None else round(uptime, 1),
+        error_count=state.error_count,
+        restarts=state.restarts,
+        last_error=last_error(state.last_error, state.last_error_at),
+        metrics=metrics_view(state.metrics) if running else None,
+        pid=state.pid,
+        retry_in_seconds=state.retry_in_s if state.status is Status.RECONNECTING else None,
+    )
+
+
+def status_list(items: list[p.PublicationStatus]) -> p.StatusList:
+    active = sum(1 for s in items if s.status != Status.STOPPED)
+    return p.StatusList(total=len(items), active=active, items=items)
+
+
+def session_view(record: SessionRecord) -> p.Session:
+    return p.Session(
+        camera_id=record.camera_id,
+        target=record.target,
+        started_at=iso(record.started_at) or "",
+        ended_at=iso(record.ended_at),
+        end_reason=record.end_reason,
+        error_kind=record.error_kind,
+        error_message=record.error_message,
+        restarts=record.restarts,
+        frames=record.frames,
+        bytes=record.bytes,
+    )
+
+
+def counts(states: list[p.PublicationStatus], *, cameras: int, targets: int) -> p.Counts:
+    by = {s: 0 for s in Status}
+    for item in states:
+        by[Status(item.status)] += 1
+    return p.Counts(
+        cameras=cameras,
+        targets=targets,
+        publishing=by[Status.PUBLISHING],
+        starting=by[Status.STARTING],
+        reconnecting=by[Status.RECONNECTING],
+        failed=by[Status.FAILED],
+    )
