@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"ucvd: {message}", file=sys.stderr, flush=True)
+    """Why the daemon will not start: one plain line on stderr (the journal keeps it)."""
+    print(f"ucvd: not starting: {message}", file=sys.stderr, flush=True)
     return 1
 
 
@@ -54,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported here so that `--version` and `--help` stay instant.
     import anyio
-    import structlog
 
     from ucvd import logs
     from ucvd.config import ConfigError, load
@@ -62,11 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from ucvd.store import Store, StoreError
 
     logs.configure(args.log_format or logs.default_format())
-    log = structlog.get_logger("ucvd")
     try:
         config = load(args.config)
     except ConfigError as exc:
-        log.error("bad configuration; not starting", error=str(exc))
         return _fail(f"{exc}")
     env_socket = os.environ.get(SOCKET_ENV)
     paths = Paths(
@@ -77,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = Store(paths.database)
     except StoreError as exc:
-        log.error("state database unusable; not starting", error=str(exc))
         return _fail(str(exc))
     daemon = Daemon(config, paths, store)
     try:
@@ -89,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         if error is None:
             raise
         store.close()
-        log.error("cannot serve the control socket; not starting", error=str(error))
         return _fail(f"cannot serve {paths.socket}: {error}")
 
 

@@ -14,12 +14,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.harness.cameras import Camera as SimCamera
 from tests.harness.errors import HarnessError
+from tests.harness.mediamtx import Central
 from tests.harness.procs import Proc, ProcessRegistry
 from tests.harness.waiting import wait_until
 
@@ -169,7 +172,7 @@ class Ucvd:
         def reached() -> bool:
             nonlocal seen
             seen = self.status(camera_id)
-            return seen["status"] == status
+            return bool(seen["status"] == status)
 
         wait_until(reached, timeout=timeout, interval=0.2,
                    what=lambda: f"{camera_id} to be {status} (now {seen.get('status')}: "
@@ -193,3 +196,34 @@ class Ucvd:
         assert self.proc is not None
         self.proc.popen.send_signal(signal.SIGKILL)
         self.proc.popen.wait()
+
+
+def add_target(d: Ucvd, central: Central, name: str = "central", *extra: str) -> CtlResult:
+    """Register a harness central MediaMTX as a target, passwords through stdin."""
+    s = central.server
+    return d.ctl(
+        "target", "add", name,
+        "--url", s.rtsp_url("").rstrip("/"),
+        "--api-url", s.api_url,
+        "--username", central.publisher.user, "--password-stdin",
+        "--api-username", central.api_user.user, "--api-password-stdin",
+        "--reconnect-delay", "0.5",
+        *extra,
+        input=f"{central.publisher.password}\n{central.api_user.password}\n",
+    )  # fmt: skip
+
+
+def add_camera(d: Ucvd, sim: SimCamera, camera_id: str, *extra: str) -> CtlResult:
+    args = ["camera", "add", camera_id, "--url", sim.url, *extra]
+    password = None
+    if sim.credentials is not None:
+        args += ["--username", sim.credentials.user, "--password-stdin"]
+        password = sim.credentials.password + "\n"
+    return d.ctl(*args, input=password)
+
+
+def secrets_of_lab(central: Central, sims: Sequence[SimCamera]) -> list[str]:
+    """Every password in play, raw and percent-encoded: none may show anywhere."""
+    raw = [central.publisher.password, central.api_user.password]
+    raw += [c.credentials.password for c in sims if c.credentials is not None]
+    return sorted({form for r in raw for form in (r, urllib.parse.quote(r, safe=""))})

@@ -1,0 +1,418 @@
+"""The daemon end to end: a real `ucvd`, driven by the real `ucvctl`, relaying simulated
+cameras to a real central MediaMTX."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.cameras import CameraFarm
+from tests.harness.daemon import Ucvd, add_camera, add_target, program, secrets_of_lab
+from tests.harness.mediamtx import Central, Credentials
+from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
+from tests.harness.waiting import wait_until
+from ucvctl.client import Client, RemoteError
+
+NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+
+@pytest.fixture
+def make_ucvd(registry: ProcessRegistry, tmp_path: Path) -> Callable[..., Ucvd]:
+    counter = 0
+
+    def make(workdir: Path | None = None, **kwargs: Any) -> Ucvd:
+        nonlocal counter
+        counter += 1
+        return Ucvd(registry, workdir or tmp_path / f"ucvd-{counter}", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def ucvd(make_ucvd: Callable[..., Ucvd]) -> Ucvd:
+    return make_ucvd().start()
+
+
+def ffmpeg_children(d: Ucvd) -> set[int]:
+    """FFmpeg processes whose parent is this daemon."""
+    found = set()
+    for pid in pids_of("ffmpeg"):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == d.pid:
+            found.add(pid)
+    return found
+
+
+def rpc_lines(path: Path, payload: bytes, replies: int = 1, timeout: float = 10) -> list[Any]:
+    """Send raw bytes on the control socket and read `replies` JSON lines back."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(payload)
+        buffer = b""
+        while buffer.count(b"\n") < replies:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+    return [json.loads(line) for line in buffer.splitlines() if line.strip()]
+
+
+def test_operator_story(ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm) -> None:
+    """Target, cameras, publish, status, watch, logs, stop, history: all through ucvctl,
+    and no password shows in anything an operator or another account can see."""
+    secure = cameras.add("secure", credentials=Credentials.generate("admin"))
+    plain = cameras.add("plain")
+    outputs: list[str] = []
+
+    def run(*args: str, input: str | None = None) -> str:
+        result = ucvd.ctl(*args, input=input)
+        outputs.extend([result.stdout, result.stderr])
+        result.check()
+        return result.stdout
+
+    result = add_target(ucvd, mediamtx)
+    outputs.append(result.check().stdout)
+    assert "central (active)" in result.stdout
+    outputs.append(add_camera(ucvd, secure, "Lobby-1", "--name", "Lobby").check().stdout)
+    outputs.append(add_camera(ucvd, plain, "gate").check().stdout)
+    listing = run("--json", "camera", "list")
+    cams = {c["id"]: c for c in json.loads(listing)["items"]}
+    assert set(cams) == {"lobby-1", "gate"}  # ids fold to lower case
+    assert cams["lobby-1"]["has_password"] is True and cams["gate"]["has_password"] is False
+    assert "password" not in cams["lobby-1"]
+
+    out = run("publish", "lobby-1", "--wait")
+    assert "publishing to camera_lobby-1" in out
+    run("publish", "gate")
+    ucvd.wait_status("gate", "publishing")
+    api = mediamtx.server.api
+    assert api.path_ready("camera_lobby-1") and api.path_ready("camera_gate")
+
+    status = json.loads(run("--json", "status"))
+    assert set(status) == {"total", "active", "items"}
+    assert status["total"] == 2 and status["active"] == 2
+    item = next(i for i in status["items"] if i["camera_id"] == "lobby-1")
+    for key in ("camera_id", "status", "publish_path", "uptime_seconds", "error_count",
+                "restarts", "last_error", "metrics"):  # fmt: skip
+        assert key in item
+    assert item["status"] == "publishing" and item["publish_path"] == "camera_lobby-1"
+    assert item["metrics"]["frames"] >= 0 and item["last_error"] is None
+    table = run("status")
+    assert "lobby-1" in table and "publishing" in table and "2 of 2 cameras active" in table
+
+    # watch: events arrive while a camera goes down and comes back.
+    watcher = subprocess.Popen(
+        [program("ucvctl"), "--socket", str(ucvd.socket), "--json", "watch", "--for", "8"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # let it subscribe; the assertions below do not depend on this timing
+    run("restart", "gate")
+    watch_out, watch_err = watcher.communicate(timeout=30)
+    outputs.extend([watch_out, watch_err])
+    assert watcher.returncode == 0, watch_err
+    events = [json.loads(line) for line in watch_out.splitlines()]
+    methods = {e["method"] for e in events}
+    assert "event.metrics" in methods
+    gate_changes = [
+        e["params"]["new"]
+        for e in events
+        if e["method"] == "event.status" and e["params"]["camera_id"] == "gate"
+    ]
+    assert "starting" in gate_changes and gate_changes[-1] == "publishing", gate_changes
+
+    logs = run("logs", "lobby-1", "-n", "20")
+    assert "Stream mapping" in logs or "Output #0" in logs, logs
+    run("stop", "lobby-1")
+    assert ucvd.status("lobby-1")["status"] == "stopped"
+    assert not api.path_ready("camera_lobby-1")
+    history = json.loads(run("--json", "history", "lobby-1"))["items"]
+    assert history[0]["end_reason"] == "stopped" and history[0]["frames"] > 0
+    assert history[0]["bytes"] > 0
+    outputs.append(run("history", "lobby-1"))
+    outputs.append(run("info"))
+    outputs.append(run("target", "show", "central"))
+    outputs.append(run("--json", "target", "list"))
+    outputs.append(run("camera", "show", "lobby-1"))
+
+    code, _took = ucvd.terminate()
+    assert code == 0
+    everything = "\n".join(outputs) + ucvd.log_text()
+    for secret in secrets_of_lab(mediamtx, [secure, plain]):
+        assert secret not in everything
+
+
+def test_error_paths(ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm) -> None:
+    sim = cameras.add("err")
+
+    def fails(kind: str, *args: str, input: str | None = None) -> str:
+        result = ucvd.ctl(*args, input=input)
+        assert result.code == 1, (args, result)
+        assert f"[{kind}]" in result.stderr, (args, result.stderr)
+        return result.stderr
+
+    fails("not_found", "status", "nope")
+    fails("not_found", "publish", "nope")
+    add_camera(ucvd, sim, "cam").check()
+    assert "no target is active" in fails("not_found", "publish", "cam")
+    add_target(ucvd, mediamtx).check()
+    fails("already_exists", "camera", "add", "cam", "--url", sim.url)
+    fails("not_publishing", "stop", "cam")
+    ucvd.ctl("publish", "cam").check()
+    fails("already_publishing", "publish", "cam")
+    fails("in_use", "camera", "remove", "cam")
+    fails("in_use", "target", "remove", "central")
+    for url in ("file:///etc/passwd", "http://127.0.0.1/x", "concat:a|b", "rtsp://host/a b",
+                "rtsp://host/a\nb", "subfile:,,start,0,end,0,,:/etc/passwd", "-i",
+                "rtsp:///nohost"):  # fmt: skip
+        err = fails("invalid_argument", "camera", "add", "bad", f"--url={url}")
+        assert "camera URL" in err
+    for bad_id in ("../x", "a/b", "", "x" * 64, "cam\u0435ra", "-dash"):  # a Cyrillic look-alike
+        fails("invalid_argument", "camera", "add", "--url", sim.url, "--", bad_id)
+    fails("invalid_argument", "target", "add", "t2", "--url", "rtsp://127.0.0.1:1",
+          "--path-template", "x/{id}")  # fmt: skip
+    fails("invalid_argument", "target", "add", "t3", "--url", "rtsp://127.0.0.1:1",
+          "--path-template", "../{camera_id}")  # fmt: skip
+    # Usage errors exit 2; an unreachable daemon exits 3 and says which socket.
+    assert ucvd.ctl("publish").code == 2
+    assert ucvd.ctl("camera", "add", "x").code == 2  # --url is required
+    gone = ucvd.ctl("--socket", "/nonexistent/ucvd.sock", "status")
+    assert gone.code == 3 and "/nonexistent/ucvd.sock" in gone.stderr
+
+    # Raw protocol errors: malformed JSON, bad envelope, wrong types, unknown method,
+    # oversized line; the daemon answers each and keeps serving.
+    replies = rpc_lines(
+        ucvd.socket,
+        b"{not json\n"
+        b'{"jsonrpc":"2.0","id":1}\n'
+        b'{"jsonrpc":"2.0","id":2,"method":"publishing.start","params":{"camera_id":5}}\n'
+        b'{"jsonrpc":"2.0","id":3,"method":"camera.explode","params":{}}\n'
+        b'{"jsonrpc":"2.0","id":4,"method":"camera.get","params":{"id":"cam","x":1}}\n'
+        + b"x"
+        * (2 << 20)
+        + b"\n"
+        b'{"jsonrpc":"2.0","id":5,"method":"daemon.health","params":{}}\n',
+        replies=7,
+    )
+    codes = [(r.get("id"), r["error"]["code"]) if "error" in r else (r["id"], 0) for r in replies]
+    assert codes == [(None, -32700), (1, -32600), (2, -32602), (3, -32601), (4, -32602),
+                     (None, -32600), (5, 0)], codes  # fmt: skip
+    assert "camera_id" in replies[2]["error"]["message"]
+    ucvd.ctl("stop", "cam").check()
+    assert ucvd.proc is not None and ucvd.proc.alive()
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory other accounts can traverse (pytest's own are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="ucvd-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_other_uids_are_refused(make_ucvd: Callable[..., Ucvd], open_dir: Path) -> None:
+    """The socket's mode keeps other accounts out; SO_PEERCRED refuses them even when the
+    mode would let them in."""
+    ucvd = make_ucvd(workdir=open_dir / "ucvd").start()
+    ucvd.workdir.chmod(0o755)
+    mode = ucvd.socket.stat().st_mode & 0o777
+    assert mode == 0o660
+    blocked = ucvd.ctl("status", prefix=NOBODY)
+    assert blocked.code == 3 and "permission denied" in blocked.stderr
+    ucvd.socket.parent.chmod(0o755)
+    ucvd.socket.chmod(0o666)
+    refused = ucvd.ctl("status", prefix=NOBODY)
+    assert refused.code == 1 and "[permission_denied]" in refused.stderr
+    assert "uid 65534" in refused.stderr
+    assert ucvd.ctl("status").code == 0
+
+
+def test_sigterm_with_ten_cameras_stops_every_ffmpeg(
+    ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm
+) -> None:
+    sims = cameras.add_many(10)
+    add_target(ucvd, mediamtx).check()
+    for i, sim in enumerate(sims):
+        add_camera(ucvd, sim, f"cam-{i}").check()
+        ucvd.ctl("publish", f"cam-{i}").check()
+    for i in range(10):
+        ucvd.wait_status(f"cam-{i}", "publishing", timeout=60)
+    children = ffmpeg_children(ucvd)
+    assert len(children) == 10
+    code, took = ucvd.terminate(timeout=30)
+    assert code == 0
+    assert took < 15, f"shutdown took {took:.1f}s"
+    wait_gone(children, timeout=1)
+    assert not ucvd.socket.exists()
+
+
+def test_restart_resumes_publications_and_keeps_configuration(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """SIGKILL mid-operation; the next daemon has everything and publishes the same
+    cameras again, history shows the interrupted sessions, and no FFmpeg is doubled."""
+    d = make_ucvd().start()
+    sims = cameras.add_many(3)
+    add_target(d, mediamtx).check()
+    for i, sim in enumerate(sims):
+        add_camera(d, sim, f"cam-{i}").check()
+    d.ctl("publish", "cam-0").check()
+    d.ctl("publish", "cam-1").check()
+    d.wait_status("cam-0", "publishing")
+    d.wait_status("cam-1", "publishing")
+    old = ffmpeg_children(d)
+    d.ctl("publish", "cam-2").check()  # mid-operation: starting when the daemon dies
+    d.kill()
+    wait_gone(old, timeout=5)  # the parent-death signal takes FFmpeg down with ucvd
+    d.start()
+    info = d.ctl_json("info")
+    assert info["counts"]["cameras"] == 3 and info["active_target"] == "central"
+    for i in range(3):
+        d.wait_status(f"cam-{i}", "publishing", timeout=40)
+    assert len(ffmpeg_children(d)) == 3
+    publishers = [p for p in mediamtx.server.api.paths() if p.get("ready")]
+    assert sorted(p["name"] for p in publishers) == ["camera_cam-0", "camera_cam-1", "camera_cam-2"]
+    history = d.ctl_json("history", "cam-0")["items"]
+    assert history[0]["ended_at"] is None  # the new session
+    assert history[1]["end_reason"] == "interrupted"
+    stopped = d.ctl_json("camera", "show", "cam-0")
+    assert stopped["desired"] == "publishing"
+    d.ctl("stop", "cam-1").check()
+    code, _ = d.terminate()
+    assert code == 0
+    d.start()  # a clean stop keeps desired states: cam-0 and cam-2 come back, cam-1 does not
+    d.wait_status("cam-0", "publishing", timeout=40)
+    d.wait_status("cam-2", "publishing", timeout=40)
+    assert d.status("cam-1")["status"] == "stopped"
+    assert d.ctl_json("history", "cam-0")["items"][1]["end_reason"] == "daemon_stopped"
+
+
+def test_parallel_camera_adds_all_land(ucvd: Ucvd) -> None:
+    """100 concurrent camera.add calls over 100 connections: each lands or is refused
+    cleanly (`busy` beyond the connection limit), nothing is lost, a retry completes it."""
+    added: set[str] = set()
+    refused: dict[str, str | None] = {}
+    crashed: list[BaseException] = []
+
+    def add(camera_id: str, port: int) -> None:
+        try:
+            with Client(str(ucvd.socket)) as client:
+                client.call_raw(
+                    "camera.add", {"id": camera_id, "url": f"rtsp://127.0.0.1:{port}/s"}
+                )
+            added.add(camera_id)
+        except RemoteError as exc:
+            refused[camera_id] = exc.kind
+        except BaseException as exc:
+            crashed.append(exc)
+
+    def add_all(ids: list[str]) -> None:
+        threads = [threading.Thread(target=add, args=(c, 10000 + i)) for i, c in enumerate(ids)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+
+    wanted = [f"cam-{i:03d}" for i in range(100)]
+    add_all(wanted)
+    assert not crashed, crashed[:3]
+    assert set(refused.values()) <= {"busy"}, refused
+    assert added | set(refused) == set(wanted)
+    listed = {c["id"] for c in ucvd.ctl_json("camera", "list")["items"]}
+    assert listed == added  # every success landed, no refusal half-landed
+    retry = sorted(refused)
+    refused.clear()
+    add_all(retry)
+    assert not refused and not crashed
+    listed = ucvd.ctl_json("camera", "list")
+    assert listed["total"] == 100
+    ucvd.terminate()
+    ucvd.start()
+    assert ucvd.ctl_json("camera", "list")["total"] == 100
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "read_only"])
+def test_unusable_database_is_a_clear_error_and_left_untouched(
+    make_ucvd: Callable[..., Ucvd], open_dir: Path, damage: str
+) -> None:
+    d = make_ucvd(workdir=open_dir / "ucvd")
+    d.state_dir.mkdir(parents=True)
+    if damage == "corrupt":
+        d.database.write_bytes(b"this is not a database, but it is someone's file\n" * 100)
+        prefix: list[str] = []
+    else:
+        d.start()
+        d.ctl("camera", "add", "cam", "--url", "rtsp://127.0.0.1:1/s").check()
+        d.terminate()
+        # Root ignores file modes: run the daemon as nobody, over a state it cannot write.
+        for path in (d.workdir, d.state_dir, *d.state_dir.iterdir()):
+            os.chown(path, 65534, 65534)
+        d.state_dir.chmod(0o500)
+        d.database.chmod(0o400)
+        prefix = NOBODY
+    before = d.database.read_bytes()
+    result = subprocess.run(
+        [*prefix, *d.argv("console")], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    assert str(d.database) in result.stderr
+    expected = "not a usable SQLite database" if damage == "corrupt" else "read-only"
+    assert expected in result.stderr, result.stderr
+    assert d.database.read_bytes() == before
+
+
+def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    d = make_ucvd()
+    good = d.config.read_text()
+    d.config.write_text(good.replace("[relay]", "[relay]\nimput_timeout_s = 3"))
+    result = subprocess.run(d.argv("console"), capture_output=True, text=True, timeout=30,
+                            check=False)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "imput_timeout_s" in result.stderr
+    d.config.write_text(good)
+    d.start()
+    sim = cameras.add("reload")
+    add_target(d, mediamtx).check()
+    add_camera(d, sim, "cam").check()
+    d.ctl("publish", "cam").check()
+    d.wait_status("cam", "publishing")
+    pid = d.status("cam")["pid"]
+    # A supervision-only change applies without touching the stream.
+    d.config.write_text(good.replace("stall_timeout_s = 6.0", "stall_timeout_s = 7.0"))
+    reloaded = d.ctl_json("reload")
+    assert reloaded == {"changed": ["supervision.stall_timeout_s"], "restarted": []}
+    assert d.status("cam")["pid"] == pid
+    # A bad file is refused; the daemon keeps running as it was.
+    d.config.write_text("[supervision]\nstall_timeout_s = -1\n")
+    bad = d.ctl("reload")
+    assert bad.code == 1 and "stall_timeout_s" in bad.stderr and "[config_error]" in bad.stderr
+    # SIGHUP with a relay change restarts the running FFmpeg with the new argv.
+    d.config.write_text(
+        good.replace("analyzeduration_us = 1500000", "analyzeduration_us = 1000000")
+    )
+    assert d.proc is not None
+    os.kill(d.pid, signal.SIGHUP)
+    wait_until(lambda: d.status("cam")["pid"] not in (None, pid), timeout=20,
+               what="the publication to restart with the new relay settings")  # fmt: skip
+    d.wait_status("cam", "publishing")
+    argv = Path(f"/proc/{d.status('cam')['pid']}/cmdline").read_bytes().split(b"\0")
+    assert b"1000000" in argv
