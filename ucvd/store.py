@@ -38,6 +38,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     select,
     text,
     update,
@@ -201,6 +202,10 @@ def _target(row: TargetRow) -> Target:
         reconnect_delay=row.reconnect_delay,
         path_template=row.path_template,
     )
+
+
+def _sample_row(sample: Sample) -> dict[str, Any]:
+    return msgspec.structs.asdict(sample) | {"period_s": 0}
 
 
 def _target_fields(target: Target) -> dict[str, Any]:
@@ -441,17 +446,8 @@ class Store:
     def checkpoint(self, samples: list[Sample], counters: list[tuple[int, int, int, int]]) -> None:
         """Metric samples and running sessions' (id, restarts, frames, bytes), in one commit."""
         with self._tx() as s:
-            s.add_all(
-                SampleRow(
-                    camera_id=x.camera_id,
-                    at=x.at,
-                    period_s=0,
-                    fps=x.fps,
-                    bitrate_kbps=x.bitrate_kbps,
-                    readers=x.readers,
-                )
-                for x in samples
-            )
+            if samples:
+                s.execute(insert(SampleRow), [_sample_row(x) for x in samples])
             for session_id, restarts, frames, bytes_ in counters:
                 s.execute(
                     update(SessionRow)
@@ -495,20 +491,7 @@ class Store:
 
     # --- metric samples ---------------------------------------------------------------------
     def add_samples(self, samples: list[Sample]) -> None:
-        if not samples:
-            return
-        with self._tx() as s:
-            s.add_all(
-                SampleRow(
-                    camera_id=x.camera_id,
-                    at=x.at,
-                    period_s=0,
-                    fps=x.fps,
-                    bitrate_kbps=x.bitrate_kbps,
-                    readers=x.readers,
-                )
-                for x in samples
-            )
+        self.checkpoint(samples, [])
 
     def compact_samples(self, now: float) -> None:
         """Raw samples older than a day become hourly averages; those go after 90 days.

@@ -1,0 +1,76 @@
+"""Journald records and ucvctl's human output: pure functions, checked on real shapes."""
+
+from __future__ import annotations
+
+import struct
+
+import msgspec
+import pytest
+
+from ucvctl import render
+from ucvd import protocol as p
+from ucvd.logs import journal_message
+from ucvd.model import InvalidName, slug
+
+
+def parse_journal(data: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    while data:
+        line, _sep, rest = data.partition(b"\n")
+        if b"=" in line:
+            key, _, value = line.partition(b"=")
+            fields[key.decode()] = value.decode()
+            data = rest
+        else:
+            (size,) = struct.unpack("<Q", rest[:8])
+            fields[line.decode()] = rest[8 : 8 + size].decode()
+            data = rest[8 + size + 1 :]
+    return fields
+
+
+def test_journal_record_fields_and_binary_safe_values() -> None:
+    record = journal_message(
+        {
+            "event": "publication gave up",
+            "level": "error",
+            "camera_id": "cam-1",
+            "error_kind": "auth_failed",
+            "reason": "line one\nline two",
+            "timestamp": "x",
+        }
+    )
+    fields = parse_journal(record)
+    assert fields["PRIORITY"] == "3" and fields["SYSLOG_IDENTIFIER"] == "ucvd"
+    assert fields["CAMERA_ID"] == "cam-1" and fields["ERROR_KIND"] == "auth_failed"
+    assert fields["EVENT"] == "publication gave up"
+    assert fields["REASON"] == "line one\nline two"
+    assert "TIMESTAMP" not in fields
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "-"), (0, "0s"), (59.9, "59s"), (192, "3m12s"), (3600, "1h00m"), (90061, "1d01h")],
+)
+def test_durations(seconds: float | None, text: str) -> None:
+    assert render.duration(seconds) == text
+
+
+def test_tables_align_columns() -> None:
+    out = render.table(["A", "LONGER"], [["xx", "1"], ["y", "22"]]).splitlines()
+    assert out == ["A   LONGER", "xx  1", "y   22"]
+
+
+@pytest.mark.parametrize("bad", ["", "-x", ".x", "a/b", "a..b", "x" * 64, "caf\u00e9", "a b"])
+def test_slugs_refuse_unsafe_names(bad: str) -> None:
+    with pytest.raises(InvalidName):
+        slug(bad)
+
+
+def test_slugs_fold_case() -> None:
+    assert slug("Cam-01.Lobby_2") == "cam-01.lobby_2"
+
+
+@pytest.mark.parametrize("method", sorted(p.PARAMS))
+def test_every_method_refuses_unknown_fields(method: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.json.decode(b'{"zzz_typo": 1}', type=p.PARAMS[method])

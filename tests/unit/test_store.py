@@ -1,0 +1,154 @@
+"""The state database: rules, migrations, retention, and refusal of damaged files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ucvd import migrations, store
+from ucvd.model import Camera, CameraOptions, Target, Transport
+from ucvd.store import Conflict, Sample, Store, StoreError
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state" / "ucvd.db")
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state" / "ucvd.db")
+    assert (s.path.stat().st_mode & 0o777) == 0o600
+    assert (s.path.parent.stat().st_mode & 0o777) == 0o700
+    assert s.schema_version() == migrations.LATEST
+
+
+def test_cameras_targets_and_desired_state_round_trip(db: Store) -> None:
+    camera = Camera(
+        id="cam", url="rtsp://h/s", username="u", password="p w", name="Hall",
+        options=CameraOptions(transport=Transport.UDP, audio=False, max_reconnects=3),
+    )  # fmt: skip
+    db.add_camera(camera)
+    with pytest.raises(Conflict):
+        db.add_camera(camera)
+    db.set_desired("cam", "publishing")
+    db.add_target(Target(name="a", rtsp_url="rtsp://a:8554", password="x"), active=True)
+    db.add_target(Target(name="b", rtsp_url="rtsp://b:8554"), active=True)
+    snap = db.snapshot()
+    assert snap.cameras == [camera] and snap.desired == {"cam": "publishing"}
+    assert snap.active_target == "b" and [t.name for t in snap.targets] == ["a", "b"]
+    db.activate_target("a")
+    assert db.snapshot().active_target == "a"
+    db.remove_camera("cam")
+    assert db.snapshot().desired == {}  # the desired state goes with its camera
+
+
+def test_only_one_target_can_be_active(db: Store) -> None:
+    db.add_target(Target(name="a", rtsp_url="rtsp://a"), active=True)
+    db.add_target(Target(name="b", rtsp_url="rtsp://b"), active=False)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn = sqlite3.connect(db.path)
+        with conn:
+            conn.execute("UPDATE targets SET active = 1 WHERE name = 'b'")
+
+
+def test_sessions_open_close_and_interrupted(tmp_path: Path) -> None:
+    clock = Clock()
+    db = Store(tmp_path / "ucvd.db", clock=clock)
+    first = db.open_session("cam", "t", 100.0)
+    db.close_session(first, at=200.0, reason="failed", error_kind="auth_failed",
+                     error_message="camera refused", restarts=3, frames=10, bytes_=20)  # fmt: skip
+    db.open_session("cam", "t", 300.0)
+    assert db.close_interrupted(400.0) == 1
+    newest, older = db.history("cam", 10)
+    assert (newest.end_reason, newest.ended_at) == ("interrupted", 400.0)
+    assert (older.error_kind, older.restarts, older.frames) == ("auth_failed", 3, 10)
+
+
+def test_history_is_bounded_per_camera(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "SESSIONS_KEPT", 5)
+    for i in range(12):
+        db.open_session("cam", None, float(i))
+    db.open_session("other", None, 0.0)
+    kept = db.history("cam", 100)
+    assert [r.started_at for r in kept] == [11.0, 10.0, 9.0, 8.0, 7.0]
+    assert len(db.history("other", 100)) == 1
+
+
+def test_metric_retention_keeps_the_table_bounded(tmp_path: Path) -> None:
+    """Simulated weeks: raw samples a minute apart; the table never grows past a day of raw
+    samples plus the hourly averages of the retention window."""
+    clock = Clock()
+    db = Store(tmp_path / "ucvd.db", clock=clock)
+    cameras, day = 5, 24 * 3600
+    start = clock.now
+    for _ in range(10):  # ten days
+        samples = [
+            Sample(
+                camera_id=f"c{c}", at=clock.now + m * 60, fps=25.0, bitrate_kbps=800.0, readers=1
+            )
+            for m in range(day // 60)
+            for c in range(cameras)
+        ]
+        db.add_samples(samples)
+        clock.now += day
+        db.compact_samples(clock.now)
+        counts = db.sample_count()
+        assert counts.get(0, 0) <= cameras * (day // 60 + 60)
+    hourly = db.sample_count()[3600]
+    assert hourly == cameras * 9 * 24  # every complete hour older than a day, averaged once
+    assert all(fps == 25.0 for _, period, fps in db.samples("c0", start) if period == 3600)
+    # Past the 90-day window even the hourly averages go.
+    clock.now += 100 * day
+    db.compact_samples(clock.now)
+    assert db.sample_count() == {}
+
+
+def test_a_first_release_database_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(conn, upto=1) == 1
+    conn.execute(
+        "INSERT INTO cameras (id, url, name, options, created_at, updated_at) "
+        "VALUES ('old', 'rtsp://h/s', '', '{}', 1, 1)"
+    )
+    conn.execute("INSERT INTO publications VALUES ('old', 'publishing', 1)")
+    conn.close()
+    db = Store(path)
+    assert db.schema_version() == migrations.LATEST
+    snap = db.snapshot()
+    assert [c.id for c in snap.cameras] == ["old"] and snap.desired == {"old": "publishing"}
+    db.add_samples([Sample(camera_id="old", at=1.0, fps=None, bitrate_kbps=None, readers=0)])
+
+
+def test_orm_models_describe_the_migrated_schema(db: Store) -> None:
+    conn = sqlite3.connect(db.path)
+    for table in store.Base.metadata.sorted_tables:
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")}
+        assert columns == {c.name for c in table.columns}, table.name
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {migrations.LATEST + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this ucvd"):
+        Store(path)
+
+
+def test_garbage_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    path.write_bytes(b"not sqlite at all" * 64)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store(path)
+    assert path.read_bytes() == b"not sqlite at all" * 64
