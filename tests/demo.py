@@ -1,13 +1,11 @@
 """`make demo`: the product's main job, end to end, on this one machine.
 
 A local MediaMTX plays the central server and three simulated cameras play the site LAN.
-ucvd's relay engine (one supervised `ffmpeg -c copy` per camera, confirmed at MediaMTX)
-publishes them; the demo shows their status, reads every published path back from the
-central server, kills one FFmpeg to show it come back by itself, and shuts everything
-down, checking that no process is left behind.
-
-The daemon and `ucvctl` arrive with the control-plane issue; until then the supervisors
-run inside this script, exactly as the daemon will run them.
+A real `ucvd` runs unprivileged in a temporary directory, and everything is done to it
+with `ucvctl`, exactly as an operator would: add the target and the cameras (passwords on
+stdin), publish, look at the status, read every published path back from the central
+server, kill one FFmpeg and watch it come back, restart the daemon and see the cameras
+resume by themselves, look at the history, then stop and check that nothing is left.
 """
 
 from __future__ import annotations
@@ -20,26 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import anyio
-import anyio.to_thread
-
-from tests.harness.cameras import CameraFarm
+from tests.harness.daemon import Ucvd, add_camera, add_target
 from tests.harness.errors import HarnessError
 from tests.harness.lab import lab
 from tests.harness.media import Audio, StreamInfo, probe_streams
-from tests.harness.mediamtx import Central, Credentials
-from tests.harness.procs import wait_gone
-from tests.harness.relayed import camera_for, target_for
-from tests.harness.tools import Tools
+from tests.harness.mediamtx import Credentials
+from tests.harness.procs import pids_of, wait_gone
+from tests.harness.waiting import wait_until
 from ucvd.ffmpeg.version import detect
-from ucvd.mediamtx import MediaMTXClient
-from ucvd.publication import Status
-from ucvd.runner import find_tagged
-from ucvd.supervisor import Notification, StatusChanged, Supervisor
-from ucvd.urls import with_credentials
 
 _T0 = time.monotonic()
-TAG = f"demo-{os.getpid()}"
 
 
 def step(message: str) -> None:
@@ -56,77 +44,14 @@ def describe(streams: list[StreamInfo]) -> str:
     return ", ".join(parts) or "no streams"
 
 
-def show(note: Notification) -> None:
-    if isinstance(note, StatusChanged):
-        why = f" ({note.error.kind}: {note.error.message})" if note.error else ""
-        step(f"  {note.camera_id}: {note.old.value} -> {note.new.value}{why}")
-
-
-def status_table(supervisors: list[Supervisor]) -> None:
-    print(f"    {'camera':<9} {'status':<11} {'path':<16} {'fps':>5} {'kbit/s':>7}  tracks")
-    for sup in supervisors:
-        st = sup.state()
-        m = st.metrics
-        fps = f"{m.fps:.1f}" if m.fps is not None else "-"
-        kbps = f"{m.bitrate_kbps:.0f}" if m.bitrate_kbps is not None else "-"
-        print(f"    {st.camera_id:<9} {st.status.value:<11} {st.path:<16} {fps:>5} {kbps:>7}"
-              f"  {', '.join(m.tracks)}")  # fmt: skip
-
-
-async def wait_all(supervisors: list[Supervisor], status: Status, timeout: float) -> None:
-    with anyio.fail_after(timeout):
-        while any(s.machine.status is not status for s in supervisors):
-            await anyio.sleep(0.05)
-
-
-async def relay(tools: Tools, server: Central, farm: CameraFarm) -> None:
-    target = target_for(server)
-    assert target.api_url is not None
-    async with (
-        MediaMTXClient(target.api_url, credentials=target.api_credentials()) as client,
-        anyio.create_task_group() as tg,
-    ):
-        sups = []
-        for sim in farm.cameras:
-            sup = Supervisor(camera_for(sim), target, ffmpeg=tools.ffmpeg, mediamtx=client,
-                             notify=show, tag=TAG)  # fmt: skip
-            await tg.start(sup.run)
-            sups.append(sup)
-        step("publishing every camera through ucvd's relay engine")
-        for sup in sups:
-            await sup.start()
-        await wait_all(sups, Status.PUBLISHING, 30)
-        await anyio.sleep(2.5)  # let a couple of metric samples come in, for the table
-        step("status:")
-        status_table(sups)
-
-        for sup in sups:
-            url = server.read_url(sup.path)
-            published = await anyio.to_thread.run_sync(probe_streams, tools, url)
-            original = await anyio.to_thread.run_sync(probe_streams, tools, sup_source(sup))
-            if describe(published) != describe(original):
-                raise HarnessError(f"{sup.path} differs from its camera")
-            step(f"read back {sup.path} from central: {describe(published)}")
-
-        victim = sups[0]
-        pid = victim.state().pid
-        assert pid is not None
-        step(f"killing {victim.camera.id}'s FFmpeg (pid {pid}) with SIGKILL")
-        os.kill(pid, signal.SIGKILL)
-        await wait_all([victim], Status.RECONNECTING, 10)
-        await wait_all([victim], Status.PUBLISHING, 20)
-        step(f"{victim.camera.id} is publishing again with FFmpeg pid {victim.state().pid}")
-
-        step("stopping every publication")
-        for sup in sups:
-            await sup.stop()
-        tg.cancel_scope.cancel()
-    if find_tagged(TAG):
-        raise HarnessError(f"FFmpeg processes left after stop: {find_tagged(TAG)}")
-
-
-def sup_source(sup: Supervisor) -> str:
-    return with_credentials(sup.camera.url, sup.camera.username, sup.camera.password)
+def operator(d: Ucvd, *args: str, input: str | None = None) -> str:
+    """Run one `ucvctl` command, show it and its output like a terminal would."""
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    step(f"$ ucvctl {shown}")
+    result = d.ctl(*args, input=input).check()
+    for line in result.stdout.rstrip().splitlines():
+        print(f"    {line}", flush=True)
+    return result.stdout
 
 
 def run(workdir: Path) -> None:
@@ -140,20 +65,75 @@ def run(workdir: Path) -> None:
             f"API {server.server.api_url} (internal auth, API on)"
         )
         farm = env.cameras
-        farm.add("cam-001", audio=Audio.AAC, credentials=Credentials.generate("admin"))
-        farm.add("cam-002", audio=Audio.PCMU)
-        farm.add("cam-003", audio=Audio.NONE, credentials=Credentials.generate("viewer"))
-        for cam in farm.cameras:
+        sims = [
+            farm.add("cam-001", audio=Audio.AAC, credentials=Credentials.generate("admin")),
+            farm.add("cam-002", audio=Audio.PCMU),
+            farm.add("cam-003", audio=Audio.NONE, credentials=Credentials.generate("viewer")),
+        ]
+        for cam in sims:
             auth = "with credentials" if cam.credentials else "open"
             streams = describe(probe_streams(tools, cam.full_url))
             step(f"camera {cam.name} at {cam.url} ({auth}): {streams}")
 
-        anyio.run(relay, tools, server, farm)
+        d = Ucvd(env.registry, workdir / "ucvd").start()
+        step(f"ucvd running (pid {d.pid}), socket {d.socket}")
+        step("$ ucvctl target add central --url ... --password-stdin (passwords on stdin)")
+        add_target(d, server).check()
+        for cam in sims:
+            creds = (
+                f" --username {cam.credentials.user} --password-stdin" if cam.credentials else ""
+            )
+            step(f"$ ucvctl camera add {cam.name} --url {cam.url}{creds}")
+            add_camera(d, cam, cam.name).check()
+        for cam in sims:
+            operator(d, "publish", cam.name, "--wait")
+        time.sleep(2.5)  # let a couple of metric samples come in, for the table
+        operator(d, "status")
 
+        for cam in sims:
+            path = d.status(cam.name)["publish_path"]
+            published = probe_streams(tools, server.read_url(path))
+            original = probe_streams(tools, cam.full_url)
+            if describe(published) != describe(original):
+                raise HarnessError(f"{path} differs from its camera")
+            step(f"read back {path} from central: {describe(published)}")
+
+        victim = sims[0].name
+        pid = d.status(victim)["pid"]
+        step(f"killing {victim}'s FFmpeg (pid {pid}) with SIGKILL")
+        os.kill(pid, signal.SIGKILL)
+        back = d.wait_status(victim, "publishing", timeout=30)
+        wait_until(lambda: d.status(victim)["restarts"] >= 1, timeout=30, what="the restart")
+        step(f"{victim} is publishing again with FFmpeg pid {back['pid']}")
+        operator(d, "status", victim)
+
+        step("restarting ucvd (SIGTERM, then start): saved publications come back by themselves")
+        relays = {d.status(cam.name)["pid"] for cam in sims}
+        code, took = d.terminate()
+        wait_gone(relays, timeout=1)
+        step(f"ucvd exited {code} in {took:.2f}s; its {len(relays)} FFmpeg processes are gone")
+        d.start()
+        for cam in sims:
+            d.wait_status(cam.name, "publishing", timeout=40)
+        time.sleep(2.5)
+        operator(d, "status")
+        operator(d, "history", victim)
+        operator(d, "logs", victim, "-n", "5")
+
+        for cam in sims:
+            operator(d, "stop", cam.name)
+        operator(d, "info")
+        code, took = d.terminate()
+        step(f"ucvd exited {code} in {took:.2f}s")
+        if code != 0:
+            raise HarnessError(f"ucvd exited {code}")
         step("shutting down the cameras and MediaMTX")
         pids = {p.pid for p in env.registry.live()}
     wait_gone(pids, timeout=5)
-    step(f"all {len(pids)} harness processes stopped; no FFmpeg of ucvd left; nothing behind")
+    left = pids_of("ffmpeg")
+    step(f"all {len(pids)} harness processes stopped; FFmpeg processes left: {len(left)}")
+    if left:
+        raise HarnessError(f"FFmpeg processes left: {sorted(left)}")
 
 
 def main() -> int:
