@@ -181,6 +181,7 @@ class Publications:
         if pub is None:
             return
         await self.stop(camera_id, reason)
+        self._stop_reasons.pop(camera_id, None)  # unused when it was not running
         pub.scope.cancel()
         await pub.finished.wait()
         if self._pubs.get(camera_id) is pub:
