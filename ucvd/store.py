@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import stat
 import time
@@ -212,6 +213,15 @@ def _target_fields(target: Target) -> dict[str, Any]:
     return msgspec.structs.asdict(target)
 
 
+def _no_room(path: Path) -> bool:
+    """A full disk often surfaces as a mere `disk I/O error` (SQLite's shared-memory file
+    cannot grow); the free space tells."""
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
+
+
 def _explain(path: Path, exc: BaseException) -> str:
     """An operator's reading of a SQLite failure."""
     original = getattr(exc, "orig", exc)
@@ -224,8 +234,11 @@ def _explain(path: Path, exc: BaseException) -> str:
         )
     if code.startswith("SQLITE_READONLY") or "readonly" in text_ or "read-only" in text_:
         return f"{path} is read-only ({text_}); ucvd needs to write its state there."
-    if code == "SQLITE_FULL" or "disk is full" in text_ or "No space" in text_:
-        return f"{path}: the disk is full ({text_}); free some space and start ucvd again."
+    if code == "SQLITE_FULL" or "disk is full" in text_ or "No space" in text_ or _no_room(path):
+        return (
+            f"{path}: the disk is full ({text_}); free some space there. "
+            "Nothing was lost: the last saved state stays as it was."
+        )
     if code.startswith("SQLITE_CANTOPEN") or "unable to open" in text_:
         return (
             f"{path} cannot be opened ({text_}): check that the directory exists and is writable."

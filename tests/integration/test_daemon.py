@@ -347,25 +347,57 @@ def test_parallel_camera_adds_all_land(ucvd: Ucvd) -> None:
     assert ucvd.ctl_json("camera", "list")["total"] == 100
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "read_only"])
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs of the test's own, to fill up."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount)],
+                   check=True, timeout=30)  # fmt: skip
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=False, timeout=30)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last block; returns the filler to delete later."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass  # ENOSPC: full
+    finally:
+        os.close(fd)
+    assert shutil.disk_usage(disk).free < 4096
+    return filler
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "read_only", "full"])
 def test_unusable_database_is_a_clear_error_and_left_untouched(
-    make_ucvd: Callable[..., Ucvd], open_dir: Path, damage: str
+    make_ucvd: Callable[..., Ucvd], open_dir: Path, request: pytest.FixtureRequest, damage: str
 ) -> None:
-    d = make_ucvd(workdir=open_dir / "ucvd")
+    small_disk: Path = request.getfixturevalue("small_disk") if damage == "full" else open_dir
+    d = make_ucvd(workdir=small_disk / "ucvd")
     d.state_dir.mkdir(parents=True)
+    prefix: list[str] = []
     if damage == "corrupt":
         d.database.write_bytes(b"this is not a database, but it is someone's file\n" * 100)
-        prefix: list[str] = []
     else:
         d.start()
         d.ctl("camera", "add", "cam", "--url", "rtsp://127.0.0.1:1/s").check()
         d.terminate()
+    if damage == "read_only":
         # Root ignores file modes: run the daemon as nobody, over a state it cannot write.
         for path in (d.workdir, d.state_dir, *d.state_dir.iterdir()):
             os.chown(path, 65534, 65534)
         d.state_dir.chmod(0o500)
         d.database.chmod(0o400)
         prefix = NOBODY
+    if damage == "full":
+        fill(small_disk)
     before = d.database.read_bytes()
     result = subprocess.run(
         [*prefix, *d.argv("console")], capture_output=True, text=True, timeout=30, check=False
@@ -373,9 +405,37 @@ def test_unusable_database_is_a_clear_error_and_left_untouched(
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr
     assert str(d.database) in result.stderr
-    expected = "not a usable SQLite database" if damage == "corrupt" else "read-only"
+    expected = {"corrupt": "not a usable SQLite database", "read_only": "read-only",
+                "full": "the disk is full"}[damage]  # fmt: skip
     assert expected in result.stderr, result.stderr
     assert d.database.read_bytes() == before
+
+
+def test_disk_full_while_running_refuses_changes_and_loses_nothing(
+    make_ucvd: Callable[..., Ucvd], small_disk: Path
+) -> None:
+    """The disk fills up under a running daemon: a change is refused with a clear
+    `storage_error` and does not half-land; the daemon keeps serving, and once space is
+    back the same change goes through and survives a restart."""
+    d = make_ucvd(workdir=small_disk / "ucvd").start()
+    d.ctl("camera", "add", "before", "--url", "rtsp://127.0.0.1:1/s").check()
+    filler = fill(small_disk)
+    refused = [d.ctl("camera", "add", f"during-{i}", "--url", "rtsp://127.0.0.1:1/s")
+               for i in range(20)]  # fmt: skip
+    assert any(r.code == 1 for r in refused)
+    for r in refused:
+        assert r.code == 0 or ("[storage_error]" in r.stderr and "disk is full" in r.stderr), r
+    assert "Traceback" not in d.log_text()
+    landed = {f"during-{i}" for i, r in enumerate(refused) if r.code == 0}
+    listed = {c["id"] for c in d.ctl_json("camera", "list")["items"]}
+    assert listed == {"before"} | landed  # what was refused is not shown either
+    filler.unlink()
+    d.ctl("camera", "add", "after", "--url", "rtsp://127.0.0.1:1/s").check()
+    assert d.ctl_json("info")["counts"]["cameras"] == len(listed) + 1
+    code, _ = d.terminate()
+    assert code == 0
+    d.start()
+    assert {c["id"] for c in d.ctl_json("camera", "list")["items"]} == listed | {"after"}
 
 
 def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
