@@ -47,27 +47,44 @@ log = structlog.get_logger(__name__)
 OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
 
 
+# Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
+# Python names it only from 3.12 on.
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+_GID = struct.Struct("I")
+
+
 class Caller(msgspec.Struct, frozen=True):
     pid: int
     uid: int
     gid: int
+    groups: frozenset[int] = frozenset()
+
+
+def _peer_groups(sock: socket.socket) -> frozenset[int]:
+    """The peer's supplementary groups, from the kernel rather than /proc, so that the check
+    still works when the unit hides other users' processes (ProtectProc=invisible)."""
+    for slots in (64, 65536):
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, slots * _GID.size)
+        except OSError:
+            continue  # ERANGE: more groups than slots; other errors: none known
+        return frozenset(g for (g,) in _GID.iter_unpack(raw))
+    return frozenset()
 
 
 def peer_credentials(sock: socket.socket) -> Caller:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
-    return Caller(pid=pid, uid=uid, gid=gid)
+    return Caller(pid=pid, uid=uid, gid=gid, groups=_peer_groups(sock))
 
 
-def _groups_of(pid: int) -> set[int]:
-    """Supplementary groups of a process (SO_PEERCRED only carries the primary one)."""
+def give_to_group(path: Path, gid: int) -> None:
+    """Hand the socket to the operator group; the daemon's user must belong to it."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Groups:"):
-                return {int(g) for g in line.split()[1:]}
-    except (OSError, ValueError):
-        pass
-    return set()
+        os.chown(path, -1, gid)
+    except PermissionError:
+        log.warning("cannot give the socket to the operator group (is the daemon's user a "
+                    "member?); only root and the daemon's user may use it", gid=gid)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,7 +110,7 @@ class AccessPolicy:
             return True
         if self.operator_gid is None:
             return False
-        return caller.gid == self.operator_gid or self.operator_gid in _groups_of(caller.pid)
+        return caller.gid == self.operator_gid or self.operator_gid in caller.groups
 
 
 class Connection:
@@ -168,7 +185,7 @@ class ControlServer:
         finally:
             os.umask(old)
         if self.policy.operator_gid is not None:
-            os.chown(self.path, -1, self.policy.operator_gid)
+            give_to_group(self.path, self.policy.operator_gid)
         return listener
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:

@@ -265,6 +265,38 @@ async def test_another_uid_is_refused(server: ControlServer) -> None:
     assert "uid 65534" in reply["error"]["message"]
 
 
+async def test_a_member_of_the_operator_group_by_supplementary_group_is_allowed(
+    server: ControlServer,
+) -> None:
+    """Operators have the group as a supplementary one; SO_PEERCRED only carries the
+    primary group, so the daemon must read SO_PEERGROUPS (and never /proc, which the unit
+    hides). Group 4242 exists nowhere, which does not matter to the kernel."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client under another uid")
+    server.path.chmod(0o666)
+    server.path.parent.chmod(0o755)
+    code = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
+        "print(s.makefile().readline(), end='')\n"
+    )
+
+    async def call_with(groups: str) -> dict[str, Any]:
+        result = await anyio.run_process(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", groups,
+             sys.executable, "-c", code, str(server.path)],
+            check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr.decode()
+        reply: dict[str, Any] = json.loads(result.stdout)
+        return reply
+
+    server.policy = AccessPolicy(own_uid=os.getuid(), operator_gid=4242)
+    assert (await call_with("4241,4242"))["result"] == {"echo": "x"}
+    assert (await call_with("4241"))["error"]["data"]["kind"] == "permission_denied"
+
+
 async def test_default_permissions_keep_other_uids_out(
     server: ControlServer, tmp_path: Path
 ) -> None:
