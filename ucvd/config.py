@@ -27,7 +27,7 @@ Count = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
 class DaemonSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     socket: str = str(DEFAULT_SOCKET)
     state_dir: str = str(DEFAULT_STATE_DIR)
-    operator_group: str = "ucvd"  # may use the socket besides root and the daemon's user
+    operator_group: str = "ucvd-operators"  # may use the socket besides root and ucvd itself
     ffmpeg: str = "ffmpeg"
     max_connections: Count = 64
     max_message_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 1 << 20

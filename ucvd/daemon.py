@@ -26,10 +26,11 @@ import structlog
 
 from ucvd import protocol as p
 from ucvd.config import Config, ConfigError, load
-from ucvd.control import AccessPolicy, Connection, ControlServer, Method
+from ucvd.control import AccessPolicy, Connection, ControlServer, Method, give_to_group
 from ucvd.events import EventBus
 from ucvd.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
 from ucvd.jsonrpc import RpcError
+from ucvd.notify import Notifier, status_line
 from ucvd.probe import ffprobe_next_to
 from ucvd.publication import Status
 from ucvd.publications import Publications
@@ -53,8 +54,11 @@ class Paths:
 
 
 class Daemon:
-    def __init__(self, config: Config, paths: Paths, store: Store) -> None:
+    def __init__(
+        self, config: Config, paths: Paths, store: Store, notifier: Notifier | None = None
+    ) -> None:
         self.config = config
+        self.notify = notifier or Notifier()
         self.paths = paths
         self.store = AsyncStore(store)
         self.started_at = time.time()
@@ -112,6 +116,8 @@ class Daemon:
             server_scope = anyio.CancelScope()
             await tg.start(self._serve, server_scope)
             tg.start_soon(self._signals)
+            wanted = sum(1 for d in snapshot.desired.values() if d == "publishing")
+            self.notify.status(f"starting: resuming {wanted} saved publications")
             resumed = await self.service.resume()
             log.info(
                 "ucvd ready",
@@ -120,8 +126,12 @@ class Daemon:
                 cameras=len(snapshot.cameras),
                 resumed=len(resumed),
             )
+            self.notify.ready(self._status_line())
+            tg.start_soon(self._heartbeat)
             await self._stopping.wait()
-            log.info("stopping", publications=len(self.pubs.running()))
+            running = len(self.pubs.running())
+            log.info("stopping", publications=running)
+            self.notify.stopping(f"stopping {running} publications")
             server_scope.cancel()
             with anyio.CancelScope(shield=True):
                 await self.pubs.shutdown()
@@ -129,6 +139,18 @@ class Daemon:
         await self.store.call(store.close)
         log.info("stopped")
         return 0
+
+    def _status_line(self) -> str:
+        return status_line(self._counts(), target=self.service.active if self.service else None)
+
+    async def _heartbeat(self) -> None:
+        """Runs on the event loop: the watchdog ping proves the loop is alive, and STATUS=
+        follows the publications (sent only when it changes)."""
+        every = min(1.0, self.notify.watchdog_s or 1.0)
+        while True:
+            self.notify.status(self._status_line())
+            self.notify.watchdog()
+            await anyio.sleep(every)
 
     async def _serve(
         self,
@@ -214,35 +236,42 @@ class Daemon:
     async def reload(self) -> p.ReloadResult:
         """Re-read the config file and apply it; raises ConfigError (nothing changes then)."""
         async with self._reload_lock:
-            new = await anyio.to_thread.run_sync(load, self.paths.config)
-            old = self.config
-            changed = _changed_keys(old, new)
-            if not changed:
-                log.info("reload: nothing changed")
-                return p.ReloadResult(changed=[], restarted=[])
-            needs_restart = [k for k in changed if k in ("daemon.socket", "daemon.state_dir")]
-            if needs_restart:
-                log.warning("reload: these settings apply at the next start", keys=needs_restart)
-            assert self.server is not None and self.service is not None
-            d = new.daemon
-            self.server.max_connections = d.max_connections
-            self.server.max_message_bytes = d.max_message_bytes
-            self.server.idle_timeout_s = d.idle_timeout_s
-            if d.operator_group != old.daemon.operator_group:
-                self.server.policy = AccessPolicy.for_group(d.operator_group)
-                if self.server.policy.operator_gid is not None:
-                    os.chown(self.paths.socket, -1, self.server.policy.operator_gid)
-            if d.ffmpeg != old.daemon.ffmpeg:
-                await self._detect_ffmpeg(d.ffmpeg)
-                self.pubs.ffmpeg = d.ffmpeg
-                self.service.ffprobe = ffprobe_next_to(d.ffmpeg)
-            self.config = new
-            self.pubs.apply_settings(new.supervisor_settings())
-            restarted: list[str] = []
-            if new.relay != old.relay or d.ffmpeg != old.daemon.ffmpeg:
-                restarted = await self._restart_running()
-            log.info("configuration reloaded", changed=changed, restarted=len(restarted))
-            return p.ReloadResult(changed=changed, restarted=restarted)
+            self.notify.reloading()
+            try:
+                return await self._reload()
+            finally:
+                self.notify.ready(self._status_line())
+
+    async def _reload(self) -> p.ReloadResult:
+        new = await anyio.to_thread.run_sync(load, self.paths.config)
+        old = self.config
+        changed = _changed_keys(old, new)
+        if not changed:
+            log.info("reload: nothing changed")
+            return p.ReloadResult(changed=[], restarted=[])
+        needs_restart = [k for k in changed if k in ("daemon.socket", "daemon.state_dir")]
+        if needs_restart:
+            log.warning("reload: these settings apply at the next start", keys=needs_restart)
+        assert self.server is not None and self.service is not None
+        d = new.daemon
+        self.server.max_connections = d.max_connections
+        self.server.max_message_bytes = d.max_message_bytes
+        self.server.idle_timeout_s = d.idle_timeout_s
+        if d.operator_group != old.daemon.operator_group:
+            self.server.policy = AccessPolicy.for_group(d.operator_group)
+            if self.server.policy.operator_gid is not None:
+                give_to_group(self.paths.socket, self.server.policy.operator_gid)
+        if d.ffmpeg != old.daemon.ffmpeg:
+            await self._detect_ffmpeg(d.ffmpeg)
+            self.pubs.ffmpeg = d.ffmpeg
+            self.service.ffprobe = ffprobe_next_to(d.ffmpeg)
+        self.config = new
+        self.pubs.apply_settings(new.supervisor_settings())
+        restarted: list[str] = []
+        if new.relay != old.relay or d.ffmpeg != old.daemon.ffmpeg:
+            restarted = await self._restart_running()
+        log.info("configuration reloaded", changed=changed, restarted=len(restarted))
+        return p.ReloadResult(changed=changed, restarted=restarted)
 
     async def _restart_running(self) -> list[str]:
         """Restart running publications so that FFmpeg picks up new relay settings."""

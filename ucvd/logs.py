@@ -37,8 +37,13 @@ def default_format(stream: TextIO = sys.stderr) -> str:
 
 
 def _field_name(key: str) -> str:
-    name = "".join(ch if ch.isalnum() else "_" for ch in key.upper()).lstrip("_")
-    return name or "FIELD"
+    """journald's rules: A-Z, 0-9 and `_`, not starting with `_` (trusted fields) or a
+    digit, at most 64 characters."""
+    name = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in key.upper())
+    name = name.lstrip("_")
+    if not name or name[0].isdigit():
+        name = f"F_{name}"
+    return name[:64]
 
 
 def journal_message(event_dict: MutableMapping[str, Any]) -> bytes:
@@ -53,7 +58,10 @@ def journal_message(event_dict: MutableMapping[str, Any]) -> bytes:
     fields["SYSLOG_IDENTIFIER"] = IDENTIFIER
     fields["EVENT"] = event
     for key, value in event_dict.items():
-        fields[_field_name(key)] = str(value)
+        name = _field_name(key)
+        if name in fields:  # never overwrite MESSAGE, PRIORITY...: keep both
+            name = f"UCVD_{name}"[:64]
+        fields[name] = str(value)
     out = bytearray()
     for key, value in fields.items():
         data = value.encode("utf-8", "replace")

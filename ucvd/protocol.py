@@ -209,6 +209,7 @@ class Counts(_Result):
     starting: int
     reconnecting: int
     failed: int
+    desired_publishing: int  # cameras the operator asked to publish
 
 
 class DaemonInfo(_Result):

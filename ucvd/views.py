@@ -142,4 +142,5 @@ def counts(states: list[p.PublicationStatus], *, cameras: int, targets: int) -> 
         starting=by[Status.STARTING],
         reconnecting=by[Status.RECONNECTING],
         failed=by[Status.FAILED],
+        desired_publishing=sum(1 for item in states if item.desired == "publishing"),
     )

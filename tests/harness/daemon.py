@@ -119,8 +119,7 @@ class Ucvd:
         """Spawn the daemon and wait until its socket answers `daemon.info`."""
         if self.proc is not None and self.proc.alive():
             raise HarnessError("ucvd is already running")
-        child_env = dict(os.environ) | dict(env or {})
-        self.proc = self.registry.spawn(self.name, self.argv(), env=child_env)
+        self.proc = self.registry.spawn(self.name, self.argv(), extra_env=env)
 
         def answers() -> bool:
             if self.proc is not None and not self.proc.alive():

@@ -131,7 +131,10 @@ class ProcessRegistry:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stdin: int | None = subprocess.DEVNULL,
+        extra_env: Mapping[str, str] | None = None,
     ) -> Proc:
+        """`extra_env` is applied after systemd's variables are removed from `env`, so a
+        test can play systemd (NOTIFY_SOCKET, WATCHDOG_USEC) on purpose."""
         if threading.current_thread() is not threading.main_thread():
             raise HarnessError("spawn from the main thread only (parent-death signal)")
         self._counter += 1
@@ -139,6 +142,7 @@ class ProcessRegistry:
         child_env = dict(os.environ if env is None else env)
         for var in _SYSTEMD_VARS:
             child_env.pop(var, None)
+        child_env.update(extra_env or {})
         full_argv = [str(self._setpriv), "--pdeathsig", "KILL", "--", *argv]
         with log_path.open("wb") as log:
             popen = subprocess.Popen(

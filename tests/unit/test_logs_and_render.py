@@ -47,6 +47,14 @@ def test_journal_record_fields_and_binary_safe_values() -> None:
     assert "TIMESTAMP" not in fields
 
 
+def test_journal_field_names_follow_journald_rules_and_never_override() -> None:
+    record = {"event": "e", "level": "info", "priority": "x", "2nd": 1, "_trusted": "t", "é": "u"}
+    fields = parse_journal(journal_message(record))
+    assert fields["PRIORITY"] == "6" and fields["UCVD_PRIORITY"] == "x"
+    assert fields["F_2ND"] == "1" and fields["TRUSTED"] == "t" and fields["F_"] == "u"
+    assert all(k[0].isalpha() and k.replace("_", "").isalnum() for k in fields)
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(None, "-"), (0, "0s"), (59.9, "59s"), (192, "3m12s"), (3600, "1h00m"), (90061, "1d01h")],
