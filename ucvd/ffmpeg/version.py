@@ -14,6 +14,8 @@ import subprocess
 
 import msgspec
 
+from ucvd.runner import child_environment
+
 MINIMUM = (5, 0)
 
 _VERSION_LINE = re.compile(r"^ffmpeg version (?P<text>\S+)")
@@ -63,6 +65,7 @@ def detect(ffmpeg: str = "ffmpeg", timeout: float = 10.0) -> FFmpegInfo:
         result = subprocess.run(
             [path, "-hide_banner", "-version"],
             capture_output=True, text=True, timeout=timeout, check=False,
+            env=child_environment(None),  # no systemd variables reach any child
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FFmpegUnavailable(f"FFmpeg at {path} could not be run: {exc}") from exc
