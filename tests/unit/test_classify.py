@@ -205,3 +205,18 @@ def test_default_rtsp_port_and_ipv6() -> None:
     assert str(Endpoint("fe80::1", 322)) == "[fe80::1]:322"
     assert side_of("rtsp://[fe80::1]:554/x: Connection refused",
                    Endpoint("fe80::1", 554), MTX) is Side.CAMERA  # fmt: skip
+
+
+def test_a_decoders_complaint_never_explains_an_exit() -> None:
+    """Probing a stream that starts mid-GOP makes the h264 decoder grumble at error level;
+    an operator reading `last error` must not be sent after it."""
+    lines = ["[h264 @ 0x55d1] [error] decode_slice_header error",
+             "[h264 @ 0x55d1] [error] no frame!"]  # fmt: skip
+    fault = classify(lines, camera=CAM, target=MTX, returncode=-9, secrets=SECRETS)
+    assert (fault.kind, fault.message) == (
+        ErrorKind.PROCESS_CRASHED,
+        "FFmpeg was killed by SIGKILL",
+    )
+    fault = classify([*lines, "[error] Conversion failed!"], camera=CAM, target=MTX,
+                     returncode=1, secrets=SECRETS)  # fmt: skip
+    assert fault.message == "FFmpeg exited with code 1: Conversion failed!"

@@ -203,6 +203,11 @@ _RULES: tuple[_Rule, ...] = (
 _LEVEL_TAG = re.compile(r"\[(?:error|fatal|panic)\]")
 # Lines FFmpeg tagged below error level never explain an exit (`-loglevel level+...`).
 _MINOR_TAG = re.compile(r"\[(?:warning|info|verbose|debug|trace)\]")
+# A decoder's complaint ("[h264 @ 0x..] [error] decode_slice_header error") comes from
+# FFmpeg probing a stream that started mid-GOP; with `-c copy` it never ends the relay.
+_DECODER_TAG = re.compile(
+    r"^\[(?:h264|hevc|h265|aac|mp3\w*|opus|pcm_\w+|mjpeg|mpeg4|vp8|vp9|av1)\s+@"
+)
 
 
 def _reason(line: str, match: re.Match[str], rule: _Rule) -> str:
@@ -253,7 +258,12 @@ def classify(
 
 def _from_exit(lines: Sequence[str], returncode: int | None, secrets: Sequence[str]) -> Fault:
     last_error = next(
-        (ln for ln in reversed(lines) if _LEVEL_TAG.search(ln) and _strip_tags(ln)), None
+        (
+            ln
+            for ln in reversed(lines)
+            if _LEVEL_TAG.search(ln) and _strip_tags(ln) and not _DECODER_TAG.match(ln)
+        ),
+        None,
     )
     detail = f": {redact(_strip_tags(last_error), secrets)[:200]}" if last_error else ""
     if returncode is not None and returncode < 0:
