@@ -15,7 +15,14 @@ from typing import Any
 
 import msgspec
 
-from ucvd.jsonrpc import MAX_MESSAGE_BYTES, LineSplitter, Notification, Response, encode_request
+from ucvd.jsonrpc import (
+    MAX_MESSAGE_BYTES,
+    ErrorObject,
+    LineSplitter,
+    Notification,
+    Response,
+    encode_request,
+)
 from ucvd.jsonrpc import parse_reply as _parse_reply
 
 
@@ -35,6 +42,10 @@ class RemoteError(Exception):
         self.code = code
         self.message = message
         self.kind = kind
+
+    @classmethod
+    def of(cls, error: ErrorObject) -> RemoteError:
+        return cls(error.code, error.message, error.data.kind if error.data else None)
 
 
 def _explain(path: str, exc: OSError) -> str:
@@ -102,6 +113,11 @@ class Client:
         request_id = self._next_id
         try:
             self._sock.sendall(encode_request(method, params or {}, request_id))
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The daemon may have refused the connection (busy, permission denied) and
+            # closed it before our request went out; its reason is still ours to read.
+            self._raise_refusal()
+            raise Unreachable(_explain(self.path, exc)) from None
         except OSError as exc:
             raise Unreachable(_explain(self.path, exc)) from None
         while True:
@@ -112,12 +128,18 @@ class Client:
             if message.id != request_id and not (message.id is None and message.error):
                 continue  # not ours; an id-less error is the daemon refusing the connection
             if message.error is not None:
-                error = message.error
-                raise RemoteError(
-                    error.code, error.message, error.data.kind if error.data else None
-                )
+                raise RemoteError.of(message.error)
             assert message.result is not None
             return bytes(message.result)
+
+    def _raise_refusal(self) -> None:
+        """Raise the id-less error the daemon left before closing, if it left one."""
+        try:
+            message = self._read_message()
+        except Unreachable:
+            return
+        if isinstance(message, Response) and message.id is None and message.error is not None:
+            raise RemoteError.of(message.error)
 
     def call(self, method: str, params: Any, result_type: type[Any]) -> Any:
         return msgspec.json.decode(self.call_raw(method, params), type=result_type)

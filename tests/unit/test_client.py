@@ -1,0 +1,53 @@
+"""ucvctl's client against a daemon that refuses the connection before reading it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from ucvctl.client import Client, RemoteError, Unreachable
+from ucvd.jsonrpc import RpcError, encode_error
+
+
+def refusing_server(path: Path, reply: bytes | None) -> threading.Thread:
+    """Accept one connection, say `reply` (or nothing), close without reading anything."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        if reply is not None:
+            conn.sendall(reply)
+        conn.close()
+        listener.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    return thread
+
+
+def test_refusal_sent_before_the_request_is_still_read(tmp_path: Path) -> None:
+    """Over the connection limit the daemon answers `busy` and closes at once; a client
+    whose request then meets a closed socket (EPIPE) must report `busy`, not `unreachable`
+    (seen with 100 parallel `camera.add`)."""
+    path = tmp_path / "s.sock"
+    busy = encode_error(RpcError.domain("busy", "too many connections; try again shortly"))
+    server = refusing_server(path, busy)
+    with Client(str(path)) as client:
+        server.join(5)  # the daemon has spoken and closed before we send anything
+        with pytest.raises(RemoteError) as refused:
+            client.call_raw("camera.add", {"id": "x" * 300_000})  # larger than any buffer
+    assert refused.value.kind == "busy"
+
+
+def test_a_silent_close_is_unreachable(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    server = refusing_server(path, None)
+    with Client(str(path)) as client:
+        server.join(5)
+        with pytest.raises(Unreachable):
+            client.call_raw("camera.add", {"id": "x" * 300_000})
