@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -476,3 +477,40 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     d.wait_status("cam", "publishing")
     argv = Path(f"/proc/{d.status('cam')['pid']}/cmdline").read_bytes().split(b"\0")
     assert b"1000000" in argv
+
+
+def test_a_camera_removed_while_the_daemon_was_down(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """The state changed behind the daemon's back (a restored backup, a hand edit): a
+    camera that was publishing when ucvd died is gone at the next start. The daemon starts
+    cleanly, spawns nothing for it, closes its open session, and resumes the others."""
+    d = make_ucvd().start()
+    sims = cameras.add_many(2)
+    add_target(d, mediamtx).check()
+    for i, sim in enumerate(sims):
+        add_camera(d, sim, f"cam-{i}").check()
+        d.ctl("publish", f"cam-{i}").check()
+    d.wait_status("cam-0", "publishing")
+    d.wait_status("cam-1", "publishing")
+    old = ffmpeg_children(d)
+    d.kill()
+    wait_gone(old, timeout=5)
+    with sqlite3.connect(d.database) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("DELETE FROM cameras WHERE id = 'cam-1'")
+    d.start()
+    d.wait_status("cam-0", "publishing", timeout=40)
+    assert len(ffmpeg_children(d)) == 1
+    assert [c["id"] for c in d.ctl_json("camera", "list")["items"]] == ["cam-0"]
+    assert d.ctl("status", "cam-1").code == 1
+    with sqlite3.connect(d.database) as db:
+        rows = db.execute(
+            "SELECT end_reason FROM sessions WHERE camera_id = 'cam-1' ORDER BY id"
+        ).fetchall()
+        desired = db.execute("SELECT count(*) FROM publications WHERE camera_id = 'cam-1'")
+        assert desired.fetchone() == (0,)
+    assert rows == [("interrupted",)]
+    assert "Traceback" not in d.log_text()
+    code, _ = d.terminate()
+    assert code == 0
