@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test demo lint fmt clean
+.PHONY: deps test demo lint fmt clean deb
 
 deps:
 	bash .ci/deps.sh
@@ -23,6 +23,10 @@ lint: deps
 fmt: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The Debian package (bookworm, amd64): dist/ucvd_<version>_amd64.deb. See packaging/build-deb.sh.
+deb: deps
+	bash packaging/build-deb.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
