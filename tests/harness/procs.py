@@ -76,7 +76,18 @@ class Proc:
             os.killpg(self.popen.pid, sig)
 
     def freeze(self) -> None:
+        """SIGSTOP the group and return once every thread of the leader has stopped: the
+        signal is delivered asynchronously, and a Go server's network thread may answer
+        one more request in between (seen on a loaded machine)."""
         self.signal_group(signal.SIGSTOP)
+        wait_until(self._stopped, timeout=5, interval=0.01, what=f"{self.name} to stop")
+
+    def _stopped(self) -> bool:
+        states = []
+        for task in Path(f"/proc/{self.popen.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return bool(states) and all(state in ("T", "t") for state in states)
 
     def thaw(self) -> None:
         self.signal_group(signal.SIGCONT)
