@@ -243,24 +243,34 @@ async def test_a_subscriber_that_does_not_read_is_dropped(server: ControlServer)
     assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
 
 
-async def test_another_uid_is_refused(server: ControlServer) -> None:
+ECHO_CLIENT = (
+    "import json, socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+    's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
+    "print(s.makefile().readline(), end='')\n"
+)
+
+
+async def echo_as_nobody(server: ControlServer, *groups: str) -> dict[str, Any]:
+    """One `test.echo` from uid/gid 65534 with these supplementary groups, past the
+    filesystem (socket 0666), so that the daemon's credential check alone decides."""
     if os.getuid() != 0:
         pytest.skip("needs root to run a client under another uid")
-    server.path.chmod(0o666)  # let the filesystem pass, so that SO_PEERCRED must decide
+    server.path.chmod(0o666)
     server.path.parent.chmod(0o755)
-    code = (
-        "import json, socket, sys\n"
-        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-        's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
-        "print(s.makefile().readline(), end='')\n"
-    )
+    group_args = ["--groups", ",".join(groups)] if groups else ["--clear-groups"]
     result = await anyio.run_process(
-        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-         sys.executable, "-c", code, str(server.path)],
+        ["setpriv", "--reuid", "65534", "--regid", "65534", *group_args,
+         sys.executable, "-c", ECHO_CLIENT, str(server.path)],
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
-    reply = json.loads(result.stdout)
+    reply: dict[str, Any] = json.loads(result.stdout)
+    return reply
+
+
+async def test_another_uid_is_refused(server: ControlServer) -> None:
+    reply = await echo_as_nobody(server)
     assert reply["error"]["data"]["kind"] == "permission_denied"
     assert "uid 65534" in reply["error"]["message"]
 
@@ -271,30 +281,10 @@ async def test_a_member_of_the_operator_group_by_supplementary_group_is_allowed(
     """Operators have the group as a supplementary one; SO_PEERCRED only carries the
     primary group, so the daemon must read SO_PEERGROUPS (and never /proc, which the unit
     hides). Group 4242 exists nowhere, which does not matter to the kernel."""
-    if os.getuid() != 0:
-        pytest.skip("needs root to run a client under another uid")
-    server.path.chmod(0o666)
-    server.path.parent.chmod(0o755)
-    code = (
-        "import json, socket, sys\n"
-        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-        's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
-        "print(s.makefile().readline(), end='')\n"
-    )
-
-    async def call_with(groups: str) -> dict[str, Any]:
-        result = await anyio.run_process(
-            ["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", groups,
-             sys.executable, "-c", code, str(server.path)],
-            check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr.decode()
-        reply: dict[str, Any] = json.loads(result.stdout)
-        return reply
-
     server.policy = AccessPolicy(own_uid=os.getuid(), operator_gid=4242)
-    assert (await call_with("4241,4242"))["result"] == {"echo": "x"}
-    assert (await call_with("4241"))["error"]["data"]["kind"] == "permission_denied"
+    assert (await echo_as_nobody(server, "4241", "4242"))["result"] == {"echo": "x"}
+    reply = await echo_as_nobody(server, "4241")
+    assert reply["error"]["data"]["kind"] == "permission_denied"
 
 
 async def test_default_permissions_keep_other_uids_out(
