@@ -127,8 +127,10 @@ class Daemon:
                 resumed=len(resumed),
             )
             self.notify.ready(self._status_line())
-            tg.start_soon(self._heartbeat)
+            heartbeat = anyio.CancelScope()
+            tg.start_soon(self._heartbeat, heartbeat)
             await self._stopping.wait()
+            heartbeat.cancel()  # STOPPING=1 is the last word systemd hears
             running = len(self.pubs.running())
             log.info("stopping", publications=running)
             self.notify.stopping(f"stopping {running} publications")
@@ -143,14 +145,15 @@ class Daemon:
     def _status_line(self) -> str:
         return status_line(self._counts(), target=self.service.active if self.service else None)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, scope: anyio.CancelScope) -> None:
         """Runs on the event loop: the watchdog ping proves the loop is alive, and STATUS=
         follows the publications (sent only when it changes)."""
         every = min(1.0, self.notify.watchdog_s or 1.0)
-        while True:
-            self.notify.status(self._status_line())
-            self.notify.watchdog()
-            await anyio.sleep(every)
+        with scope:
+            while True:
+                self.notify.status(self._status_line())
+                self.notify.watchdog()
+                await anyio.sleep(every)
 
     async def _serve(
         self,
