@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test demo lint fmt clean deb
+.PHONY: deps test demo lint fmt clean deb bench bench-quick
 
 deps:
 	bash .ci/deps.sh
@@ -19,6 +19,16 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Benchmarks (issue 7), not part of `make test`: figures go to tests/bench/results/.
+# `make bench` is the full run (~30 min); `make bench-quick` or `make bench ARGS=--quick`
+# the quick one (< 5 min); ARGS passes options, e.g. ARGS="--only scale --sizes 100".
+ARGS ?=
+bench: deps
+	$(PY) -m tests.bench.suite $(ARGS)
+
+bench-quick: deps
+	$(PY) -m tests.bench.suite --quick $(ARGS)
 
 fmt: deps
 	$(VENV)/bin/ruff format .

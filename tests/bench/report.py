@@ -1,0 +1,339 @@
+"""The Markdown page of a results file: one short table per scenario, units on every figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tests.bench.measure import summarize
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("-" if c is None else str(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _s(summary: dict[str, Any] | None, key: str = "median") -> str:
+    if not summary or summary.get(key) is None:
+        return "-"
+    unit = summary.get("unit", "")
+    return f"{summary[key]} {unit}".strip()
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return f"{m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('cpu')}"
+
+
+def _context(sc: dict[str, Any]) -> str:
+    load = ", ".join(str(x) for x in sc.get("loadavg_at_start", []))
+    return (
+        f"_Run {sc.get('date')} ({sc.get('duration_s')} s) on {_machine(sc.get('machine', {}))}; "
+        f"load average at start {load}._"
+    )
+
+
+def _cpu(group: dict[str, Any] | None) -> str:
+    return "-" if not group else f"{group['cpu_pct_of_one_core']} %"
+
+
+def _pss(group: dict[str, Any] | None) -> str:
+    return "-" if not group else f"{group['pss_mib']} MiB"
+
+
+def ttl_section(sc: dict[str, Any]) -> list[str]:
+    out = ["## 1. Time to live", "", _context(sc), ""]
+    out.append(
+        "`ucvctl publish --wait` started → path ready at the central MediaMTX (its API polled "
+        f"every 10 ms); camera GOP {sc.get('gop_s')} s at {sc.get('fps')} fps. Also: when "
+        "`ucvctl publish --wait` returned (ucvd confirms through the same API)."
+    )
+    out.append("")
+    rows = [
+        [
+            s["label"],
+            _s(s["ready_at_mediamtx"]),
+            _s(s["ready_at_mediamtx"], "p95"),
+            _s(s["ucvctl_publish_wait_returned"]),
+            _s(s["ucvctl_publish_wait_returned"], "p95"),
+            f"{s['failures']} of {s['runs']}",
+        ]
+        for s in sc.get("settings", [])
+    ]
+    out += _table(
+        ["probe setting", "ready median", "ready p95", "ucvctl returned median",
+         "ucvctl returned p95", "failed"],
+        rows,
+    )  # fmt: skip
+    return out
+
+
+def probe_section(sc: dict[str, Any]) -> list[str]:
+    out = ["### 1b. Probe options, FFmpeg alone", "", _context(sc), ""]
+    out.append(
+        "FFmpeg with ucvd's relay options but no daemon: spawn → path ready at MediaMTX, by "
+        "input options (`-fpsprobesize` is not a ucvd setting yet)."
+    )
+    out.append("")
+    plain = sc.get("options")
+    if plain:
+        out += _table(
+            ["FFmpeg input options", "median", "p95", "min", "max", "failed"],
+            [
+                [
+                    f"`{' '.join(r['argv']) or '(none)'}`",
+                    _s(r["ready_at_mediamtx"]),
+                    _s(r["ready_at_mediamtx"], "p95"),
+                    _s(r["ready_at_mediamtx"], "min"),
+                    _s(r["ready_at_mediamtx"], "max"),
+                    f"{r['failures']} of {r['runs']}",
+                ]
+                for r in plain
+            ],
+        )
+    return out
+
+
+def scale_section(sc: dict[str, Any]) -> list[str]:
+    out = ["## 2. Scale", "", _context(sc), ""]
+    out.append(
+        f"N cameras started together (every `publishing.start` at once), then "
+        f"{sc.get('steady_window_s')} s steady. CPU in % of one core over the window; memory "
+        "is PSS. The simulators (cameras and their feed) would not run on a real gateway."
+    )
+    out.append("")
+    start_rows, health_rows, cost_rows = [], [], []
+    for n, size in sc.get("sizes", {}).items():
+        st, steady = size["start"], size["steady"]
+        h, p = steady["health"], steady["processes"]
+        load = ", ".join(str(x) for x in size["environment"]["loadavg_1_5_15"])
+        start_rows.append([
+            n, f"{st['all_ready_at_mediamtx_s']} s", f"{st['all_publishing_in_ucvd_s']} s",
+            _s(st["ready_at_mediamtx_per_camera"]), st["failed_attempts_while_starting"], load,
+        ])  # fmt: skip
+        health_rows.append([
+            n, f"{steady['window_s']} s", h["stalls_stream_stalled"], h["restarts"],
+            h["status_changes"],
+            f"{h['mediamtx_not_ready_path_samples']} of {h['mediamtx_samples'] * int(n)}",
+            len(h["paths_without_new_bytes"]), _s(h["inbound_kbps_per_path"], "min"),
+        ])  # fmt: skip
+        pc = steady["per_camera"]
+        cost_rows.append([
+            n, _cpu(p["ucvd"]), _pss(p["ucvd"]), _cpu(p["ucvd_ffmpeg"]), _pss(p["ucvd_ffmpeg"]),
+            f"{pc['ucvd_plus_ffmpeg']['cpu_pct_of_one_core']} % / "
+            f"{pc['ucvd_plus_ffmpeg']['pss_mib']} MiB",
+            _cpu(p["central_mediamtx"]),
+            f"{p['camera_simulators']['cpu_pct_of_one_core'] + p['feed_and_feeders']['cpu_pct_of_one_core']:.1f} %",  # noqa: E501
+            f"{steady['machine_busy_pct_of_all_cores']} %",
+            f"{p['ucvd']['runqueue_wait_pct_per_process']} %",
+        ])  # fmt: skip
+    out += _table(
+        ["cameras", "all ready at MediaMTX", "all publishing (ucvd)", "per camera ready median",
+         "failed attempts", "load at start"],
+        start_rows,
+    )  # fmt: skip
+    out += _table(
+        ["cameras", "window", "stalls (stream_stalled)", "restarts", "status changes",
+         "not-ready path samples", "paths without new bytes", "lowest path bitrate"],
+        health_rows,
+    )  # fmt: skip
+    out += _table(
+        ["cameras", "ucvd CPU", "ucvd PSS", "FFmpegs CPU (sum)", "FFmpegs PSS (sum)",
+         "per camera (ucvd + FFmpeg)", "central MediaMTX CPU", "simulators CPU",
+         "machine busy (all cores)", "ucvd waiting for a CPU"],
+        cost_rows,
+    )  # fmt: skip
+    return out
+
+
+def overhead_section(sc: dict[str, Any]) -> list[str]:
+    n = sc.get("cameras")
+    out = ["## 3. Overhead against baselines", "", _context(sc), ""]
+    out.append(
+        f"The same {n} simulated cameras, one relay after the other, "
+        f"{sc.get('steady_window_s')} s steady each. Relay cost is what the relaying "
+        "processes use on the box: ucvd and its FFmpegs; the FFmpegs of a shell loop; the "
+        "MediaMTX proxy (pulling the cameras; the central server pulls from it)."
+    )
+    out.append("")
+    c = sc.get("comparison", {})
+    u = sc["ucvd"]
+    rows = []
+    for key, label, group, ready, steady in (
+        ("ucvd", "ucvd + FFmpeg per camera", None,
+         u["start"]["all_ready_at_mediamtx_s"], u["steady"]),
+        ("plain_ffmpeg", "plain FFmpeg, shell loop", "plain_ffmpeg",
+         sc["plain_ffmpeg"]["all_ready_at_mediamtx_s"], sc["plain_ffmpeg"]["steady"]),
+        ("mediamtx_proxy", "MediaMTX proxy (source: rtsp://…)", "proxy_mediamtx",
+         sc["mediamtx_proxy"]["all_ready_at_mediamtx_s"], sc["mediamtx_proxy"]["steady"]),
+    ):  # fmt: skip
+        p = steady["processes"]
+        total_cpu = (
+            p["ucvd"]["cpu_pct_of_one_core"] + p["ucvd_ffmpeg"]["cpu_pct_of_one_core"]
+            if group is None
+            else p[group]["cpu_pct_of_one_core"]
+        )
+        total_pss = (
+            p["ucvd"]["pss_mib"] + p["ucvd_ffmpeg"]["pss_mib"]
+            if group is None
+            else p[group]["pss_mib"]
+        )
+        h = steady["health"]
+        rows.append([
+            label, f"{ready} s", f"{total_cpu:.1f} %", f"{total_pss:.1f} MiB",
+            f"{c[key]['cpu_pct_of_one_core']} %", f"{c[key]['pss_mib']} MiB",
+            _cpu(p["central_mediamtx"]),
+            f"{h['mediamtx_not_ready_path_samples']} / {len(h['paths_without_new_bytes'])}",
+        ])  # fmt: skip
+    out += _table(
+        ["relay", "all ready", "relay CPU (sum)", "relay PSS (sum)", "CPU per camera",
+         "PSS per camera", "central MediaMTX CPU", "not-ready samples / silent paths"],
+        rows,
+    )  # fmt: skip
+    own = c.get("ucvd_own_cost_vs_plain_total", {})
+    r1, r2 = c.get("ratio_ucvd_to_plain", {}), c.get("ratio_ucvd_to_proxy", {})
+    out.append(
+        f"ucvd's own cost (ucvd + its FFmpegs minus the plain FFmpegs): "
+        f"{own.get('cpu_pct_of_one_core')} % of one core, {own.get('pss_mib')} MiB PSS. "
+        f"Ratio ucvd / plain FFmpeg: CPU x{r1.get('cpu_pct_of_one_core')}, PSS "
+        f"x{r1.get('pss_mib')}. Ratio ucvd / MediaMTX proxy: CPU x{r2.get('cpu_pct_of_one_core')}"
+        f", PSS x{r2.get('pss_mib')}."
+    )
+    out.append("")
+    return out
+
+
+def _row(label: str, summary: dict[str, Any] | None) -> list[Any]:
+    return [label, _s(summary), _s(summary, "p95"), _s(summary, "p99"), (summary or {}).get("n")]
+
+
+def control_section(sc: dict[str, Any]) -> list[str]:
+    out = ["## 4. Control plane", "", _context(sc), ""]
+    variants = [("as_is", "as is")]
+    if "harness_niced" in sc:
+        variants.append(("harness_niced", "harness at nice 19"))
+    out.append(
+        f"{sc.get('cameras')} cameras publishing through one ucvd. "
+        + (
+            "Measured twice: as is, and with the harness's processes (simulated cameras, feed, "
+            "central MediaMTX) at nice 19, closer to a gateway where those are other machines."
+            if len(variants) > 1
+            else ""
+        )
+    )
+    out.append("")
+    rows = []
+    for key, label in variants:
+        m = sc[key]
+        rows += [
+            _row(f"`publishing.status` (all cameras) round trip, {label}",
+                 m["publishing_status_rtt_all_cameras"]),
+            _row(f"`publishing.status` (one camera) round trip, {label}",
+                 m["publishing_status_rtt_one_camera"]),
+            _row(f"`ucvctl status` wall time, {label}", m["ucvctl_status_wall"]),
+            _row(f"metrics event delay (its `at` → received), {label}",
+                 m["events"]["metrics_event_delay"]),
+        ]  # fmt: skip
+    out += _table(["measure", "median", "p95", "p99", "n"], rows)
+    for key, label in variants:
+        m = sc[key]
+        ev, during = m["events"], m["during_rpc_measurements"]
+        out.append(
+            f"- {label}: {ev['delivered_per_s_total']} events/s delivered in total to "
+            f"{ev['subscribers']} subscribers over {ev['window_s']} s "
+            f"({_s(ev['delivered_per_s_per_subscriber'])} each; the daemon sends one metrics "
+            f"event per camera every 2 s: {ev['expected_per_s_per_subscriber']}/s each); "
+            f"subscribers dropped: {ev['subscribers_dropped']}. During the round trips ucvd used "
+            f"{_cpu(during['ucvd'])} of one core and its event loop waited for a CPU "
+            f"{during['ucvd']['runqueue_wait_pct_per_process']} % of the time; all cores "
+            f"{during['machine_busy_pct_of_all_cores']} % busy."
+        )
+    out.append("")
+    return out
+
+
+def recovery_section(sc: dict[str, Any]) -> list[str]:
+    out = ["## 5. Recovery", "", _context(sc), ""]
+    b = sc.get("backoff", {})
+    out.append(
+        f"Backoff: first delay {b.get('first_delay_s')} s, x{b.get('factor')} per failure, "
+        f"cap {b.get('cap_s')} s, jitter {b.get('jitter')}; publishing "
+        f"{b.get('healthy_after_s')} s forgives earlier failures (shortened from 30 s so every "
+        "kill is a first failure)."
+    )
+    out.append("")
+    k, o = sc["ffmpeg_killed"], sc["camera_outage"]
+    due = summarize([r["retry_due_after_back_s"] for r in o["each"]])
+    rows = [
+        ["FFmpeg SIGKILLed → ready at MediaMTX (new publisher)", _s(k["ready_at_mediamtx"]),
+         _s(k["ready_at_mediamtx"], "p95"), _s(k["ready_at_mediamtx"], "max"), k["runs"]],
+        ["FFmpeg SIGKILLed → ucvd says publishing", _s(k["publishing_in_ucvd"]),
+         _s(k["publishing_in_ucvd"], "p95"), _s(k["publishing_in_ucvd"], "max"), k["runs"]],
+        [f"camera back after {o['outage_s']} s outage → ready at MediaMTX",
+         _s(o["ready_at_mediamtx_after_back"]), _s(o["ready_at_mediamtx_after_back"], "p95"),
+         _s(o["ready_at_mediamtx_after_back"], "max"), o["runs"]],
+        ["… its next retry was due (backoff) after", _s(due), _s(due, "p95"), _s(due, "max"),
+         o["runs"]],
+        ["… of which beyond the retry ucvd had scheduled", _s(o["beyond_scheduled_retry"]),
+         _s(o["beyond_scheduled_retry"], "p95"), _s(o["beyond_scheduled_retry"], "max"),
+         o["runs"]],
+    ]  # fmt: skip
+    out += _table(["event", "median", "p95", "max", "n"], rows)
+    return out
+
+
+def goals(data: dict[str, Any]) -> list[str]:
+    sc = data["scenarios"]
+    rows = []
+    if "ttl" in sc:
+        after = sc["ttl"]["settings"][1]
+        rows.append(["time to live median, 1 s GOP", "≤ 1 s",
+                     f"{_s(after['ready_at_mediamtx'])} ({after['label']})"])  # fmt: skip
+    big = sc.get("scale", {}).get("sizes", {})
+    if big:
+        n = max(big, key=int)
+        h, p = big[n]["steady"]["health"], big[n]["steady"]["processes"]
+        rows.append([f"{n} cameras, zero stalls", "0",
+                     f"{h['stalls_stream_stalled']} stalls, {h['restarts']} restarts"])  # fmt: skip
+        rows.append([f"ucvd's own CPU at {n} cameras", "< 2 % of one core",
+                     _cpu(p["ucvd"])])  # fmt: skip
+    if "control" in sc:
+        c = sc["control"]
+        for key, label in (("as_is", ""), ("harness_niced", ", harness at nice 19")):
+            if key in c:
+                m = c[key]
+                rows.append([f"`ucvctl status` wall, {c['cameras']} cameras{label}", "< 150 ms",
+                             _s(m["ucvctl_status_wall"])])  # fmt: skip
+                rows.append([f"`publishing.status` p99, {c['cameras']} cameras{label}", "< 10 ms",
+                             _s(m["publishing_status_rtt_all_cameras"], "p99")])  # fmt: skip
+    return ["## Goals of issue 7 (not test assertions): where this run lands", "",
+            *_table(["goal", "aim", "measured"], rows)]  # fmt: skip
+
+
+SECTIONS = {
+    "ttl": ttl_section,
+    "ttl_probe": probe_section,
+    "scale": scale_section,
+    "overhead": overhead_section,
+    "control": control_section,
+    "recovery": recovery_section,
+}
+
+
+def render(data: dict[str, Any]) -> str:
+    m = data.get("machine", {})
+    out = [
+        f"# ucvd benchmarks ({data.get('mode')} mode)",
+        "",
+        f"Updated {data.get('updated')}. Machine: {_machine(m)}; kernel {m.get('kernel')}; "
+        f"{str(m.get('ffmpeg')).split(' Copyright')[0]}; MediaMTX {m.get('mediamtx')}; "
+        f"Python {m.get('python')}. Each scenario below says when it ran "
+        "and the load average at its start. Raw figures: the JSON file next to this one. "
+        "Reproduce: `make bench` (full) or `make bench-quick`.",
+        "",
+    ]
+    out += goals(data)
+    for name, section in SECTIONS.items():
+        if name in data.get("scenarios", {}):
+            out += section(data["scenarios"][name])
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,192 @@
+"""Scenario 1, time to live: `ucvctl publish` -> the path is ready at MediaMTX.
+
+One camera (1 s GOP), one ucvd per probe setting, N repetitions each: a fresh `ucvctl
+publish --wait` process is started, MediaMTX's API is polled every 10 ms until the path is
+ready, then ucvctl's own return is timed too (ucvd confirms through the same API, every
+`poll_s`). Then `ucvctl stop` and wait until MediaMTX has forgotten the path.
+
+The probe settings compared are FFmpeg's default analysis time (5 s, written out: TOML has
+no null) and ucvd's default; the full run adds a sweep of `analyzeduration`. `run_probe`
+(scenario `ttl_probe`) does the same with plain FFmpeg (no daemon), where options ucvd's
+config cannot set yet (`-fpsprobesize`) can be tried.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from typing import Any
+
+import msgspec
+
+from tests.bench.fleet import bench_ucvd, path_of
+from tests.bench.measure import environment, progress, summarize
+from tests.harness.daemon import Ucvd, add_camera, program
+from tests.harness.lab import Lab, lab
+from tests.harness.mediamtx import Central
+from tests.harness.waiting import wait_until
+from ucvd.config import RelaySection
+
+GOP_S = 1.0  # the simulated cameras' keyframe interval
+FFMPEG_DEFAULT_US = 5_000_000  # AVFormatContext.max_analyze_duration 0 means 5 s for RTSP
+# The probing limit proposed as the default (not adopted: cameras whose SDP lacks SPS/PPS
+# would fail to probe); measured here against FFmpeg's own.
+UCVD_DEFAULT_US = 500_000
+
+
+def _wait_gone(central: Central, path: str) -> None:
+    api = central.server.api
+    wait_until(lambda: not api.path_ready(path), timeout=15, what=f"{path} to go away")
+
+
+def time_publish(d: Ucvd, central: Central, camera_id: str) -> tuple[float, float] | str:
+    """One repetition: (ready at MediaMTX, ucvctl returned) in seconds, or why it failed."""
+    path = path_of(camera_id)
+    argv = [program("ucvctl"), "--socket", str(d.socket), "publish", camera_id, "--wait",
+            "--timeout", "30"]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready_at: float | None = None
+    try:
+        while ready_at is None and time.monotonic() - t0 < 30:
+            if central.server.api.path_ready(path):
+                ready_at = time.monotonic() - t0
+            elif proc.poll() is not None and proc.returncode != 0:
+                break
+            else:
+                time.sleep(0.01)
+        _out, err = proc.communicate(timeout=40)
+        returned = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    d.ctl("stop", camera_id).check()
+    _wait_gone(central, path)
+    if proc.returncode != 0 or ready_at is None:
+        return f"exit {proc.returncode}: {err.strip()[-300:]}"
+    return ready_at, returned
+
+
+def measure_setting(
+    env: Lab, central: Central, *, index: int, label: str, analyzeduration_us: int | None, reps: int
+) -> dict[str, Any]:
+    sim = env.cameras.cameras[0]
+    d = bench_ucvd(
+        env, central, f"ucvd-ttl-{index}", relay={"analyzeduration_us": analyzeduration_us}
+    )
+    add_camera(d, sim, "ttl").check()
+    ready, returned, failures = [], [], []
+    phase = random.Random(7)
+    for i in range(reps):
+        # A random phase against the camera's 1 s GOP: back-to-back repetitions would lock
+        # onto one phase of it and report one point of the distribution, not its median.
+        time.sleep(phase.uniform(0, GOP_S))
+        result = time_publish(d, central, "ttl")
+        if isinstance(result, str):
+            failures.append(result)
+            progress(f"ttl {label}: run {i + 1}/{reps} FAILED {result[:120]}")
+            continue
+        ready.append(result[0])
+        returned.append(result[1])
+        progress(f"ttl {label}: run {i + 1}/{reps} ready {result[0]:.3f} s, "
+                 f"ucvctl returned {result[1]:.3f} s")  # fmt: skip
+    d.terminate()
+    return {
+        "label": label,
+        "analyzeduration_us": analyzeduration_us,
+        "ready_at_mediamtx": summarize(ready),
+        "ucvctl_publish_wait_returned": summarize(returned),
+        "failures": len(failures),
+        "failure_examples": failures[:3],
+        "runs": reps,
+    }
+
+
+PLAIN_OPTIONS: list[tuple[str, list[str]]] = [
+    ("default", []),
+    ("analyzeduration 0.3 s", ["-analyzeduration", "300000"]),
+    ("analyzeduration 0.5 s", ["-analyzeduration", "500000"]),
+    ("analyzeduration 1 s", ["-analyzeduration", "1000000"]),
+    ("fpsprobesize 0", ["-fpsprobesize", "0"]),
+    ("fpsprobesize 0, analyzeduration 0.5 s", ["-fpsprobesize", "0", "-analyzeduration", "500000"]),
+]
+
+
+def plain_sweep(env: Lab, central: Central, reps: int) -> list[dict[str, Any]]:
+    """FFmpeg alone (ucvd's argv minus -progress): spawn -> path ready, per option set."""
+    sim = env.cameras.cameras[0]
+    api = central.server.api
+    out: list[dict[str, Any]] = []
+    phase = random.Random(7)
+    for label, options in PLAIN_OPTIONS:
+        times, failures = [], 0
+        for i in range(reps):
+            time.sleep(phase.uniform(0, GOP_S))  # a random phase against the GOP, as above
+            path = f"plain_{i}"
+            argv = [
+                env.tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", *options,
+                "-rtsp_transport", "tcp", "-timeout", "5000000", "-i", sim.url,
+                "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+                "-f", "rtsp", "-rtsp_transport", "tcp", "-muxdelay", "0.1",
+                central.publish_url(path),
+            ]  # fmt: skip
+            t0 = time.monotonic()
+            proc = env.registry.spawn(f"probe-{i}", argv)
+            ready = None
+            while proc.alive() and time.monotonic() - t0 < 15:
+                if api.path_ready(path):
+                    ready = time.monotonic() - t0
+                    break
+                time.sleep(0.01)
+            proc.stop()
+            _wait_gone(central, path)
+            if ready is None:
+                failures += 1
+            else:
+                times.append(ready)
+        out.append({"options": label, "argv": options, "ready_at_mediamtx": summarize(times),
+                    "failures": failures, "runs": reps})  # fmt: skip
+        progress(f"ttl plain ffmpeg {label}: median {out[-1]['ready_at_mediamtx'].get('median')} s,"
+                 f" {failures} failed")  # fmt: skip
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Before/after (10 or 30 repetitions each); the full run adds a sweep (15 each)."""
+    reps = 10 if quick else 30
+    settings: list[tuple[str, int | None, int]] = [
+        ("before: FFmpeg default (5 s)", FFMPEG_DEFAULT_US, reps),
+        (
+            f"after: {_label(UCVD_DEFAULT_US)} (proposed default, not adopted yet)",
+            UCVD_DEFAULT_US,
+            reps,
+        ),
+    ]
+    if not quick:
+        settings += [(f"sweep: {_label(us)}", us, 15) for us in (300_000, 1_000_000)]
+    result: dict[str, Any] = {"environment": environment(), "gop_s": GOP_S, "fps": 25}
+    with lab("ucvd-bench-") as env:
+        central = env.central(log_level="warn")
+        env.cameras.add()
+        result["settings"] = [
+            measure_setting(env, central, index=i, label=label, analyzeduration_us=us, reps=n)
+            for i, (label, us, n) in enumerate(settings)
+        ]
+    result["ucvd_defaults"] = msgspec.structs.asdict(RelaySection())
+    return result
+
+
+def run_probe(quick: bool) -> dict[str, Any]:
+    """FFmpeg alone, by input options: what probing costs, without the daemon around it."""
+    result: dict[str, Any] = {"environment": environment(), "gop_s": GOP_S, "fps": 25}
+    with lab("ucvd-bench-") as env:
+        central = env.central(log_level="warn")
+        env.cameras.add()
+        result["options"] = plain_sweep(env, central, 8 if quick else 20)
+    return result
+
+
+def _label(us: int | None) -> str:
+    return "FFmpeg's" if us is None else f"analyzeduration {us / 1e6:g} s"
