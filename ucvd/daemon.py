@@ -54,11 +54,9 @@ class Paths:
 
 
 class Daemon:
-    def __init__(
-        self, config: Config, paths: Paths, store: Store, notifier: Notifier | None = None
-    ) -> None:
+    def __init__(self, config: Config, paths: Paths, store: Store) -> None:
         self.config = config
-        self.notify = notifier or Notifier()
+        self.notify = Notifier()
         self.paths = paths
         self.store = AsyncStore(store)
         self.started_at = time.time()

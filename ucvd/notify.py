@@ -22,11 +22,6 @@ import sdnotify
 
 from ucvd import protocol as p
 
-# Variables systemd hands to the service; none of them may reach a child (FFmpeg would not
-# use them, but a child that did could ping the watchdog for a stuck daemon).
-SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
-                     "LISTEN_PID", "LISTEN_FDNAMES")  # fmt: skip
-
 
 def watchdog_interval(environ: Mapping[str, str], pid: int) -> float | None:
     """Seconds between pings (half the watchdog timeout), or None if no watchdog is set."""
