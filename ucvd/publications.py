@@ -25,6 +25,7 @@ from ucvd import protocol as p
 from ucvd.events import EventBus
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.model import Camera, Target
+from ucvd.pathwatch import PathWatch
 from ucvd.publication import Status
 from ucvd.runner import LogLine, find_tagged
 from ucvd.sessions import CloseSession, OpenSession, SessionBook
@@ -86,6 +87,7 @@ class Publications:
         self._clock = clock
         self._pubs: dict[str, _Pub] = {}
         self._clients: dict[Target, MediaMTXClient] = {}
+        self._watches: dict[Target, PathWatch] = {}
         self._book = SessionBook()
         self._stop_reasons: dict[str, str] = {}
         self._session_ids: dict[str, int] = {}  # owned by the writer task
@@ -126,6 +128,7 @@ class Publications:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        self._watches.clear()
 
     # --- queries ----------------------------------------------------------------------------
     def state(self, camera_id: str) -> PublicationState | None:
@@ -202,6 +205,7 @@ class Publications:
             target,
             ffmpeg=self.ffmpeg,
             mediamtx=self._client(target),
+            paths=self._watch(target),
             notify=self._notified,
             settings=self.settings,
             tag=f"{self.tag_prefix}{camera.id}",
@@ -229,9 +233,19 @@ class Publications:
             self._clients[target] = client
         return client
 
+    def _watch(self, target: Target) -> PathWatch | None:
+        client = self._client(target)
+        if client is None:
+            return None
+        watch = self._watches.get(target)
+        if watch is None or watch.client is not client:
+            watch = self._watches[target] = PathWatch(client)
+        return watch
+
     async def _release(self, target: Target) -> None:
         if any(pub.target == target for pub in self._pubs.values()):
             return
+        self._watches.pop(target, None)
         client = self._clients.pop(target, None)
         if client is not None:
             await client.aclose()

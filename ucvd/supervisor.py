@@ -34,6 +34,7 @@ from ucvd.ffmpeg.classify import Endpoint, classify
 from ucvd.ffmpeg.progress import ProgressBlock
 from ucvd.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
 from ucvd.model import Camera, Target, secrets_of
+from ucvd.pathwatch import PathWatch
 from ucvd.publication import (
     Action,
     CancelRetry,
@@ -148,6 +149,7 @@ class Supervisor:
         *,
         ffmpeg: str,
         mediamtx: MediaMTXClient | None,
+        paths: PathWatch | None = None,
         notify: Callable[[Notification], None] = lambda _n: None,
         settings: SupervisorSettings | None = None,
         tag: str | None = None,
@@ -158,6 +160,8 @@ class Supervisor:
         self.settings = settings or SupervisorSettings()
         self.ffmpeg = ffmpeg
         self.mediamtx = mediamtx if target.uses_api else None
+        # Shared with the other publications on this server when the caller has one.
+        self.paths = None if self.mediamtx is None else (paths or PathWatch(self.mediamtx))
         self.path = publish_path(target.path_template, camera.id)
         self._notify = notify
         self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
@@ -373,8 +377,8 @@ class Supervisor:
                 attempt.proc = proc
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
-                    if self.mediamtx is not None:
-                        tg.start_soon(self._poll_api, self.mediamtx, api)
+                    if self.paths is not None:
+                        tg.start_soon(self._poll_api, self.paths, api)
                     await self._watch_health(attempt, watch, api)
         except SpawnError as exc:
             self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
@@ -394,17 +398,24 @@ class Supervisor:
             self._fail(attempt, fault, running=False)
         scope.cancel()
 
-    async def _poll_api(self, client: MediaMTXClient, api: _ApiView) -> None:
+    async def _poll_api(self, paths: PathWatch, api: _ApiView) -> None:
         """Keep `api` fresh: often until confirmed, then once per metrics period. Apart from
-        the watchdog, so that a slow or hung API never delays stall detection."""
+        the watchdog, so that a slow or hung API never delays stall detection. The snapshot
+        is shared by every publication on this server (see pathwatch), which is what makes
+        asking twice per poll period while starting cheap."""
         while True:
-            try:
-                api.path = await client.get_path(self.path)
-                api.ok = True
-            except MediaMTXError:
-                api.ok = False  # the RTSP leg decides; the API may be away for a moment
             confirmed = api.confirmed_at is not None
-            await anyio.sleep(self.settings.metrics_every_s if confirmed else self.settings.poll_s)
+            period = self.settings.metrics_every_s if confirmed else self.settings.poll_s / 2
+            # Waiting to be confirmed takes only an answer younger than half that period, so
+            # that another publication's older snapshot does not delay the confirmation.
+            snap = await paths.snapshot(max_age=period if confirmed else period / 2)
+            api.ok = snap.ok  # when False, the RTSP leg decides; the API may be away a while
+            if snap.ok:
+                api.path = snap.path(self.path)
+            if not confirmed:
+                api.updated.set()  # the watchdog confirms at once instead of at its next tick
+                api.updated = anyio.Event()
+            await anyio.sleep(period)
 
     async def _watch_health(self, attempt: _Attempt, watch: _Watch, api: _ApiView) -> None:
         """Confirm, then watch for stalls, sampling metrics as it goes. Never returns: a
@@ -412,7 +423,10 @@ class Supervisor:
         next_metrics = 0.0
         last_bytes: tuple[float, int] | None = None
         while True:
-            await anyio.sleep(self.settings.poll_s)
+            with anyio.move_on_after(self.settings.poll_s):
+                # A fresh word from MediaMTX wakes it early while unconfirmed: ready is acted
+                # on when it is seen, not up to a poll period later.
+                await (api.updated.wait() if api.confirmed_at is None else anyio.sleep_forever())
             now = time.monotonic()
             if api.confirmed_at is None:
                 if self._ready(api, watch):
@@ -474,6 +488,7 @@ class _ApiView:
     path: PathInfo | None = None
     ok: bool = False
     confirmed_at: float | None = None
+    updated: anyio.Event = field(default_factory=anyio.Event)  # set on each unconfirmed poll
 
 
 class _Watch:

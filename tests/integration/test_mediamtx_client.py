@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import pytest
 
@@ -16,6 +17,7 @@ from tests.harness.procs import ProcessRegistry
 from tests.harness.relay import start_plain_relay
 from tests.harness.tools import Tools
 from ucvd.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError
+from ucvd.pathwatch import PathWatch, Snapshot
 from ucvd.urls import InvalidURL
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +123,80 @@ async def test_path_names_are_validated_before_any_request(mediamtx: Central) ->
                 await client.get_path(bad)
             with pytest.raises(InvalidURL):
                 await client.ensure_path(bad)
+
+
+async def test_one_shared_list_answers_every_publication(
+    cameras: CameraFarm, mediamtx: Central, registry: ProcessRegistry, tools: Tools
+) -> None:
+    sim = cameras.add()
+    for i in range(2):
+        start_plain_relay(registry, tools, sim.url, mediamtx.publish_url(f"shared_{i}"))
+    for i in range(2):
+        await anyio.to_thread.run_sync(mediamtx.server.api.wait_path_ready, f"shared_{i}")
+    async with client_for(mediamtx) as client:
+        watch = PathWatch(client)
+        snaps: list[Snapshot] = []
+
+        async def ask() -> None:
+            snaps.append(await watch.snapshot(max_age=5))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(40):  # forty publications asking in the same instant
+                tg.start_soon(ask)
+        assert watch.fetches == 1 and len(snaps) == 40
+        assert all(s is snaps[0] for s in snaps)
+        snap = snaps[0]
+        assert snap.ok
+        for i in range(2):
+            path = snap.path(f"shared_{i}")
+            assert path is not None and path.ready and path.tracks[0] == "H264"
+        assert snap.path("nobody_here") is None
+        assert await watch.snapshot(max_age=5) is snap and watch.fetches == 1  # still fresh
+        newer = await watch.snapshot(max_age=0)  # too old for this caller: asks again
+        assert watch.fetches == 2 and newer is not snap and newer.ok
+
+
+async def test_a_cancelled_asker_does_not_strand_the_others() -> None:
+    # An unreachable API with slow retries keeps the first fetch in flight for over a second.
+    port = free_port()
+    async with MediaMTXClient(f"http://127.0.0.1:{port}", retries=3, retry_delay_s=0.5) as client:
+        watch = PathWatch(client)
+        first_scope = anyio.CancelScope()
+        waiting = anyio.Event()
+        got: list[Snapshot] = []
+
+        async def first() -> None:
+            with first_scope:
+                await watch.snapshot(max_age=1)
+
+        async def second() -> None:
+            waiting.set()  # from here to waiting on the fetch in flight there is no checkpoint
+            got.append(await watch.snapshot(max_age=1))
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                while watch.fetches == 0:
+                    await anyio.sleep(0.01)
+                tg.start_soon(second)
+                await waiting.wait()
+                await anyio.lowlevel.checkpoint()
+                assert watch.fetches == 1 and not got  # second is parked on first's fetch
+                first_scope.cancel()
+    assert watch.fetches == 2 and len(got) == 1 and not got[0].ok  # second asked itself
+
+
+async def test_an_unreachable_api_is_one_shared_failure() -> None:
+    port = free_port()
+    async with MediaMTXClient(f"http://127.0.0.1:{port}", retries=1, retry_delay_s=0.05) as client:
+        watch = PathWatch(client)
+        snaps: list[Snapshot] = []
+
+        async def ask() -> None:
+            snaps.append(await watch.snapshot(max_age=5))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(ask)
+    assert watch.fetches == 1 and len(snaps) == 20
+    assert all(not s.ok and s.path("anything") is None for s in snaps)
