@@ -152,3 +152,5 @@ class Client:
             message = self._read_message()
             if isinstance(message, Notification):
                 yield message
+            elif message.id is None and message.error is not None:
+                raise RemoteError.of(message.error)  # the daemon ended the stream, and says why

@@ -45,6 +45,7 @@ from ucvd.jsonrpc import (
 log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
+DROP_GRACE_S = 2.0  # how long a dropped peer gets to take its queue and the reason
 
 
 # Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
@@ -121,6 +122,7 @@ class Connection:
         self.subscribed = False  # no idle timeout while events flow
         self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
         self.closed = anyio.Event()
+        self.dropped = False  # for not reading: told so, then hung up on
 
     def push(self, message: bytes) -> bool:
         """Queue a message; a peer too slow to take it is dropped. False once dropped."""
@@ -130,6 +132,7 @@ class Connection:
             self._send.send_nowait(message)
         except anyio.WouldBlock:
             log.warning("dropping a connection that does not read", pid=self.caller.pid)
+            self.dropped = True
             self.close()
             return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -200,18 +203,38 @@ class ControlServer:
             self._connections.add(conn)
             try:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._write, stream, conn)
+                    tg.start_soon(self._write, stream, conn, tg.cancel_scope)
+                    tg.start_soon(self._hang_up_if_dropped, conn, tg.cancel_scope)
                     await self._read(stream, conn)
                     conn.close()
             finally:
                 self._connections.discard(conn)
 
-    async def _write(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
+    async def _write(
+        self, stream: anyio.abc.SocketStream, conn: Connection, scope: anyio.CancelScope
+    ) -> None:
+        """Send what is queued until the connection closes, then hang up: a peer dropped for
+        not reading is told why and disconnected, instead of left waiting on a silent socket
+        (its reader would otherwise block for ever, since subscribers have no idle timeout)."""
         try:
             async for message in conn.outbox:
                 await stream.send(message)
+            if conn.dropped:
+                await stream.send(encode_error(RpcError.domain(
+                    "too_slow", f"dropped: more than {OUTBOX_SIZE} messages were waiting to be read"
+                )))  # fmt: skip
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close()
+        scope.cancel()  # the read side ends with the connection
+
+    @staticmethod
+    async def _hang_up_if_dropped(conn: Connection, scope: anyio.CancelScope) -> None:
+        """A dropped peer that still reads gets its queue and the reason; one that does not
+        read at all would block the writer for ever, so it is cut off after a grace period."""
+        await conn.closed.wait()
+        if conn.dropped:
+            await anyio.sleep(DROP_GRACE_S)
+            scope.cancel()
 
     async def _read(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
         splitter = LineSplitter(self.max_message_bytes)

@@ -60,8 +60,19 @@ async def subscribe(_params: Empty, conn: Connection) -> str:
     return "subscribed"
 
 
+LISTENERS: list[Connection] = []
+
+
+async def listen(_params: Empty, conn: Connection) -> str:
+    """Subscribes and returns; the flood comes later, from outside (as events do)."""
+    conn.subscribed = True
+    LISTENERS.append(conn)
+    return "subscribed"
+
+
 METHODS = {
     "test.echo": Method(EchoParams, echo),
+    "test.listen": Method(Empty, listen),
     "test.refuse": Method(Empty, refuse),
     "test.crash": Method(Empty, crash),
     "test.subscribe": Method(Empty, subscribe),
@@ -241,6 +252,37 @@ async def test_a_subscriber_that_does_not_read_is_dropped(server: ControlServer)
     lines = data.splitlines()
     assert 0 < len(lines) < 10_000  # the daemon gave up on us instead of buffering
     assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
+    assert json.loads(lines[-1])["error"]["data"]["kind"] == "too_slow"  # and said why
+
+
+async def test_a_subscriber_dropped_between_requests_is_told_and_hung_up_on(
+    server: ControlServer,
+) -> None:
+    """Events overflow a subscriber while the server waits for its next request: it must
+    not be left on a silent socket (`ucvctl watch` would hang there for ever)."""
+    LISTENERS.clear()
+    flooded = anyio.Event()
+    peer = Peer(server.path)
+    try:
+        assert (await in_thread(lambda: peer.call("test.listen")))["result"] == "subscribed"
+        (conn,) = LISTENERS
+        sent = 0
+        while conn.push(b'{"jsonrpc":"2.0","method":"events.tick","params":{}}\n'):
+            sent += 1  # nobody reads meanwhile: the outbox and the socket buffer fill
+        flooded.set()
+
+        def drain() -> list[bytes]:
+            peer.sock.settimeout(10)  # a silent, open socket fails here instead of hanging
+            return peer.file.read().splitlines()  # to EOF: the server must hang up
+
+        lines = await in_thread(drain)
+    finally:
+        peer.close()
+    assert flooded.is_set() and 0 < sent < 10_000
+    last = json.loads(lines[-1])
+    assert last["id"] is None and last["error"]["data"]["kind"] == "too_slow"
+    assert "dropped" in last["error"]["message"]
+    assert len(lines) == sent + 1  # everything queued still reached a peer that reads
 
 
 ECHO_CLIENT = (

@@ -51,3 +51,20 @@ def test_a_silent_close_is_unreachable(tmp_path: Path) -> None:
         server.join(5)
         with pytest.raises(Unreachable):
             client.call_raw("camera.add", {"id": "x" * 300_000})
+
+
+def test_a_watch_the_daemon_drops_ends_with_its_reason(tmp_path: Path) -> None:
+    """A subscriber that fell behind gets its queue, then an id-less error, then EOF;
+    `ucvctl watch` must end with that reason, not wait on the socket or blame the daemon."""
+    path = tmp_path / "s.sock"
+    tick = b'{"jsonrpc":"2.0","method":"events.tick","params":{}}\n'
+    dropped = encode_error(RpcError.domain("too_slow", "dropped: 256 messages were waiting"))
+    server = refusing_server(path, tick * 2 + dropped)
+    with Client(str(path)) as client:
+        got = []
+        with pytest.raises(RemoteError) as ended:
+            for note in client.notifications():
+                got.append(note.method)
+    server.join(5)
+    assert got == ["events.tick", "events.tick"]
+    assert ended.value.kind == "too_slow" and "dropped" in ended.value.message
