@@ -40,6 +40,7 @@ class RelaySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     muxdelay_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
     analyzeduration_us: Annotated[int, msgspec.Meta(ge=0)] | None = None
     probesize: Annotated[int, msgspec.Meta(ge=32)] | None = None
+    fpsprobesize: Annotated[int, msgspec.Meta(ge=-1)] = 0
 
     def settings(self) -> RelaySettings:
         return RelaySettings(**msgspec.structs.asdict(self))

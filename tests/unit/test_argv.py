@@ -87,6 +87,16 @@ def test_settings() -> None:
     assert value_after(argv, "-loglevel") == "level+warning"
 
 
+def test_frame_rate_probing_is_off_by_default_and_can_be_ffmpegs() -> None:
+    argv = relay_argv("ffmpeg", CAM, TARGET)
+    assert (
+        argv.index("-fpsprobesize") < argv.index("-i") and value_after(argv, "-fpsprobesize") == "0"
+    )
+    assert "-analyzeduration" not in argv  # the analysis time stays FFmpeg's: in-band SPS/PPS
+    ffmpegs = relay_argv("ffmpeg", CAM, TARGET, RelaySettings(fpsprobesize=-1))
+    assert "-fpsprobesize" not in ffmpegs
+
+
 def test_no_credentials_means_no_userinfo() -> None:
     argv = relay_argv("ffmpeg", Camera(id="c", url=CAM.url), Target(name="t", rtsp_url="rtsp://m"))
     assert argv[argv.index("-i") + 1] == CAM.url

@@ -23,6 +23,11 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     muxdelay_s: float = 0.1  # the RTSP muxer otherwise aggregates ~0.7 s
     analyzeduration_us: int | None = None  # input probing limits; None = FFmpeg's default
     probesize: int | None = None
+    # Frames used to estimate the frame rate while probing; -1 = FFmpeg's own (20). Copy mode
+    # needs no frame rate, and waiting for 20 frames was half of the time to live (issue 7:
+    # 1.98 s -> ~1.1 s median with a 1 s GOP). The analysis time stays FFmpeg's, so a camera
+    # that sends its SPS/PPS only in-band still gets probed up to its first keyframe.
+    fpsprobesize: int = 0
     loglevel: str = "info"  # stream descriptions at start, errors later; never per-frame
 
 
@@ -55,6 +60,8 @@ def relay_argv(
         argv += ["-analyzeduration", str(settings.analyzeduration_us)]
     if settings.probesize is not None:
         argv += ["-probesize", str(settings.probesize)]
+    if settings.fpsprobesize >= 0:
+        argv += ["-fpsprobesize", str(settings.fpsprobesize)]
     argv += [
         "-rtsp_transport", opts.transport.value,
         "-timeout", _us(settings.input_timeout_s),
