@@ -189,10 +189,14 @@ class Daemon:
     # --- daemon.* ---------------------------------------------------------------------------
     def _counts(self) -> p.Counts:
         assert self.service is not None
+        service = self.service
         return counts(
-            self.service.statuses(),
-            cameras=len(self.service.cameras),
-            targets=len(self.service.targets),
+            (service.pubs.status(cid) for cid in service.cameras),
+            desired_publishing=sum(
+                1 for cid in service.cameras if service.desired.get(cid) == "publishing"
+            ),
+            cameras=len(service.cameras),
+            targets=len(service.targets),
         )
 
     async def info(self, _params: p.NoParams, _conn: Connection) -> p.DaemonInfo:
