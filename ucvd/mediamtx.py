@@ -159,8 +159,10 @@ class MediaMTXClient:
         if not response.content:
             return None
         try:
-            data = response.json()
-        except ValueError as exc:
+            # msgspec, not response.json(): the shared paths list is the daemon's largest
+            # recurring parse (every path on the server, every second).
+            data = msgspec.json.decode(response.content)
+        except msgspec.DecodeError as exc:
             raise MediaMTXError("MediaMTX API answered with something that is not JSON") from exc
         if not isinstance(data, dict):
             raise MediaMTXError("MediaMTX API answered with JSON of an unexpected shape")

@@ -25,7 +25,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import msgspec
@@ -35,6 +35,8 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -461,11 +463,13 @@ class Store:
         with self._tx() as s:
             if samples:
                 s.execute(insert(SampleRow), [_sample_row(x) for x in samples])
-            for session_id, restarts, frames, bytes_ in counters:
+            if counters:  # one executemany, not a compiled UPDATE per camera
+                table = cast(Table, SessionRow.__table__)
                 s.execute(
-                    update(SessionRow)
-                    .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
-                    .values(restarts=restarts, frames=frames, bytes=bytes_)
+                    update(table)
+                    .where(table.c.id == bindparam("sid"), table.c.ended_at.is_(None))
+                    .values(restarts=bindparam("r"), frames=bindparam("f"), bytes=bindparam("b")),
+                    [{"sid": i, "r": r, "f": f, "b": b} for i, r, f, b in counters],
                 )
 
     def close_interrupted(self, at: float) -> int:

@@ -74,6 +74,24 @@ def test_sessions_open_close_and_interrupted(tmp_path: Path) -> None:
     assert (older.error_kind, older.restarts, older.frames) == ("auth_failed", 3, 10)
 
 
+def test_checkpoint_updates_running_sessions_only(db: Store) -> None:
+    """Counters of running sessions land in one commit with the samples; a session that has
+    ended keeps the counters it was closed with."""
+    ended = db.open_session("a", "t", 100.0)
+    db.close_session(ended, at=150.0, reason="stopped", error_kind=None, error_message=None,
+                     restarts=1, frames=5, bytes_=6)  # fmt: skip
+    running_a = db.open_session("a", "t", 200.0)
+    running_b = db.open_session("b", "t", 200.0)
+    samples = [Sample(camera_id="a", at=260.0, fps=25.0, bitrate_kbps=500.0, readers=1)]
+    counters = [(running_a, 2, 1500, 90_000), (running_b, 0, 1400, 80_000), (ended, 9, 9, 9)]
+    db.checkpoint(samples, counters)
+    (a_now, a_before), (b_now,) = db.history("a", 10), db.history("b", 10)
+    assert (a_now.restarts, a_now.frames, a_now.bytes, a_now.ended_at) == (2, 1500, 90_000, None)
+    assert (b_now.restarts, b_now.frames, b_now.bytes) == (0, 1400, 80_000)
+    assert (a_before.restarts, a_before.frames, a_before.bytes) == (1, 5, 6)
+    assert db.samples("a", 0.0) == [(260.0, 0, 25.0)]
+
+
 def test_history_is_bounded_per_camera(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "SESSIONS_KEPT", 5)
     for i in range(12):
