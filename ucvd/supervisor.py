@@ -57,10 +57,13 @@ from ucvd.urls import publish_path, redact
 log = structlog.get_logger(__name__)
 
 
+STALL_CHECK_S = 1.0  # a confirmed publication's stall check runs at most this often
+
+
 class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
     start_timeout_s: float = 20.0  # spawn -> confirmed; copy mode waits for a keyframe
     stall_timeout_s: float = 10.0  # no advancing frame/out_time for this long = stalled
-    poll_s: float = 0.5  # how often readiness and stalls are checked
+    poll_s: float = 0.5  # how often readiness (and stalls, at most once a second) are checked
     metrics_every_s: float = 1.0
     healthy_after_s: float = 30.0  # publishing this long forgives earlier failures
     backoff_cap_s: float = 60.0
@@ -423,10 +426,16 @@ class Supervisor:
         next_metrics = 0.0
         last_bytes: tuple[float, int] | None = None
         while True:
-            with anyio.move_on_after(self.settings.poll_s):
-                # A fresh word from MediaMTX wakes it early while unconfirmed: ready is acted
-                # on when it is seen, not up to a poll period later.
-                await (api.updated.wait() if api.confirmed_at is None else anyio.sleep_forever())
+            confirmed = api.confirmed_at is not None
+            # Once confirmed, a stall is measured in seconds (stall_timeout_s): checking twice a
+            # second per camera was a quarter of the daemon's wakeups at 100 cameras.
+            if confirmed:
+                await anyio.sleep(max(self.settings.poll_s, STALL_CHECK_S))
+            else:
+                with anyio.move_on_after(self.settings.poll_s):
+                    # A fresh word from MediaMTX wakes it early: ready is acted on when it is
+                    # seen, not up to a poll period later.
+                    await api.updated.wait()
             now = time.monotonic()
             if api.confirmed_at is None:
                 if self._ready(api, watch):
