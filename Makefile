@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test demo lint fmt clean deb bench bench-quick
+.PHONY: deps test demo lint fmt clean deb bench bench-quick soak
 
 deps:
 	bash .ci/deps.sh
@@ -29,6 +29,13 @@ bench: deps
 
 bench-quick: deps
 	$(PY) -m tests.bench.suite --quick $(ARGS)
+
+# The chaos soak (issue 8): 20 cameras for 10 minutes under a seeded fault schedule; exits 1
+# on any violation; summary in tests/soak/results/. SOAK_ARGS="--seed 5 --minutes 30" etc.
+# Its short variant (every fault once, 3 cameras) is part of `make test`.
+SOAK_ARGS ?=
+soak: deps
+	$(PY) -m tests.soak.chaos --cameras 20 --minutes 10 $(SOAK_ARGS)
 
 fmt: deps
 	$(VENV)/bin/ruff format .

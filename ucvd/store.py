@@ -241,6 +241,12 @@ def _explain(path: Path, exc: BaseException) -> str:
             f"{path}: the disk is full ({text_}); free some space there. "
             "Nothing was lost: the last saved state stays as it was."
         )
+    if code.startswith("SQLITE_IOERR") or "disk I/O error" in text_:
+        return (
+            f"{path}: the disk refused a write ({text_}): check that the file is writable "
+            "(not read-only or immutable) and the disk healthy. Nothing was lost: the last "
+            "saved state stays as it was."
+        )
     if code.startswith("SQLITE_CANTOPEN") or "unable to open" in text_:
         return (
             f"{path} cannot be opened ({text_}): check that the directory exists and is writable."
