@@ -21,7 +21,7 @@ import msgspec
 
 from tests.bench.procstat import cpu_seconds, pss_kib
 from tests.bench.time_to_live import percentile
-from ucvctl.client import Client, TimedOut, Unreachable
+from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
 from ucvd import protocol as p
 
 _STARTED = time.monotonic()
@@ -208,15 +208,14 @@ class EventTap:
                         return
             except TimedOut:
                 continue
-            except Unreachable:
+            except (Unreachable, RemoteError):  # RemoteError: ucvd said why it dropped us
                 self.dropped = True
                 return
             except Exception as exc:  # a message this tap cannot read: say so, keep going
                 self.errors.append(repr(exc))
 
     def silent_for(self) -> float:
-        """Seconds since the last message: ucvd drops a subscriber it thinks does not read
-        without closing the socket, so a long silence is how a drop shows here."""
+        """Seconds since the last message (a stalled daemon shows here; a drop is `dropped`)."""
         return time.monotonic() - self.last_message_at
 
     def status_since(self, t0: float) -> list[tuple[float, p.StatusEvent]]:

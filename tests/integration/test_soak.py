@@ -9,7 +9,7 @@ import subprocess
 from tests.harness.waiting import wait_until
 from tests.soak import chaos
 from tests.soak.observe import ProcessGuard
-from tests.soak.schedule import Kind
+from tests.soak.schedule import EXPECTED_ERROR, Kind
 from ucvd.runner import TAG_VARIABLE
 
 
@@ -22,7 +22,7 @@ def test_short_chaos_soak_every_fault_once_and_no_violation() -> None:
     assert ran | set(report["skipped"]) == {str(k) for k in Kind}
     assert report["violations"] == []
     for row in report["faults"]:
-        if row["fault"] in chaos.EXPECTED_ERROR:
+        if row["fault"] in EXPECTED_ERROR:
             assert row["reported_as"] and row["recovery_max_s"] is not None
 
 
