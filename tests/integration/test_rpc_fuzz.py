@@ -226,7 +226,8 @@ KNOWN_GOOD: list[tuple[str, dict[str, Any]]] = [
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, Any]:
     if draw(st.integers(0, 3)) == 0:
-        return draw(st.sampled_from(KNOWN_GOOD))
+        known: tuple[str, Any] = draw(st.sampled_from(KNOWN_GOOD))
+        return known
     method = draw(methods)
     return method, draw(params_for(method))
 
