@@ -16,8 +16,9 @@ STREAM_SCHEMES = ("rtsp", "rtsps")
 API_SCHEMES = ("http", "https")
 REDACTED = "***"
 
-# MediaMTX's own rule for path names (internal/conf/path.go, v1.20).
-_MTX_PATH = re.compile(r"^[0-9a-zA-Z_\-/.]+$")
+# MediaMTX's own rule for path names (internal/conf/path.go, v1.20). Used with fullmatch:
+# `$` also matches before a final newline, which let "camera_{camera_id}\n" through.
+_MTX_PATH = re.compile(r"[0-9a-zA-Z_\-/.]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
 # Some cameras take credentials in the query string (`?user=admin&password=...`).
@@ -141,7 +142,7 @@ def validate_path_name(name: str) -> str:
         raise InvalidURL("path name is empty")
     if name.startswith("/") or name.endswith("/"):
         raise InvalidURL(f"path name {name!r} must not begin or end with '/'")
-    if not _MTX_PATH.match(name):
+    if not _MTX_PATH.fullmatch(name):
         raise InvalidURL(
             f"path name {name!r} may contain only letters, digits, '_', '-', '.' and '/'"
         )

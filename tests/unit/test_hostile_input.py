@@ -135,6 +135,7 @@ TEMPLATE_PIECES = ["{camera_id}", "/", ".", "..", "_", "-", "a", "{", "}", "~", 
 @given(st.lists(st.sampled_from(TEMPLATE_PIECES), max_size=8).map("".join), slugs)
 @example("{camera_id.__class__}", "x")  # format-string injection finds no way in
 @example("x/.{camera_id}", "a")
+@example("{camera_id}\n", "a")  # accepted before: `$` matched before the final newline
 def test_a_template_valid_for_one_camera_is_safe_for_every_camera(
     template: str, camera_id: str
 ) -> None:
