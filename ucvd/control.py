@@ -207,6 +207,10 @@ class ControlServer:
                     tg.start_soon(self._hang_up_if_dropped, conn, tg.cancel_scope)
                     await self._read(stream, conn)
                     conn.close()
+            except Exception:
+                # The listener runs every connection in one task group: an exception that
+                # escaped here would end the daemon. Lose this peer, never the others.
+                log.exception("connection dropped after an unexpected error", pid=conn.caller.pid)
             finally:
                 self._connections.discard(conn)
 
@@ -259,10 +263,15 @@ class ControlServer:
                     return
 
     async def _answer(self, line: bytes, conn: Connection, allowed: bool) -> bytes | None:
+        """The reply to one complete line (None for a notification): every line that is not
+        a well-formed notification is answered, whatever it holds."""
         try:
             request = parse_request(line)
         except RpcError as exc:
             return encode_error(exc)
+        except Exception:  # a decoder bug must cost one error reply, not the connection
+            log.exception("request could not be decoded")
+            return encode_error(RpcError(Code.INTERNAL_ERROR, "internal error"))
         request_id = None if isinstance(request.id, msgspec.UnsetType) else request.id
         try:
             result = await self._dispatch(request, conn, allowed)

@@ -19,6 +19,13 @@ import msgspec
 
 # One request or response per line; longer lines are refused without being buffered.
 MAX_MESSAGE_BYTES = 1 << 20
+# msgspec decodes nested arrays and objects recursively and raises RecursionError past
+# Python's recursion limit (~1000 levels); no real message comes near, so such a line is
+# an invalid request, answered like any other rather than an exception that escapes.
+TOO_DEEP = "invalid request: nested too deeply"
+# msgspec raises UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string:
+# another exception that used to escape and end the daemon.
+NOT_UTF8 = "parse error: not valid UTF-8"
 
 
 class Code(IntEnum):
@@ -142,12 +149,16 @@ def parse_request(line: bytes) -> Request:
         ) from None
     except msgspec.DecodeError:
         raise RpcError(Code.PARSE_ERROR, "parse error: not valid JSON") from None
+    except UnicodeDecodeError:  # invalid UTF-8 inside a string: not a DecodeError for msgspec
+        raise RpcError(Code.PARSE_ERROR, NOT_UTF8) from None
+    except RecursionError:  # msgspec recurses per level, even to skip `params`
+        raise RpcError(Code.INVALID_REQUEST, TOO_DEEP, id=_recover_id(line)) from None
 
 
 def _recover_id(line: bytes) -> RequestId | None:
     try:
         value = _probe_decoder.decode(line).id
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
     # JSON-RPC ids are strings or integers (booleans are not integers here).
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None
@@ -161,6 +172,10 @@ def decode_params(request: Request, params_type: type[P]) -> P:
         raise RpcError(Code.INVALID_PARAMS, f"invalid params: {exc}", id=_id(request)) from None
     except msgspec.DecodeError:  # pragma: no cover - stage one already parsed this JSON
         raise RpcError(Code.INVALID_PARAMS, "invalid params", id=_id(request)) from None
+    except UnicodeDecodeError:  # stage one skipped `params` without checking its text
+        raise RpcError(Code.PARSE_ERROR, NOT_UTF8, id=_id(request)) from None
+    except RecursionError:
+        raise RpcError(Code.INVALID_PARAMS, TOO_DEEP, id=_id(request)) from None
 
 
 def _id(request: Request) -> RequestId | None:

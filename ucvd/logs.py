@@ -23,6 +23,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from ucvd.urls import redact
+
 FORMATS = ("console", "json", "journal")
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 IDENTIFIER = "ucvd"
@@ -93,11 +95,25 @@ def _journal_renderer(_logger: Any, _name: str, event_dict: MutableMapping[str, 
     return journal_message(event_dict)
 
 
+def redact_secrets(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The last line of defence: every text value of a record (the rendered traceback
+    included) loses `scheme://user:password@` and `?password=` values, whatever logged it.
+    Callers already log URLs without credentials; this catches what nobody meant to log,
+    such as an exception message that quotes a URL."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and ("@" in value or "=" in value):
+            event_dict[key] = redact(value)
+    return event_dict
+
+
 def configure(fmt: str, level: int = logging.INFO, stream: TextIO = sys.stderr) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.format_exc_info,
+        redact_secrets,
     ]
     if fmt == "journal":
         path = os.environ.get("UCVD_JOURNAL_SOCKET", JOURNAL_SOCKET)

@@ -84,6 +84,8 @@ def parse(camera_id: str, output: bytes, seconds: float) -> p.ProbeResult:
 
 
 def argv(ffprobe: str, camera: Camera, timeout_s: float) -> list[str]:
+    """ffprobe's command line. It carries the camera's password in the URL, as the relay's
+    does (see `ucvd.ffmpeg.argv.relay_argv` on who can read it), for the probe's seconds."""
     args: list[str] = [ffprobe, "-hide_banner", "-v", "error"]
     if camera.options.transport is Transport.TCP:
         args += ["-rtsp_transport", "tcp"]

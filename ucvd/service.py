@@ -14,6 +14,7 @@ names carry no control characters, path templates give paths MediaMTX accepts.
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -56,9 +57,20 @@ def _validating() -> Iterator[None]:
         raise _invalid(str(exc)) from None
 
 
+# Unicode categories a name must not hold: controls (C0 and C1: newlines, ESC and the
+# 8-bit CSI that terminals obey), format characters (bidi overrides, zero-width spaces:
+# text that reads differently than it is), line and paragraph separators, surrogates.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
 def _plain_text(value: str, what: str) -> str:
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise _invalid(f"{what} must not contain control characters (newlines, tabs...)")
+    """Text that ends up in tables, logs and journal fields: printable, so that no name can
+    forge a log line or rewrite an operator's terminal."""
+    if any(unicodedata.category(ch) in _UNPRINTABLE for ch in value):
+        raise _invalid(
+            f"{what} must not contain control or invisible characters (newlines, tabs, "
+            "escapes, bidi overrides...)"
+        )
     return value.strip()
 
 

@@ -16,8 +16,9 @@ STREAM_SCHEMES = ("rtsp", "rtsps")
 API_SCHEMES = ("http", "https")
 REDACTED = "***"
 
-# MediaMTX's own rule for path names (internal/conf/path.go, v1.20).
-_MTX_PATH = re.compile(r"^[0-9a-zA-Z_\-/.]+$")
+# MediaMTX's own rule for path names (internal/conf/path.go, v1.20). Used with fullmatch:
+# `$` also matches before a final newline, which let "camera_{camera_id}\n" through.
+_MTX_PATH = re.compile(r"[0-9a-zA-Z_\-/.]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
 # Some cameras take credentials in the query string (`?user=admin&password=...`).
@@ -40,11 +41,24 @@ def _check_text(url: str, what: str) -> None:
         raise InvalidURL(f"{what} is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise InvalidURL(f"{what} contains whitespace or control characters")
+    # A URL is ASCII (RFC 3986). Anything else is either a look-alike (`host\uff0fpath`,
+    # a Cyrillic letter in a host name), a bidi override that makes the URL read
+    # differently than FFmpeg reads it, or text Python's parser refuses with a message that
+    # quotes the whole netloc, password included. Credentials may be any text when given
+    # apart; they are percent-encoded when merged.
+    if not url.isascii():
+        raise InvalidURL(
+            f"{what} contains non-ASCII characters; percent-encode them, or give "
+            "credentials apart from the URL"
+        )
 
 
 def _split(url: str, what: str, schemes: tuple[str, ...]) -> urllib.parse.SplitResult:
     _check_text(url, what)
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": its message would echo the URL, so not chained
+        raise InvalidURL(f"{what} is not a valid URL (unbalanced '[' or ']' in the host)") from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         allowed = " or ".join(f"{s}://" for s in schemes)
@@ -128,7 +142,7 @@ def validate_path_name(name: str) -> str:
         raise InvalidURL("path name is empty")
     if name.startswith("/") or name.endswith("/"):
         raise InvalidURL(f"path name {name!r} must not begin or end with '/'")
-    if not _MTX_PATH.match(name):
+    if not _MTX_PATH.fullmatch(name):
         raise InvalidURL(
             f"path name {name!r} may contain only letters, digits, '_', '-', '.' and '/'"
         )

@@ -17,6 +17,7 @@ from ucvd.model import Camera, Target
 from ucvd.publication import Status
 from ucvd.store import SessionRecord
 from ucvd.supervisor import PublicationMetrics, PublicationState
+from ucvd.urls import redact
 
 RUNNING = frozenset({Status.STARTING, Status.PUBLISHING, Status.RECONNECTING, Status.STOPPING})
 
@@ -32,7 +33,7 @@ def iso(at: float | None) -> str | None:
 def camera_view(camera: Camera, desired: str) -> p.CameraView:
     return p.CameraView(
         id=camera.id,
-        url=camera.url,
+        url=redact(camera.url),  # a camera may take its password in the query string
         username=camera.username,
         has_password=camera.password is not None,
         name=camera.name,
@@ -44,7 +45,7 @@ def camera_view(camera: Camera, desired: str) -> p.CameraView:
 def target_view(target: Target, *, active: bool) -> p.TargetView:
     return p.TargetView(
         name=target.name,
-        rtsp_url=target.rtsp_url,
+        rtsp_url=redact(target.rtsp_url),
         api_url=target.api_url,
         api_enabled=target.api_enabled,
         username=target.username,

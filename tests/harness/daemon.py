@@ -115,11 +115,16 @@ class Ucvd:
             "--log-format", log_format,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 15.0, env: Mapping[str, str] | None = None) -> Ucvd:
+    def start(
+        self,
+        timeout: float = 15.0,
+        env: Mapping[str, str] | None = None,
+        log_format: str = "json",
+    ) -> Ucvd:
         """Spawn the daemon and wait until its socket answers `daemon.info`."""
         if self.proc is not None and self.proc.alive():
             raise HarnessError("ucvd is already running")
-        self.proc = self.registry.spawn(self.name, self.argv(), extra_env=env)
+        self.proc = self.registry.spawn(self.name, self.argv(log_format), extra_env=env)
 
         def answers() -> bool:
             if self.proc is not None and not self.proc.alive():

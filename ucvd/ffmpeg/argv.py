@@ -42,7 +42,17 @@ def relay_argv(
     ffmpeg: str, camera: Camera, target: Target, settings: RelaySettings = DEFAULT_SETTINGS
 ) -> list[str]:
     """argv for `ffmpeg` relaying `camera` to its path on `target`. Contains credentials:
-    never log it unredacted."""
+    never log it unredacted.
+
+    Why the passwords sit in argv: FFmpeg 5.1's RTSP demuxer and muxer take credentials
+    only in the URL, and the URL only from the command line. A process's argv is readable
+    in /proc/<pid>/cmdline by every local account unless /proc hides it: the unit's
+    `ProtectProc=invisible` does, leaving it to root and the `ucvd` user (README,
+    "Security"). Without that (ucvd run by hand), other accounts can read these passwords.
+    Nothing else a user can see carries them: the URLs are `rtsp://`/`rtsps://` with a
+    host (checked at the socket), credentials are percent-encoded into the userinfo so no
+    field can add an argument, and every line FFmpeg prints is redacted before use.
+    """
     opts = camera.options
     argv = [
         ffmpeg,
