@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.fleet import camera_ids, path_of
+from tests.bench.suite import describe_machine
 from tests.harness.cameras import Camera as SimCamera
 from tests.harness.daemon import Ucvd, add_camera, add_target
 from tests.harness.lab import Lab, lab
@@ -411,6 +412,8 @@ def summary(
     violations = [v for o in soak.outcomes for v in o.violations] + soak.violations
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "machine": describe_machine(),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "seed": seed,
         "cameras": cameras,
         "ran_s": round(ran_s, 1),
@@ -430,6 +433,10 @@ def table(report: dict[str, Any]) -> str:
         f"Chaos soak: {report['cameras']} cameras, seed {report['seed']}, {report['steps']} steps "
         f"in {report['ran_s']:g} s; recovery bound {report['bound_s']:g} s "
         f"(backoff cap + start timeout + margin); {report['process_scans']} process-table scans",
+        "",
+        f"Started {report['started']} on {report['machine'].get('cores')} cores, "
+        f"{report['machine'].get('memory_gib')} GiB ({report['machine'].get('cpu')}); "
+        f"load average at the end {report['loadavg_at_end']}.",
         "",
         "| fault | injected | cameras hit | recovery median | recovery max | reported as "
         "| violations |",
