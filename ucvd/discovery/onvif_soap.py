@@ -23,10 +23,9 @@ MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
 SCHEMA_NS = "http://www.onvif.org/ver10/schema"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-_TOKEN_PROFILE = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-)
-PASSWORD_DIGEST = _TOKEN_PROFILE + "#PasswordDigest"
+_WSS = "http://docs.oasis-open.org/wss/2004/01/"
+# A type URI, not a password:
+PASSWORD_DIGEST = _WSS + "oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 BASE64_BINARY = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
