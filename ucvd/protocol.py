@@ -323,6 +323,9 @@ class DiscoveredStream(_Result):
     encoding: str | None  # as the device says it: H264, H265, JPEG...
     width: int | None
     height: int | None
+    # DESCRIBE of the URI: open, needs_credentials, credentials_accepted,
+    # credentials_refused, not_found, failed; None: not checked (another host, or timeout)
+    rtsp_access: str | None
     registered_as: str | None  # the camera already registered with this stream URL
 
 

@@ -19,6 +19,7 @@ import httpx
 
 from ucvd.discovery import onvif_soap as soap
 from ucvd.discovery.onvif_soap import DeviceInfo, OnvifAuthError, OnvifReplyError, Profile
+from ucvd.discovery.rtsp_probe import StreamAccess
 
 REQUEST_TIMEOUT_S = 3.0
 MAX_PROFILES = 8
@@ -37,6 +38,7 @@ class OnvifStatus(StrEnum):
 class StreamProfile:
     profile: Profile
     uri: str | None  # as the device gave it: may carry credentials, redact before showing
+    access: StreamAccess | None = None  # what DESCRIBE of the URI said (None: not checked)
 
 
 @dataclass

@@ -12,10 +12,16 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 
 from ucvd import protocol as p
+from ucvd.discovery.rtsp_probe import RtspAccess, StreamAccess
 from ucvd.discovery.scan import Finding, Plan, Report
 from ucvd.urls import InvalidURL, redact, split_credentials
 
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
+_ASKED = (
+    StreamAccess.NEEDS_CREDENTIALS,
+    StreamAccess.CREDENTIALS_ACCEPTED,
+    StreamAccess.CREDENTIALS_REFUSED,
+)
 
 
 def stream_key(url: str) -> tuple[str, str, int, str, str] | None:
@@ -31,6 +37,11 @@ def stream_key(url: str) -> tuple[str, str, int, str, str] | None:
     except ValueError:
         return None
     return parts.scheme, host, port, parts.path or "/", parts.query
+
+
+def port_of(url: str) -> int | None:
+    key = stream_key(url)
+    return key[2] if key is not None else None
 
 
 def host_of(url: str) -> str | None:
@@ -66,9 +77,24 @@ def _device(
                 encoding=found.profile.encoding,
                 width=found.profile.width,
                 height=found.profile.height,
+                rtsp_access=found.access.value if found.access else None,
                 registered_as=by_stream.get(key) if key is not None else None,
             )
         )
+    # A stream that asked for credentials says more about its port than DESCRIBE of `/`.
+    guarded = {
+        port_of(found.uri)
+        for found in (onvif.profiles if onvif is not None else [])
+        if found.uri and found.access in _ASKED
+    }
+    rtsp = [
+        p.DiscoveredRtsp(
+            port=s.port,
+            access=RtspAccess.NEEDS_CREDENTIALS.value if s.port in guarded else s.access.value,
+            server=s.server,
+        )
+        for s in finding.rtsp
+    ]
     match = finding.match
     return p.DiscoveredDevice(
         address=finding.address,
@@ -82,10 +108,7 @@ def _device(
         onvif_status=onvif.status.value if onvif else None,
         onvif_error=redact(onvif.error, secrets) if onvif and onvif.error else None,
         streams=streams,
-        rtsp=[
-            p.DiscoveredRtsp(port=s.port, access=s.access.value, server=s.server)
-            for s in finding.rtsp
-        ],
+        rtsp=rtsp,
         registered=registered,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -69,6 +70,28 @@ def _targets(
             yield str(host), port
 
 
+async def _check_streams(host: str, device: OnvifDevice, credentials: Credentials | None) -> None:
+    """DESCRIBE each stream URI the device handed out, on that device only (credentials go
+    nowhere else), side by side."""
+    user = credentials.username if credentials else None
+    password = credentials.password if credentials else None
+
+    async def check(profile: onvif_client.StreamProfile, uri: str) -> None:
+        profile.access = await rtsp_probe.check_stream(uri, user, password)
+
+    async with anyio.create_task_group() as tg:
+        for profile in device.profiles:
+            if profile.uri and host_of(profile.uri) == host:
+                tg.start_soon(check, profile, profile.uri)
+
+
+def host_of(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 async def run(plan: Plan) -> Report:
     started = time.monotonic()
     deadline = anyio.current_time() + plan.timeout
@@ -87,6 +110,8 @@ async def run(plan: Plan) -> Report:
         with anyio.CancelScope(deadline=deadline) as scope:
             async with onvif_limit:
                 result = await onvif_client.query(url, host, plan.credentials)
+                finding(host).onvif = result
+                await _check_streams(host, result, plan.credentials)
         if scope.cancelled_caught:
             complete = False
         finding(host).onvif = result
