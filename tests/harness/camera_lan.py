@@ -58,13 +58,15 @@ class LanCamera:
 @dataclass
 class CameraLan:
     lan: Lan
+    registry: ProcessRegistry
     gw: Host
     cameras: dict[str, LanCamera]
     other: Host
     central: Central | None = None
 
-    def ucvd(self, registry: ProcessRegistry, workdir: Path) -> Ucvd:
-        return Ucvd(registry, workdir, prefix=self.gw.exec_prefix())
+    def ucvd(self, workdir: Path) -> Ucvd:
+        """A daemon on the gateway (not started)."""
+        return Ucvd(self.registry, workdir, prefix=self.gw.exec_prefix())
 
     def central_api(self) -> MediaMTXApi:
         assert self.central is not None
@@ -202,7 +204,7 @@ def build(
         _wait_paths(camera.host, camera.paths, timeout)
         if camera.onvif is not None:
             _wait_log(camera.procs[1], "ready:", timeout)
-    result = CameraLan(lan=lan, gw=gw, cameras=cameras, other=other)
+    result = CameraLan(lan=lan, registry=registry, gw=gw, cameras=cameras, other=other)
     if with_central:
         result.central = _central(registry, tools, workdir, gw)
     return result
