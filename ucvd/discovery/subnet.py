@@ -73,11 +73,3 @@ def parse_ports(ports: Sequence[int] | None) -> tuple[int, ...]:
         raise InvalidScope(f"at most {MAX_PORTS} ports per scan")
     return tuple(seen)
 
-
-def within(address: str, network: ipaddress.IPv4Network | None) -> bool:
-    if network is None:
-        return False
-    try:
-        return ipaddress.IPv4Address(address) in network
-    except ValueError:
-        return False
