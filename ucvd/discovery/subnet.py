@@ -72,4 +72,3 @@ def parse_ports(ports: Sequence[int] | None) -> tuple[int, ...]:
     if len(seen) > MAX_PORTS:
         raise InvalidScope(f"at most {MAX_PORTS} ports per scan")
     return tuple(seen)
-
