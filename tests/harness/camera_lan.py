@@ -25,10 +25,12 @@ from tests.harness.daemon import Ucvd, add_target
 from tests.harness.errors import HarnessError
 from tests.harness.media import Audio, ClipLibrary
 from tests.harness.mediamtx import Central, Credentials, MediaMTXApi, base_config, central
-from tests.harness.netns import Host, Lan
+from tests.harness.netns import SUBNET, Host, Lan
 from tests.harness.procs import Proc, ProcessRegistry
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until
+
+__all__ = ["SUBNET", "CameraLan", "LanCamera", "build", "register_central"]
 
 MAIN_PATH = DEFAULT_CAMERA_PATH  # Streaming/Channels/101
 SUB_PATH = "Streaming/Channels/102"
