@@ -156,9 +156,9 @@ def test_discover_finds_exactly_the_cameras(net: CameraLan, gw_ucvd: Ucvd) -> No
                         cam1.credentials.user, "--password-stdin",
                         input=cam1.credentials.password + "\n")  # fmt: skip
     assert table.code == 0, table.stderr
-    assert cam1.stream_url(MAIN_PATH) in table.stdout
-    assert "auth_failed" in table.stdout
-    assert "3 found (2 ONVIF)" in table.stdout
+    assert cam1.stream_url(MAIN_PATH) in table.stdout, table.stdout
+    assert "auth_failed" in table.stdout, table.stdout
+    assert "3 found (2 ONVIF)" in table.stdout, table.stdout
     assert_no_secret(net, gw_ucvd, result.stdout, result.stderr, table.stdout, table.stderr)
 
 

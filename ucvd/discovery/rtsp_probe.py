@@ -14,9 +14,13 @@ timeouts, and treat silence, refusals and anything that does not speak RTSP as n
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
+import ipaddress
 import re
 import secrets
+import select
+import socket
 import urllib.parse
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,8 +28,11 @@ from enum import StrEnum
 import anyio
 import anyio.abc
 
+# A LAN host that exists answers a SYN in milliseconds (the kernel does, however busy the
+# camera's software is); one that does not costs the whole connect timeout, so it is short.
+# Once connected, a slow camera's software gets longer to answer: few hosts get that far.
 CONNECT_TIMEOUT_S = 1.0
-REPLY_TIMEOUT_S = 1.5
+REPLY_TIMEOUT_S = 3.0
 MAX_REPLY = 8192
 USER_AGENT = "ucvd-discover"
 
@@ -147,13 +154,41 @@ async def _read_head(stream: anyio.abc.ByteStream) -> bytes:
     return data
 
 
+def _connected(sock: socket.socket) -> bool:
+    """Has the non-blocking connect completed, successfully? Asked without waiting."""
+    poller = select.poll()  # not select(): descriptors above 1024 are fine
+    poller.register(sock, select.POLLOUT)
+    if not poller.poll(0):
+        return False
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
 async def _connect(host: str, port: int, limit_s: float) -> anyio.abc.SocketStream | None:
-    with anyio.move_on_after(limit_s):
-        try:
-            return await anyio.connect_tcp(host, port)
-        except OSError:  # refused, unreachable: no server there
+    """A TCP connection, or None for refused, unreachable or silent.
+
+    When the time is up, the socket is asked once more before the host is called silent:
+    on a busy machine the deadline can pass before this process even looks at a connection
+    the kernel completed long ago, and a sweep would then miss live cameras.
+    """
+    try:
+        ipaddress.IPv4Address(host)  # a name would mean a blocking lookup: never here
+    except ValueError:
+        return None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if sock.connect_ex((host, port)) not in (0, errno.EINPROGRESS):
+            sock.close()
             return None
-    return None  # silent: nothing answered in time
+        with anyio.move_on_after(limit_s):
+            await anyio.wait_writable(sock)
+        if not _connected(sock):
+            sock.close()
+            return None
+        return await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def probe(
