@@ -606,12 +606,17 @@ class Service:
             while f"{prefix}-{number}" in taken:
                 number += 1
             camera_id = f"{prefix}-{number}"
-            name = " ".join(x for x in (device.manufacturer, device.model) if x) or ""
-            added = await self.camera_add(
-                p.CameraAdd(id=camera_id, url=url, username=username, password=password,
-                            name=name[:200]),
-                conn,
-            )  # fmt: skip
+            name = " ".join(x for x in (device.manufacturer, device.model) if x)
+            name = "".join(ch for ch in name if ch.isprintable())[:200]  # the device's words
+            try:
+                added = await self.camera_add(
+                    p.CameraAdd(id=camera_id, url=url, username=username, password=password,
+                                name=name),
+                    conn,
+                )  # fmt: skip
+            except RpcError as exc:  # one camera refused is a note, not a failed scan
+                result.notes.append(f"{device.address} not added: {exc.message}")
+                continue
             taken.add(camera_id)
             device.registered.append(camera_id)
             if device.streams:
