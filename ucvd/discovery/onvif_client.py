@@ -75,10 +75,16 @@ class _Session:
         )
 
     async def call(self, url: str, message: bytes) -> tuple[bytes, int]:
-        response = await self.client.post(
-            url, content=message, headers={"Content-Type": soap.CONTENT_TYPE}
-        )
-        return response.content[:MAX_REPLY], response.status_code
+        """POST one SOAP message; the reply is read up to MAX_REPLY and no further, so a
+        device that streams without end costs bounded memory (the parse then fails)."""
+        headers = {"Content-Type": soap.CONTENT_TYPE}
+        body = bytearray()
+        async with self.client.stream("POST", url, content=message, headers=headers) as response:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY:
+                    break
+            return bytes(body), response.status_code
 
 
 def _same_host(url: str | None, host: str) -> bool:
