@@ -7,7 +7,7 @@ stdin), publish, look at the status, read every published path back from the cen
 server, kill one FFmpeg and watch it come back, restart the daemon and see the cameras
 resume by themselves, look at the history, then stop and check that nothing is left.
 
-Then discovery: a second site LAN made of network namespaces (two ONVIF cameras, a plain
+Then discovery: a second site LAN made of network namespaces (three ONVIF cameras, a plain
 RTSP camera, a host that is not a camera, and a gateway running another ucvd with its own
 central MediaMTX); `ucvctl discover` finds the cameras, `--add` registers the one whose
 credentials work, and it is published end to end. Without root (no namespaces) this step

@@ -28,6 +28,7 @@ from ucvd.discovery import results as discovery_results
 from ucvd.discovery import scan as discovery
 from ucvd.discovery.interfaces import InterfaceError
 from ucvd.discovery.request import plan_for
+from ucvd.discovery.rtsp_probe import StreamAccess
 from ucvd.discovery.subnet import InvalidScope
 from ucvd.errors import ErrorKind
 from ucvd.events import EventBus
@@ -580,8 +581,9 @@ class Service:
         result: p.DiscoveryResult,
         conn: Connection,
     ) -> None:
-        """Register each ONVIF camera found with a stream not yet registered: its first
-        profile (the main stream, by ONVIF convention), with the operator's credentials."""
+        """Register each ONVIF camera found with no camera at its address yet: its first
+        profile (the main stream, by ONVIF convention), with the operator's credentials.
+        Not when that stream is on another host, or refused the credentials when checked."""
         taken = set(self.cameras)
         number = 0
         for device in result.devices:
@@ -593,6 +595,16 @@ class Service:
                 if device.onvif or device.rtsp:
                     why = device.onvif_status or "no ONVIF: its stream path is unknown"
                     result.notes.append(f"{device.address} not added ({why})")
+                continue
+            main = onvif.profiles[0]
+            if discovery.host_of(onvif.profiles[0].uri) != device.address:
+                # FFmpeg would send the credentials there: not a host that answered us.
+                result.notes.append(f"{device.address} not added (its stream is on another host)")
+                continue
+            if main.access is StreamAccess.CREDENTIALS_REFUSED:
+                result.notes.append(
+                    f"{device.address} not added (its stream refused the credentials)"
+                )
                 continue
             try:
                 url, url_user, url_password = split_credentials(onvif.profiles[0].uri)

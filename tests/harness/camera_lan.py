@@ -3,9 +3,10 @@ a camera, and the gateway where ucvd and the central MediaMTX run.
 
     192.0.2.10 gw     ucvd (and its FFmpegs), central MediaMTX on the gw's loopback
     192.0.2.11 cam1   ONVIF camera: onvif_sim (WS-Discovery, device + media services on
-    192.0.2.12 cam2     :80), MediaMTX on :554 serving the profiles' streams with credentials
-    192.0.2.13 plain  RTSP camera without ONVIF: MediaMTX on :8554, no credentials
-    192.0.2.14 other  not a camera: an HTTP server on :8554 (speaks, but not RTSP)
+    192.0.2.12 cam2     :80), MediaMTX on :554 serving the profiles' streams with credentials;
+    192.0.2.13 cam3     cam2 has its own password, cam3 cam1's for ONVIF but another for RTSP
+    192.0.2.14 plain  RTSP camera without ONVIF: MediaMTX on :8554, no credentials
+    192.0.2.15 other  not a camera: an HTTP server on :8554 (speaks, but not RTSP)
 
 Each camera's MediaMTX is fed by its own looping `ffmpeg -c copy` on that camera's
 loopback. Everything runs through `ip netns exec`, as children of the caller's registry.
@@ -150,7 +151,7 @@ def build(
     clips: ClipLibrary,
     workdir: Path,
     *,
-    onvif_cameras: int = 2,
+    onvif_cameras: int = 3,
     with_central: bool = True,
     timeout: float = 20.0,
 ) -> CameraLan:
@@ -161,7 +162,10 @@ def build(
     for index in range(onvif_cameras):
         name = f"cam{index + 1}"
         host = lan.add_host(name, 11 + index)
-        credentials = Credentials.generate(f"admin{index + 1}")
+        credentials = Credentials.generate(f"admin{index + 1}")  # RTSP (MediaMTX)
+        onvif_login = credentials
+        if index == 2:  # same ONVIF login as cam1, but its streams want another password
+            onvif_login = next(iter(cameras.values())).credentials or credentials
         camera = LanCamera(host=host, port=554, credentials=credentials)
         camera.onvif = {
             "address": host.address,
@@ -171,8 +175,8 @@ def build(
             "manufacturer": "Simulated Optics",
             "model": f"SO-{100 + index}",
             "firmware": f"1.{index}.7",
-            "username": credentials.user,
-            "password": credentials.password,
+            "username": onvif_login.user,
+            "password": onvif_login.password,
             "profiles": [
                 {"token": "main", "name": "MainStream", "encoding": "H264", "width": 640,
                  "height": 360, "uri": camera.stream_url(MAIN_PATH)},

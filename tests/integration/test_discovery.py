@@ -1,5 +1,5 @@
 """`ucvctl discover` end to end, on a LAN of network namespaces (tests/harness/camera_lan.py):
-two simulated ONVIF cameras, a plain RTSP camera, a host that is not a camera, and the
+three simulated ONVIF cameras, a plain RTSP camera, a host that is not a camera, and the
 gateway where a real ucvd runs. Nothing here touches the machine's own interfaces; the
 tests are skipped, saying why, only where namespaces cannot be created.
 """
@@ -53,6 +53,11 @@ def cam(net: CameraLan, name: str) -> LanCamera:
     return net.cameras[name]
 
 
+# cam3's MediaMTX answers a wrong password only after a deliberate pause (~2 s); a longer
+# timeout than the default 5 s keeps a loaded machine from cutting that answer off.
+ROOMY = ("--timeout", "8")
+
+
 def discover(d: Ucvd, *args: str, camera: LanCamera | None = None) -> CtlResult:
     """`ucvctl --json discover ARGS`, with `camera`'s ONVIF credentials when given."""
     extra: list[str] = []
@@ -90,7 +95,7 @@ def test_the_lan_is_closed(net: CameraLan) -> None:
 
 
 def test_a_third_party_onvif_client_sees_the_simulators(net: CameraLan) -> None:
-    """onvif-util (Debian's onvif-tools, libonvif) discovers both simulated cameras and gets
+    """onvif-util (Debian's onvif-tools, libonvif) discovers the simulated cameras and gets
     the stream URI the simulator hands out; with a wrong password it gets none."""
     if shutil.which("onvif-util") is None:
         pytest.fail("onvif-util not found: `make deps` installs Debian's onvif-tools")
@@ -98,8 +103,8 @@ def test_a_third_party_onvif_client_sees_the_simulators(net: CameraLan) -> None:
         [*net.gw.exec_prefix(), "onvif-util", "-a"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout  # fmt: skip
-    assert "Found 2 cameras" in found
-    for name in ("cam1", "cam2"):
+    assert "Found 3 cameras" in found
+    for name in ("cam1", "cam2", "cam3"):
         assert cam(net, name).address in found
     camera = cam(net, "cam1")
     assert camera.credentials is not None
@@ -117,14 +122,16 @@ def test_a_third_party_onvif_client_sees_the_simulators(net: CameraLan) -> None:
 
 # --- discovery -------------------------------------------------------------------------------
 def test_discover_finds_exactly_the_cameras(net: CameraLan, gw_ucvd: Ucvd) -> None:
-    cam1, cam2, plain = cam(net, "cam1"), cam(net, "cam2"), cam(net, "plain")
-    result = discover(gw_ucvd, "--subnet", "192.0.2.0/24", camera=cam1)
+    cam1, cam2, cam3 = cam(net, "cam1"), cam(net, "cam2"), cam(net, "cam3")
+    plain = cam(net, "plain")
+    result = discover(gw_ucvd, "--subnet", "192.0.2.0/24", *ROOMY, camera=cam1)
     assert result.code == 0, result.stderr
     found = by_address(result.json())
     # The cameras, and nothing else: not the gateway, not the HTTP server on :8554.
-    assert sorted(found) == [cam1.address, cam2.address, plain.address]
+    assert sorted(found) == [cam1.address, cam2.address, cam3.address, plain.address]
     assert result.json()["complete"] is True
     assert result.json()["probed"] == 254 * 2
+    assert result.json()["timeout"] == 8
 
     one = found[cam1.address]
     assert one["onvif_status"] == "ok"
@@ -147,6 +154,12 @@ def test_discover_finds_exactly_the_cameras(net: CameraLan, gw_ucvd: Ucvd) -> No
     assert two["streams"] == []
     assert two["scope_name"] == "Sim2"  # what WS-Discovery said still shows
 
+    # cam3 takes cam1's ONVIF login but wants another password for its streams.
+    three = found[cam3.address]
+    assert three["onvif_status"] == "ok"
+    assert [s["rtsp_access"] for s in three["streams"]] == ["credentials_refused"] * 2
+    assert three["rtsp"] == [{"port": 554, "access": "needs_credentials", "server": "gortsplib"}]
+
     bare = found[plain.address]
     assert bare["onvif"] is False
     assert bare["rtsp"] == [{"port": 8554, "access": "open", "server": "gortsplib"}]
@@ -158,7 +171,7 @@ def test_discover_finds_exactly_the_cameras(net: CameraLan, gw_ucvd: Ucvd) -> No
     assert table.code == 0, table.stderr
     assert cam1.stream_url(MAIN_PATH) in table.stdout, table.stdout
     assert "auth_failed" in table.stdout, table.stdout
-    assert "3 found (2 ONVIF)" in table.stdout, table.stdout
+    assert "4 found (3 ONVIF)" in table.stdout, table.stdout
     assert_no_secret(net, gw_ucvd, result.stdout, result.stderr, table.stdout, table.stderr)
 
 
@@ -171,21 +184,22 @@ def test_discover_without_credentials_reports_what_the_cameras_say(
     assert result.code == 0, result.stderr
     body = result.json()
     found = by_address(body)
-    assert sorted(found) == [cam(net, "cam1").address, cam(net, "cam2").address]
+    assert sorted(found) == [cam(net, n).address for n in ("cam1", "cam2", "cam3")]
     assert {d["onvif_status"] for d in found.values()} == {"needs_credentials"}
     assert body["subnet"] is None
     assert body["probed"] == 0
     assert body["interface"] == "eth0"
     assert any("no RTSP sweep" in note for note in body["notes"])
     endpoints = {d["endpoint"] for d in found.values()}
-    uuids = [(cam(net, n).onvif or {})["uuid"] for n in ("cam1", "cam2")]
+    uuids = [(cam(net, n).onvif or {})["uuid"] for n in ("cam1", "cam2", "cam3")]
     assert endpoints == {f"urn:uuid:{u}" for u in uuids}
 
 
 def test_the_sweep_stays_inside_the_named_subnet(net: CameraLan, gw_ucvd: Ucvd) -> None:
-    """192.0.2.12/30 holds .13 (plain) and .14 (other): only those are swept. The ONVIF
+    """192.0.2.14/31 holds .14 (plain) and .15 (other): only those are swept. The ONVIF
     cameras still answer WS-Discovery on the link, but no RTSP port of theirs is probed."""
-    result = discover(gw_ucvd, "--subnet", "192.0.2.12/30", "--port", "8554", "--port", "554")
+    assert (cam(net, "plain").address, net.other.address) == ("192.0.2.14", "192.0.2.15")
+    result = discover(gw_ucvd, "--subnet", "192.0.2.14/31", "--port", "8554", "--port", "554")
     assert result.code == 0, result.stderr
     body = result.json()
     assert body["probed"] == 2 * 2
@@ -282,7 +296,7 @@ def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd
     nothing twice."""
     cam1 = cam(net, "cam1")
     assert cam1.credentials is not None
-    result = discover(gw_ucvd, "--subnet", "192.0.2.0/24", "--add", "lan", camera=cam1)
+    result = discover(gw_ucvd, "--subnet", "192.0.2.0/24", *ROOMY, "--add", "lan", camera=cam1)
     assert result.code == 0, result.stderr
     body = result.json()
     assert body["added"] == [
@@ -290,6 +304,7 @@ def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd
     ]
     notes = " ".join(body["notes"])
     assert f"{cam(net, 'cam2').address} not added (auth_failed)" in notes
+    assert f"{cam(net, 'cam3').address} not added (its stream refused the credentials)" in notes
     assert f"{cam(net, 'plain').address} not added" in notes
     camera = gw_ucvd.ctl_json("camera", "show", "lan-1")
     assert camera["url"] == cam1.stream_url(MAIN_PATH)
@@ -305,7 +320,7 @@ def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd
     finally:
         gw_ucvd.ctl("stop", "lan-1")
 
-    again = discover(gw_ucvd, "--subnet", "192.0.2.0/24", "--add", "lan", camera=cam1)
+    again = discover(gw_ucvd, "--subnet", "192.0.2.0/24", *ROOMY, "--add", "lan", camera=cam1)
     assert again.code == 0, again.stderr
     body = again.json()
     assert body["added"] == []
