@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="daemon version, FFmpeg, counts")
     sub.add_parser("health", help="is anything wrong? (exit 1 if so)")
     sub.add_parser("reload", help="re-read the daemon's config file")
+    _discover_parser(sub.add_parser("discover", help="find cameras on the LAN (ONVIF, RTSP)"))
     _camera_parsers(sub.add_parser("camera", help="manage cameras"))
     _target_parsers(sub.add_parser("target", help="manage MediaMTX targets"))
     return parser
@@ -106,6 +107,33 @@ def _camera_parsers(parser: argparse.ArgumentParser) -> None:
     for verb, text in (("show", "one camera"), ("remove", "forget a stopped camera"),
                        ("probe", "ask the camera what it sends")):  # fmt: skip
         sub.add_parser(verb, help=text).add_argument("id")
+
+
+def _discover_parser(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="the whole scan, seconds (default 5)",
+    )
+    c.add_argument("--interface", metavar="IF", help="send WS-Discovery on this interface")
+    c.add_argument("--subnet", metavar="CIDR", help="also sweep this subnet for RTSP servers")
+    c.add_argument(
+        "--port",
+        type=int,
+        action="append",
+        dest="ports",
+        metavar="N",
+        help="RTSP port to sweep (repeat; default 554 and 8554)",
+    )
+    c.add_argument("--force", action="store_true", help="allow a subnet wider than a /22")
+    c.add_argument("--concurrency", type=int, help="sweep connections at once (default 256)")
+    c.add_argument("--username", help="ONVIF user to try on every camera found")
+    c.add_argument("--password-stdin", action="store_true", help="read its password")
+    c.add_argument("--add", metavar="PREFIX", help="register new cameras as PREFIX-1, PREFIX-2...")
+    c.add_argument("--json", action="store_true", dest="discover_json",
+                   help="print the RPC result as JSON (as ucvctl --json discover)")  # fmt: skip
 
 
 def _target_parsers(parser: argparse.ArgumentParser) -> None:
@@ -367,6 +395,30 @@ class Commands:
             self.show("camera.remove", {"id": a.id}, p.Done, lambda _r: f"{a.id}: removed")
         elif a.action == "probe":
             self.show("camera.probe", {"id": a.id}, p.ProbeResult, render.probe_text)
+        return EXIT_OK
+
+    def discover(self) -> int:
+        a = self.args
+        if not 0.5 <= a.timeout <= 120:
+            raise UsageError("--timeout must be between 0.5 and 120 seconds")
+        if a.password_stdin and a.username is None:
+            raise UsageError("--password-stdin needs --username")
+        if a.concurrency is not None and not 1 <= a.concurrency <= 1024:
+            raise UsageError("--concurrency must be between 1 and 1024")
+        params: dict[str, Any] = {"timeout": a.timeout}
+        for key in ("interface", "subnet", "ports", "concurrency", "username"):
+            if getattr(a, key) is not None:
+                params[key] = getattr(a, key)
+        if a.force:
+            params["force"] = True
+        if a.add is not None:
+            params["add_prefix"] = a.add
+        password = _password(a, "password_stdin", a.username, _Stdin())
+        if password is not None:
+            params["password"] = password
+        self.json = self.json or a.discover_json
+        self.client.settimeout(a.timeout + 30)  # the daemon answers when the scan is over
+        self.show("discovery.scan", params, p.DiscoveryResult, render.discovery_table)
         return EXIT_OK
 
     def target(self) -> int:

@@ -291,3 +291,58 @@ def check_text(c: p.TargetCheck) -> str:
     ]
     pairs += [("problem", text) for text in c.problems]
     return pairs_text(pairs)
+
+
+def _device_words(d: p.DiscoveredDevice) -> str:
+    words = " ".join(x for x in (d.manufacturer, d.model) if x) or d.scope_name or ""
+    if d.firmware:
+        words += f" (fw {d.firmware})"
+    return words or "-"
+
+
+def _onvif_words(d: p.DiscoveredDevice) -> str:
+    if not d.onvif:
+        return "-"
+    return d.onvif_status or "found"
+
+
+def _stream_words(s: p.DiscoveredStream) -> str:
+    size_text = f"{s.width}x{s.height}" if s.width and s.height else ""
+    access = f"({s.rtsp_access.replace('_', ' ')})" if s.rtsp_access else ""
+    parts = [s.name or s.profile, s.encoding or "", size_text, s.uri or "(no stream URI)", access]
+    if s.registered_as:
+        parts.append(f"[registered: {s.registered_as}]")
+    return "  ".join(x for x in parts if x)
+
+
+def discovery_table(r: p.DiscoveryResult) -> str:
+    """One line per device, then one indented line per ONVIF profile and its stream."""
+    rows: list[list[str]] = []
+    for d in r.devices:
+        rtsp = ", ".join(f"{s.port} {s.access.replace('_', ' ')}" for s in d.rtsp) or "-"
+        rows.append(
+            [d.address, _device_words(d), _onvif_words(d), rtsp, ", ".join(d.registered) or "-"]
+        )
+    lines = []
+    if rows:
+        head = ["ADDRESS", "DEVICE", "ONVIF", "RTSP", "REGISTERED"]
+        table_lines = table(head, rows).split("\n")
+        lines.append(table_lines[0])
+        for device, line in zip(r.devices, table_lines[1:], strict=True):
+            lines.append(line)
+            if device.onvif_error:
+                lines.append(f"    {device.onvif_error}")
+            lines += [f"    {_stream_words(s)}" for s in device.streams]
+    else:
+        lines.append("no cameras found")
+    onvif = sum(1 for d in r.devices if d.onvif)
+    done = "" if r.complete else " (cut short by the timeout)"
+    lines.append(f"{len(r.devices)} found ({onvif} ONVIF) in {r.seconds:.1f}s{done}")
+    if r.interface:
+        lines.append(f"WS-Discovery on {r.interface} ({r.interface_address})")
+    if r.subnet:
+        ports = ", ".join(str(x) for x in r.ports)
+        lines.append(f"swept {r.subnet} on ports {ports} ({r.probed} probes)")
+    lines += [f"added {a.id}: {a.url} ({a.address})" for a in r.added]
+    lines += [f"note: {n}" for n in r.notes]
+    return "\n".join(lines)

@@ -124,6 +124,24 @@ class Subscribe(_Params):
     camera_ids: Annotated[list[Name], msgspec.Meta(max_length=10_000)] | None = None
 
 
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class DiscoveryScan(_Params):
+    """A scan when asked, never in the background. No `subnet`: no RTSP sweep, only
+    WS-Discovery; no `interface`: the one on `subnet`, or the only one there is."""
+
+    timeout: Annotated[float, msgspec.Meta(ge=0.5, le=120)] = 5.0  # the whole scan
+    interface: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    subnet: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    ports: Annotated[list[Port], msgspec.Meta(max_length=64)] | None = None  # default 554, 8554
+    force: bool = False  # allow subnets wider than a /22 (up to a /16)
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 256  # sweep connections
+    username: Name | None = None  # ONVIF (and RTSP) credentials to try on every device
+    password: Secret | None = None
+    add_prefix: Name | None = None  # register new ONVIF cameras as PREFIX-1, PREFIX-2...
+
+
 # --- results ------------------------------------------------------------------------------
 class _Result(msgspec.Struct, kw_only=True):
     pass
@@ -298,6 +316,61 @@ class Logs(_Result):
     last_seq: int
 
 
+class DiscoveredStream(_Result):
+    profile: str  # the ONVIF profile token
+    name: str | None
+    uri: str | None  # credentials redacted
+    encoding: str | None  # as the device says it: H264, H265, JPEG...
+    width: int | None
+    height: int | None
+    # DESCRIBE of the URI: open, needs_credentials, credentials_accepted,
+    # credentials_refused, not_found, failed; None: not checked (another host, or timeout)
+    rtsp_access: str | None
+    registered_as: str | None  # the camera already registered with this stream URL
+
+
+class DiscoveredRtsp(_Result):
+    port: int
+    access: str  # open (no credentials asked) | needs_credentials
+    server: str | None
+
+
+class DiscoveredDevice(_Result):
+    address: str
+    onvif: bool  # answered WS-Discovery
+    endpoint: str | None  # its WS-Discovery endpoint id (urn:uuid:...)
+    xaddrs: list[str]
+    scope_name: str | None  # what the device's scopes call it
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    onvif_status: str | None  # ok, needs_credentials, auth_failed, unreachable, error
+    onvif_error: str | None
+    streams: list[DiscoveredStream]
+    rtsp: list[DiscoveredRtsp]  # what the sweep found at this address
+    registered: list[str]  # cameras already registered at this address
+
+
+class AddedCamera(_Result):
+    id: str
+    address: str
+    url: str
+
+
+class DiscoveryResult(_Result):
+    interface: str | None  # where WS-Discovery was sent; None: not sent
+    interface_address: str | None
+    subnet: str | None  # what was swept; None: no sweep
+    ports: list[int]
+    timeout: float
+    seconds: float
+    complete: bool  # false: the timeout cut part of the scan short
+    probed: int  # address:port pairs the sweep tried
+    devices: list[DiscoveredDevice]
+    added: list[AddedCamera]
+    notes: list[str]
+
+
 class Subscribed(_Result):
     camera_ids: list[str] | None  # None: every camera
 
@@ -354,4 +427,5 @@ PARAMS: dict[str, type[_Params]] = {
     "publishing.history": HistoryQuery,
     "publishing.logs": LogsQuery,
     "events.subscribe": Subscribe,
+    "discovery.scan": DiscoveryScan,
 }

@@ -25,6 +25,12 @@ import structlog
 
 from ucvd import protocol as p
 from ucvd.control import Connection, Method
+from ucvd.discovery import results as discovery_results
+from ucvd.discovery import scan as discovery
+from ucvd.discovery.interfaces import InterfaceError
+from ucvd.discovery.request import plan_for
+from ucvd.discovery.rtsp_probe import StreamAccess
+from ucvd.discovery.subnet import InvalidScope
 from ucvd.errors import ErrorKind
 from ucvd.events import EventBus
 from ucvd.ffmpeg.classify import Endpoint, classify
@@ -110,6 +116,7 @@ class Service:
         self.desired: dict[str, str] = dict(snapshot.desired)
         self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
         self._targets_lock = anyio.Lock()
+        self._scanning = False
 
     # --- plumbing ---------------------------------------------------------------------------
     async def _write(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -183,6 +190,7 @@ class Service:
             "publishing.history": self.publishing_history,
             "publishing.logs": self.publishing_logs,
             "events.subscribe": self.events_subscribe,
+            "discovery.scan": self.discovery_scan,
         }
         return {name: Method(p.PARAMS[name], call) for name, call in table.items()}
 
@@ -543,6 +551,101 @@ class Service:
                 ids = sorted({slug(c) for c in params.camera_ids})
         self.bus.subscribe(conn, ids)
         return p.Subscribed(camera_ids=ids)
+
+    # --- discovery --------------------------------------------------------------------------
+    async def discovery_scan(self, params: p.DiscoveryScan, conn: Connection) -> p.DiscoveryResult:
+        """One scan at a time: two sweeps of one LAN only double the load for the same news."""
+        if self._scanning:
+            raise RpcError.domain(DomainKind.IN_USE, "a discovery scan is already running")
+        try:
+            plan = plan_for(params)
+        except (InvalidScope, InterfaceError) as exc:
+            raise _invalid(str(exc)) from None
+        prefix = None
+        if params.add_prefix is not None:
+            with _validating():
+                prefix = slug(f"{params.add_prefix}-1", "camera id prefix")[: -len("-1")]
+        secrets = [params.password] if params.password else []
+        self._scanning = True
+        try:
+            log.info(
+                "discovery scan",
+                interface=plan.interface[0] if plan.interface else None,
+                subnet=str(plan.subnet) if plan.subnet else None,
+                ports=list(plan.ports),
+                timeout=plan.timeout,
+                credentials=plan.credentials is not None,
+            )
+            report = await discovery.run(plan)
+        finally:
+            self._scanning = False
+        cameras = {c.id: c.url for c in self.cameras.values()}
+        result = discovery_results.build(plan, report, cameras, secrets)
+        if prefix is not None:
+            await self._add_discovered(prefix, params, report, result, conn)
+        return result
+
+    async def _add_discovered(
+        self,
+        prefix: str,
+        params: p.DiscoveryScan,
+        report: discovery.Report,
+        result: p.DiscoveryResult,
+        conn: Connection,
+    ) -> None:
+        """Register each ONVIF camera found with no camera at its address yet: its first
+        profile (the main stream, by ONVIF convention), with the operator's credentials.
+        Not when that stream is on another host, or refused the credentials when checked."""
+        taken = set(self.cameras)
+        number = 0
+        for device in result.devices:
+            finding = report.findings[device.address]
+            onvif = finding.onvif
+            if device.registered or any(s.registered_as for s in device.streams):
+                continue
+            if onvif is None or not onvif.profiles or onvif.profiles[0].uri is None:
+                if device.onvif or device.rtsp:
+                    why = device.onvif_status or "no ONVIF: its stream path is unknown"
+                    result.notes.append(f"{device.address} not added ({why})")
+                continue
+            main = onvif.profiles[0]
+            if discovery.host_of(onvif.profiles[0].uri) != device.address:
+                # FFmpeg would send the credentials there: not a host that answered us.
+                result.notes.append(f"{device.address} not added (its stream is on another host)")
+                continue
+            if main.access is StreamAccess.CREDENTIALS_REFUSED:
+                result.notes.append(
+                    f"{device.address} not added (its stream refused the credentials)"
+                )
+                continue
+            try:
+                url, url_user, url_password = split_credentials(onvif.profiles[0].uri)
+            except InvalidURL as exc:
+                result.notes.append(f"{device.address} not added: {exc}")
+                continue
+            username, password = params.username, params.password
+            if username is None:
+                username, password = url_user, url_password
+            number += 1
+            while f"{prefix}-{number}" in taken:
+                number += 1
+            camera_id = f"{prefix}-{number}"
+            name = " ".join(x for x in (device.manufacturer, device.model) if x)
+            name = "".join(ch for ch in name if ch.isprintable())[:200]  # the device's words
+            try:
+                added = await self.camera_add(
+                    p.CameraAdd(id=camera_id, url=url, username=username, password=password,
+                                name=name),
+                    conn,
+                )  # fmt: skip
+            except RpcError as exc:  # one camera refused is a note, not a failed scan
+                result.notes.append(f"{device.address} not added: {exc.message}")
+                continue
+            taken.add(camera_id)
+            device.registered.append(camera_id)
+            if device.streams:
+                device.streams[0].registered_as = camera_id
+            result.added.append(p.AddedCamera(id=camera_id, address=device.address, url=added.url))
 
 
 async def _rtsp_answers(endpoint: Endpoint, timeout_s: float = 3.0) -> bool:

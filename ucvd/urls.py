@@ -125,15 +125,16 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Hide passwords: every `scheme://user:pass@` becomes `scheme://user:***@`, query
     parameters such as `password=` lose their value, and each known secret (raw or
     percent-encoded) is replaced wherever it appears."""
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
-    text = _QUERY_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
+    # Known secrets first: a pattern could cut one at a character it stops on (`&` in a
+    # query) and leave its tail behind.
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= _MIN_LITERAL_SECRET:
             forms.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)})
     for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
         text = text.replace(form, REDACTED)
-    return text
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
 
 
 def validate_path_name(name: str) -> str:

@@ -89,8 +89,12 @@ class Ucvd:
         *,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         name: str = "ucvd",
+        prefix: Sequence[str] = (),
     ) -> None:
+        """`prefix` runs the daemon through a wrapper, e.g. `ip netns exec NS` (the socket is
+        a file, so `ucvctl` reaches it from any network namespace)."""
         self.registry = registry
+        self.prefix = list(prefix)
         self.workdir = workdir
         self.name = name
         workdir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,9 @@ class Ucvd:
         """Spawn the daemon and wait until its socket answers `daemon.info`."""
         if self.proc is not None and self.proc.alive():
             raise HarnessError("ucvd is already running")
-        self.proc = self.registry.spawn(self.name, self.argv(log_format), extra_env=env)
+        self.proc = self.registry.spawn(
+            self.name, [*self.prefix, *self.argv(log_format)], extra_env=env
+        )
 
         def answers() -> bool:
             if self.proc is not None and not self.proc.alive():
