@@ -230,11 +230,11 @@ async def _shielded(task: Callable[[], Awaitable[None]]) -> None:
         await task()
 
 
-def find_tagged(tag: str, *, prefix: bool = False) -> list[int]:
-    """PIDs of live processes whose environment carries our tag (left by a crashed ucvd);
-    with `prefix`, every tag that starts with `tag` (all the cameras of one daemon)."""
-    needle = f"{TAG_VARIABLE}={tag}".encode()
-    found = []
+def tagged_processes(prefix: str) -> dict[str, list[int]]:
+    """Live processes whose environment carries a tag starting with `prefix`, by tag (one
+    tag per camera of one daemon); zombies have no environment and do not count."""
+    needle = f"{TAG_VARIABLE}={prefix}".encode()
+    found: dict[str, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -243,6 +243,19 @@ def find_tagged(tag: str, *, prefix: bool = False) -> list[int]:
                 variables = f.read().split(b"\0")
         except OSError:
             continue
-        if any(v == needle or (prefix and v.startswith(needle)) for v in variables):
-            found.append(int(entry.name))
+        for v in variables:
+            if v.startswith(needle):
+                tag = v.decode(errors="replace").split("=", 1)[1]
+                found.setdefault(tag, []).append(int(entry.name))
     return found
+
+
+def find_tagged(tag: str, *, prefix: bool = False) -> list[int]:
+    """PIDs of live processes whose environment carries our tag (left by a crashed ucvd);
+    with `prefix`, every tag that starts with `tag` (all the cameras of one daemon)."""
+    return [
+        pid
+        for found, pids in tagged_processes(tag).items()
+        if prefix or found == tag
+        for pid in pids
+    ]

@@ -43,7 +43,7 @@ from tests.harness.daemon import Ucvd, add_camera, add_target
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
 from tests.soak.disk import StateDisk
-from tests.soak.observe import EventLog, ProcessGuard, tagged_processes
+from tests.soak.observe import EventLog, ProcessGuard
 from tests.soak.schedule import (
     CAMERA_KINDS,
     EXPECTED_ERROR,
@@ -54,6 +54,7 @@ from tests.soak.schedule import (
     Step,
     plan,
 )
+from ucvd.runner import tagged_processes
 
 SUPERVISION = {"stall_timeout_s": 4.0, "start_timeout_s": 15.0, "backoff_cap_s": 4.0}
 MARGIN_S = 5.0  # slack on top of the supervision bound, for a loaded 2-core machine

@@ -7,16 +7,14 @@ for one camera for a tenth of a second) is still seen.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.daemon import program
-from ucvd.runner import TAG_VARIABLE
+from ucvd.runner import tagged_processes
 
 
 @dataclass(frozen=True)
@@ -83,24 +81,6 @@ class EventLog:
     def since(self, t: float, camera: str | None = None) -> list[StatusSeen]:
         with self._lock:
             return [e for e in self.events if e.at >= t and (camera is None or e.camera == camera)]
-
-
-def tagged_processes(prefix: str) -> dict[str, list[int]]:
-    """Live processes by ucvd tag (one tag per camera of one daemon); zombies do not count."""
-    needle = f"{TAG_VARIABLE}={prefix}".encode()
-    found: dict[str, list[int]] = defaultdict(list)
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:  # noqa: PTH123 - hot loop
-                variables = f.read().split(b"\0")
-        except OSError:
-            continue
-        for v in variables:
-            if v.startswith(needle):
-                found[v.decode(errors="replace").split("=", 1)[1]].append(int(entry.name))
-    return dict(found)
 
 
 @dataclass
