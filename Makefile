@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test demo lint fmt clean deb bench bench-quick soak
+.PHONY: deps test demo lint fmt clean deb bench bench-quick soak vm-deps vm-test
 
 deps:
 	bash .ci/deps.sh
@@ -44,6 +44,17 @@ fmt: deps
 # The Debian package (bookworm, amd64): dist/ucvd_<version>_amd64.deb. See packaging/build-deb.sh.
 deb: deps
 	bash packaging/build-deb.sh
+
+# The boot test (issue 14): the package installed with apt on a booted Debian under QEMU,
+# checked from inside across a reboot. Root. Results in tests/vm/results/<dist>.{json,md}.
+# DIST=bookworm or DIST=trixie for one; both unless DIST is given (whatever default DIST
+# has for other targets).
+VM_DISTS = $(if $(filter command line environment,$(origin DIST)),$(DIST),bookworm trixie)
+vm-deps:
+	bash .ci/vm-deps.sh
+
+vm-test: deps vm-deps
+	@rc=0; for dist in $(VM_DISTS); do $(PY) -m tests.vm.run --dist $$dist || rc=1; done; exit $$rc
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

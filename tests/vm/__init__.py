@@ -1,0 +1,1 @@
+"""The boot test: the Debian package installed with apt on a booted Debian under QEMU."""
