@@ -9,7 +9,6 @@ test (`make vm-test`).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 from pathlib import Path
@@ -29,7 +28,7 @@ def listening(path: Path) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     sock.listen(16)
-    os.chmod(path, 0o660)
+    path.chmod(0o660)
     return sock
 
 
