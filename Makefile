@@ -41,9 +41,11 @@ fmt: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The Debian package (bookworm, amd64): dist/ucvd_<version>_amd64.deb. See packaging/build-deb.sh.
+# The Debian package, amd64, for this machine's distribution or DIST=bookworm|trixie|noble:
+# dist/ucvd_<version>+<deb12|deb13|ubuntu24.04>_amd64.deb. See packaging/build-deb.sh.
+DIST ?=
 deb: deps
-	bash packaging/build-deb.sh
+	bash packaging/build-deb.sh $(if $(DIST),--dist $(DIST))
 
 # The boot test (issue 14): the package installed with apt on a booted Debian under QEMU,
 # checked from inside across a reboot. Root. Results in tests/vm/results/<dist>.{json,md}.
