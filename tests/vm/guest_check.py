@@ -192,6 +192,20 @@ def cgroup_of(pid: int) -> str:
         return "?"
 
 
+def service_proc_mounts() -> str:
+    """The procfs lines of /proc/self/mountinfo as ucvd's own mount namespace has them."""
+    done = sh(
+        "nsenter", f"--target={main_pid()}", "--mount", "--",
+        "grep", " - proc ", "/proc/self/mountinfo",
+    )  # fmt: skip
+    return out(done)
+
+
+def hidepid_warnings(health: dict[str, Any]) -> list[str]:
+    said = [*health.get("problems", []), *health.get("warnings", [])]
+    return [text for text in said if "hidepid" in text.lower()]
+
+
 def uptime() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
@@ -322,7 +336,9 @@ def scan(cores: dict[str, str]) -> list[dict[str, Any]]:
     /proc/*/cmdline and environ, every readable file outside /proc, /sys and /dev, and the
     journal as it may read it."""
     needles = Needles(cores)
+    t0 = time.monotonic()
     findings = scan_processes(needles)
+    t1 = time.monotonic()
     files = 0
     skip = {Path("/proc"), Path("/sys"), Path("/dev")}
     for top, dirs, names in os.walk("/"):
@@ -333,12 +349,14 @@ def scan(cores: dict[str, str]) -> list[dict[str, Any]]:
                 files += 1
             if roles:
                 findings.append({"kind": "file", "path": str(Path(top) / name), "roles": roles})
+    t2 = time.monotonic()
     journal = subprocess.run(
         ["journalctl", "-o", "json", "--no-pager"], capture_output=True, check=False
     )
     if roles := needles.roles_in(journal.stdout):
         findings.append({"kind": "journal", "roles": roles})
-    findings.append({"kind": "files_read", "count": files})
+    seconds = [round(t1 - t0, 1), round(t2 - t1, 1), round(time.monotonic() - t2, 1)]
+    findings.append({"kind": "files_read", "count": files, "seconds": seconds})
     return findings
 
 
@@ -350,6 +368,8 @@ def stranger_scan(env: Env) -> tuple[list[dict[str, Any]], int]:
     must(done, "the stranger's scan")
     findings: list[dict[str, Any]] = json.loads(done.stdout)
     files = sum(f["count"] for f in findings if f["kind"] == "files_read")
+    timing = [f["seconds"] for f in findings if f["kind"] == "files_read"]
+    print(f"vmtest: scan as {STRANGER}: {files} files; processes, files, journal {timing} s")
     found = [f for f in findings if f["kind"] != "files_read"]
     for f in found:
         if "pid" in f:
@@ -586,9 +606,12 @@ class Checks:
 
     def health_warns_hidepid(self) -> str:
         health = self._health()
-        warnings = [p for p in health["problems"] if "hidepid" in p.lower()]
+        warnings = hidepid_warnings(health)
         if not warnings:
-            raise CheckFailed(f"ucvctl health names no hidepid problem: {health}")
+            raise CheckFailed(
+                f"ucvctl health says nothing about hidepid: {health}\n"
+                f"/proc mounts seen by ucvd (its mount namespace):\n{service_proc_mounts()}"
+            )
         return "; ".join(warnings)
 
     def _health(self) -> dict[str, Any]:
@@ -771,9 +794,12 @@ class Checks:
 
     def health_no_hidepid_warning(self) -> str:
         health = self._health()
-        warnings = [p for p in health["problems"] if "hidepid" in p.lower()]
+        warnings = hidepid_warnings(health)
         if warnings:
-            raise CheckFailed(f"still warns: {warnings}")
+            raise CheckFailed(
+                f"still warns: {warnings}\n"
+                f"/proc mounts seen by ucvd (its mount namespace):\n{service_proc_mounts()}"
+            )
         return f"healthy={health['healthy']}, problems={health['problems']}"
 
     def reinstall_keeps_config(self) -> str:
@@ -899,11 +925,23 @@ class Reporter:
         os.write(self.fd, line.encode())
         with contextlib.suppress(termios.error):
             termios.tcdrain(self.fd)
-        print(f"vmtest: {line.strip()}", flush=True)
+        if record.get("type") != "journal":
+            print(f"vmtest: {line.strip()}", flush=True)
+
+
+def report_journal(report: Reporter, env: Env | None, phase: int) -> None:
+    """This boot's journal of ucvd, for the host to keep next to the results."""
+    done = sh(
+        "journalctl", "-b", "-u", "ucvd.service", "-u", "ucvd.socket",
+        "-o", "short-monotonic", "--no-pager", timeout=120,
+    )  # fmt: skip
+    text = done.stdout + done.stderr
+    report({"type": "journal", "phase": phase, "text": env.redact(text) if env else text})
 
 
 def run() -> int:
     report = Reporter(RESULTS_TTY)
+    env: Env | None = None
     phase = int(STATE.read_text()) if STATE.exists() else 1
     analyze = sh("systemd-analyze", "time", "--no-pager", timeout=60)
     report({
@@ -911,9 +949,11 @@ def run() -> int:
         "systemd": analyze.stdout.strip().splitlines()[0] if analyze.returncode == 0 else "",
     })  # fmt: skip
     try:
-        checks = Checks(Env(json.loads(CONFIG.read_text())), report)
+        env = Env(json.loads(CONFIG.read_text()))
+        checks = Checks(env, report)
         if phase == 1:
             phase1(checks)
+            report_journal(report, env, phase)
             with Path("/etc/fstab").open("a") as fstab:
                 fstab.write(HIDEPID_FSTAB + "\n")
             STATE.parent.mkdir(parents=True, exist_ok=True)
@@ -923,11 +963,13 @@ def run() -> int:
             sh("systemctl", "reboot")
             return 0
         phase2(checks)
+        report_journal(report, env, phase)
         report({"type": "done", "uptime": round(uptime(), 2)})
     except Exception:
         # The checks catch their own failures: this is the harness itself failing. The
         # host counts every check not reported as failed.
         report({"type": "error", "detail": traceback.format_exc(limit=6)})
+        report_journal(report, env, phase)
     sh("systemctl", "poweroff")
     return 0
 

@@ -42,18 +42,12 @@ def say(text: str) -> None:
     print(f"[vm] {text}", file=sys.stderr, flush=True)
 
 
-def build_deb(dist: str, out: Path) -> tuple[Path, str]:
-    """The package for `dist`, and a note when the build script cannot target it yet."""
-    argv = ["bash", str(BUILD_DEB), "--out", str(out)]
-    note = ""
-    if "--dist" in BUILD_DEB.read_text():
-        argv += ["--dist", dist]
-    else:
-        note = f"build-deb.sh has no --dist: its default (bookworm) package is used on {dist}"
+def build_deb(dist: str, out: Path) -> Path:
+    argv = ["bash", str(BUILD_DEB), "--dist", dist, "--out", str(out)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"build-deb.sh failed:\n{done.stderr[-3000:]}")
-    return Path(done.stdout.strip().splitlines()[-1]), note
+        raise SystemExit(f"build-deb.sh --dist {dist} failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def mediamtx_binary() -> Path:
@@ -111,8 +105,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Boot test: Debian {report['dist']}",
         "",
-        f"ucvd {report['version']}, {report['date']}, `make vm-test DIST={report['dist']}`"
-        + (f"  \nNote: {report['note']}" if report["note"] else ""),
+        f"ucvd {report['version']} ({report['package']}), {report['date']}, "
+        f"`make vm-test DIST={report['dist']}`",
         "",
         "| step | seconds |",
         "|---|---:|",
@@ -146,6 +140,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def live(record: Record) -> None:
     d = record.data
+    if d.get("type") == "journal":
+        return
     if d.get("type") == "check":
         mark = "pass" if d["ok"] else "FAIL"
         say(f"{record.at:7.1f}s  {mark}  {d['name']} ({d['seconds']}s)")
@@ -163,7 +159,7 @@ def run(dist: str, *, timeout: float, keep: bool) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=f"ucvd-vm-{dist}-", dir="/var/tmp"))
     try:
         say(f"{dist}: building the package, getting MediaMTX and the test clip ({workdir})")
-        deb, note = build_deb(dist, workdir)
+        deb = build_deb(dist, workdir)
         t_deb = time.monotonic()
         mediamtx, clip = mediamtx_binary(), test_clip()
         plan = image.guest_plan(dist, deb, __version__)
@@ -198,11 +194,12 @@ def run(dist: str, *, timeout: float, keep: bool) -> int:
             "dist": dist,
             "version": __version__,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "note": note,
             "package": deb.name,
             "root_packages": list(image.root_packages(deb)),
             "timings": timings,
-            "records": [{"at": r.at, **r.data} for r in result.records],
+            "records": [
+                {"at": r.at, **r.data} for r in result.records if r.data.get("type") != "journal"
+            ],
             "problems": problems,
             "noise": result.noise[-50:],
             "checks": rows,
@@ -212,6 +209,13 @@ def run(dist: str, *, timeout: float, keep: bool) -> int:
         (RESULTS / f"{dist}.json").write_text(json.dumps(report, indent=2) + "\n")
         (RESULTS / f"{dist}.md").write_text(markdown(report))
         shutil.copyfile(result.console, RESULTS / f"{dist}.console.log")
+        journals = [r.data for r in result.records if r.data.get("type") == "journal"]
+        (RESULTS / f"{dist}.journal.log").write_text(
+            "".join(
+                f"--- boot {j['phase']}: journalctl -b -u ucvd -u ucvd.socket\n{j['text']}"
+                for j in journals
+            )
+        )
         print(f"\nBoot test, Debian {dist} (ucvd {__version__}):")
         print_table(rows)
         print(
@@ -219,9 +223,10 @@ def run(dist: str, *, timeout: float, keep: bool) -> int:
         )
         for problem in problems:
             print(f"problem: {problem}")
-        if note:
-            print(f"note: {note}")
-        print(f"results: {RESULTS / dist}.md, console: {RESULTS / dist}.console.log")
+        print(
+            f"results: {RESULTS / dist}.md; the guest's console and ucvd's journal: "
+            f"{RESULTS / dist}.console.log, .journal.log"
+        )
         print(summary)
         return 0 if failed == 0 and not problems else 1
     finally:
