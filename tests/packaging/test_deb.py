@@ -1,6 +1,6 @@
 """The Debian package as dpkg sees it, and its programs run from an unpacked copy with
 Debian's own Python: what `make deb` ships, checked without installing it (installing it
-is test_install.py's job, in a throw-away Debian)."""
+is the boot test's job: tests/vm, `make vm-test`)."""
 
 from __future__ import annotations
 
