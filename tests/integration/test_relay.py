@@ -29,7 +29,7 @@ from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of
 from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
-from tests.harness.tools import Tools
+from tests.harness.tools import Tools, ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvd.errors import ErrorKind
 from ucvd.ffmpeg.argv import RelaySettings
@@ -80,10 +80,11 @@ async def supervised(
     *pairs: tuple[Camera, Target],
     settings: SupervisorSettings = FAST,
     recorder: Callable[[Notification], None] | None = None,
-    ffmpeg: str = "ffmpeg",
+    ffmpeg: str | None = None,
 ) -> AsyncIterator[list[Supervisor]]:
-    """Run one supervisor per (camera, target) until the block ends. API clients close
-    only after the supervisors are gone, so a failing test shows its own error."""
+    """Run one supervisor per (camera, target) until the block ends, with the FFmpeg under
+    test unless `ffmpeg` is given. API clients close only after the supervisors are gone, so
+    a failing test shows its own error."""
     tag = f"test-{uuid.uuid4().hex[:12]}"
     async with contextlib.AsyncExitStack() as stack:
         supervisors = []
@@ -96,7 +97,7 @@ async def supervised(
                 Supervisor(
                     camera,
                     target,
-                    ffmpeg=ffmpeg,
+                    ffmpeg=ffmpeg or ffmpeg_under_test(),
                     mediamtx=client,
                     tag=tag,
                     notify=recorder or Recorder(),
