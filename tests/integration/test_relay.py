@@ -24,7 +24,7 @@ import pytest
 
 from tests.harness.cameras import Camera as SimCamera
 from tests.harness.cameras import CameraFarm
-from tests.harness.media import Audio, probe_streams
+from tests.harness.media import Audio, packets_read, probe_streams
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of
 from tests.harness.relay import start_plain_relay
@@ -174,6 +174,11 @@ async def test_relay_reads_back_the_same_stream(
             (s.codec_type, s.codec_name, s.width, s.height) for s in source
         ]
         assert any(s.codec_type == "audio" for s in relayed) is (audio is not Audio.NONE)
+        # Every announced track carries packets (FFmpeg 7.1 copied no audio without -copyinkf).
+        counts = await anyio.to_thread.run_sync(
+            packets_read, tools, mediamtx.read_url("camera_cam-001")
+        )
+        assert len(counts) == len(source) and all(n > 0 for n in counts), counts
         await wait_for(lambda: sup.state().metrics.bitrate_kbps, 5, "a bitrate sample")
         metrics = sup.state().metrics
         assert metrics.tracks[0] == "H264"
