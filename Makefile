@@ -51,9 +51,11 @@ fmt: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The Debian package (bookworm, amd64): dist/ucvd_<version>_amd64.deb. See packaging/build-deb.sh.
+# The Debian package, amd64, for this machine's distribution or DIST=bookworm|trixie|noble:
+# dist/ucvd_<version>+<deb12|deb13|ubuntu24.04>_amd64.deb. See packaging/build-deb.sh.
+DIST ?=
 deb: deps
-	bash packaging/build-deb.sh
+	bash packaging/build-deb.sh $(if $(DIST),--dist $(DIST))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Build the Debian package of ucvd, for Debian 12 (bookworm) on amd64:
-#   dist/ucvd_<version>_amd64.deb, <version> from ucvd/version.py.
+# Build the Debian package of ucvd for one distribution, amd64:
+#   dist/ucvd_<version>+<suffix>_amd64.deb, <version> from ucvd/version.py, <suffix> naming
+#   the distribution (deb12, deb13, ubuntu24.04) so that packages for each can sit side by
+#   side and an upgrade of the distribution sorts the newer one higher.
 #
-# Usage: bash packaging/build-deb.sh [--out DIR]    (or UCVD_DEB_OUT=DIR; default dist/)
-#        Prints the path of the package on stdout, and what it does on stderr.
+# Usage: bash packaging/build-deb.sh [--dist DIST] [--out DIR]
+#        DIST: bookworm (Debian 12), trixie (Debian 13) or noble (Ubuntu 24.04); default
+#        this machine's own (/etc/os-release). Or UCVD_DEB_DIST / UCVD_DEB_OUT; default out
+#        dist/. Prints the path of the package on stdout, and what it does on stderr.
 #        UCVD_BUILD_PYTHON: the environment whose pip builds it and whose versions are
 #        pinned (default .venv/bin/python); DEB_MAINTAINER: the control file's Maintainer.
 # Needs: .venv (make deps), dpkg-deb, and PyPI through pip (or pip's cache, once warm).
 #
+# What differs between distributions is only the interpreter the bundled libraries are
+# for: its version selects the compiled wheels (cpXY, and no newer glibc than the
+# distribution's) and pins the control file's python3 dependency to that minor version.
+#
 # What goes in:
 #   /usr/lib/ucvd/python   ucvd, ucvctl and their dependencies, installed with pip --target
-#                          for CPython 3.11 and glibc <= 2.36 (bookworm's), pinned to the
-#                          versions in .venv: the ones the test suite ran against
-#   /usr/bin/ucvd, ucvctl  launchers (packaging/bin/) running Debian's /usr/bin/python3 on it
-#   /usr/lib/systemd/system/ucvd.service, /usr/lib/sysusers.d/ucvd.conf    from systemd/
+#                          for the distribution's CPython and glibc, pinned to the versions
+#                          in .venv: the ones the test suite ran against
+#   /usr/bin/ucvd, ucvctl  launchers (packaging/bin/) running the distribution's python3
+#   /usr/lib/systemd/system/ucvd.{service,socket}, /usr/lib/sysusers.d/ucvd.conf  systemd/
 #   /etc/ucvd/ucvd.toml    the commented example config (packaging/ucvd.toml), a conffile
 #   /usr/share/doc/ucvd/   README.md, and copyright naming each bundled project's license
 #   DEBIAN/                control, conffiles, md5sums, maintainer scripts (packaging/debian/)
@@ -24,30 +32,42 @@ die() { printf '[deb] ERROR: %s\n' "$*" >&2; exit 1; }
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${UCVD_DEB_OUT:-$repo/dist}
+dist=${UCVD_DEB_DIST:-}
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
+    --dist) [ $# -ge 2 ] || die "--dist needs a distribution"; dist=$2; shift 2 ;;
+    --dist=*) dist=${1#--dist=}; shift ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (usage: build-deb.sh [--out DIR])" ;;
+    *) die "unknown argument: $1 (usage: build-deb.sh [--dist DIST] [--out DIR])" ;;
   esac
 done
+if [ -z "$dist" ]; then
+  dist=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  [ -n "$dist" ] || die "cannot tell this machine's distribution: pass --dist"
+fi
+# The distribution's CPython (minor version) and glibc (2.N), and the version suffix.
+case "$dist" in
+  bookworm) TARGET_PYTHON=3.11 TARGET_GLIBC_MINOR=36 SUFFIX=deb12 ;;
+  trixie) TARGET_PYTHON=3.13 TARGET_GLIBC_MINOR=41 SUFFIX=deb13 ;;
+  noble) TARGET_PYTHON=3.12 TARGET_GLIBC_MINOR=39 SUFFIX=ubuntu24.04 ;;
+  *) die "unknown distribution '$dist' (bookworm, trixie or noble)" ;;
+esac
+NEXT_PYTHON=${TARGET_PYTHON%.*}.$((${TARGET_PYTHON#*.} + 1))
 out=$(realpath -m -- "$out")
 cd "$repo"
 umask 022
 t0=$(date +%s)
 
-# The target: Debian 12's interpreter and C library. Compiled wheels must be cp311 and
-# need no newer glibc than 2.36; the control file's Depends pins python3 to 3.11.x.
-TARGET_PYTHON=3.11
-TARGET_GLIBC_MINOR=36
 PY=${UCVD_BUILD_PYTHON:-.venv/bin/python}
 MAINTAINER=${DEB_MAINTAINER:-ucvd maintainers <maintainers@ucvd.invalid>}
 LIB=usr/lib/ucvd/python
 
 [ -x "$PY" ] || die "$PY not found: run 'make deps' first ('make deb' does)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (apt-get install dpkg)"
-for f in systemd/ucvd.service systemd/ucvd.sysusers packaging/ucvd.toml README.md; do
+for f in systemd/ucvd.service systemd/ucvd.socket systemd/ucvd.sysusers packaging/ucvd.toml \
+  README.md; do
   [ -f "$f" ] || die "$f is missing"
 done
 
@@ -55,6 +75,7 @@ version=$(sed -n 's/^__version__ = "\([^"]*\)"$/\1/p' ucvd/version.py)
 [ -n "$version" ] || die 'ucvd/version.py has no line __version__ = "..."'
 # PEP 440 to Debian: pre- and dev releases sort before the release (~), post releases after (+).
 deb_version=$(sed -E 's/[.-]?(a|b|rc|dev)([0-9]*)/~\1\2/g; s/[.-]?post([0-9]*)/+post\1/' <<<"$version")
+deb_version=$deb_version+$SUFFIX
 [[ $deb_version =~ ^[0-9][A-Za-z0-9.+~]*$ ]] \
   || die "cannot make a Debian version of $version (got $deb_version)"
 
@@ -64,7 +85,7 @@ root=$work/root
 pip=("$PY" -m pip --disable-pip-version-check)
 
 # --- 1. Wheels ------------------------------------------------------------------------------
-say "1/4 wheels of ucvd $version and its dependencies, at the versions in .venv"
+say "1/4 wheels of ucvd $version and its dependencies, at the versions in .venv ($dist)"
 # Every package in .venv, pinned, less ucvd itself (built from this tree, whatever .venv has).
 "${pip[@]}" freeze --exclude-editable >"$work/freeze.txt" || die "pip freeze failed in .venv"
 sed '/^ucvd[ =@]/Id' "$work/freeze.txt" >"$work/constraints.txt"
@@ -101,6 +122,7 @@ say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, maintainer scripts
 install -D -m 0755 packaging/bin/ucvd "$root/usr/bin/ucvd"
 install -D -m 0755 packaging/bin/ucvctl "$root/usr/bin/ucvctl"
 install -D -m 0644 systemd/ucvd.service "$root/usr/lib/systemd/system/ucvd.service"
+install -D -m 0644 systemd/ucvd.socket "$root/usr/lib/systemd/system/ucvd.socket"
 install -D -m 0644 systemd/ucvd.sysusers "$root/usr/lib/sysusers.d/ucvd.conf"
 install -D -m 0644 packaging/ucvd.toml "$root/etc/ucvd/ucvd.toml"
 install -D -m 0644 README.md "$root/usr/share/doc/ucvd/README.md"
@@ -123,7 +145,8 @@ echo /etc/ucvd/ucvd.toml >"$root/DEBIAN/conffiles"
   | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
 installed_size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$deb_version/" -e "s/@INSTALLED_SIZE@/$installed_size/" \
-  -e "s|@MAINTAINER@|$MAINTAINER|" packaging/debian/control.in >"$root/DEBIAN/control"
+  -e "s|@MAINTAINER@|$MAINTAINER|" -e "s/@PYTHON@/$TARGET_PYTHON/" \
+  -e "s/@NEXT_PYTHON@/$NEXT_PYTHON/" packaging/debian/control.in >"$root/DEBIAN/control"
 ! grep -n '@[A-Z_]*@' "$root/DEBIAN/control" || die "unfilled placeholder in DEBIAN/control"
 
 # --- 4. The package -------------------------------------------------------------------------

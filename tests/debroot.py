@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -70,12 +71,10 @@ def mirror_candidates(etc_apt: Path = APT_SOURCES) -> list[tuple[str, list[str]]
         if not path.is_file():
             continue
         for line in path.read_text(errors="replace").splitlines():
-            words = line.split("#", 1)[0].split()
-            if len(words) < 3 or words[0] != "deb":
-                continue
-            words = [w for w in words[1:] if not w.startswith("[")]  # options like [arch=..]
-            if len(words) >= 2:
-                found.append((words[0], [words[1]]))
+            # Options like [arch=amd64 signed-by=...] may hold spaces: drop them first.
+            words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb":
+                found.append((words[1], [words[2]]))
     return found
 
 

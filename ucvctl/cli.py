@@ -454,8 +454,10 @@ def _started(s: p.PublicationStatus) -> str:
 def _health_text(h: p.Health) -> str:
     if h.healthy:
         c = h.counts
-        return f"healthy: {c.publishing} publishing, {c.cameras} cameras"
-    return "problems:\n" + "\n".join(f"  - {text}" for text in h.problems)
+        text = f"healthy: {c.publishing} publishing, {c.cameras} cameras"
+    else:
+        text = "problems:\n" + "\n".join(f"  - {problem}" for problem in h.problems)
+    return text + "".join(f"\nwarning: {warning}" for warning in h.warnings)
 
 
 def _reload_text(r: p.ReloadResult) -> str:

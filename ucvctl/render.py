@@ -247,6 +247,7 @@ def info_text(i: p.DaemonInfo) -> str:
             ("socket", i.socket),
             ("state", i.state_dir),
             ("config", i.config_file or "(default location)"),
+            *(("warning", text) for text in i.warnings),
         ]
     )
 

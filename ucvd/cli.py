@@ -57,26 +57,34 @@ def main(argv: list[str] | None = None) -> int:
     import anyio
 
     from ucvd import logs
+    from ucvd.activation import ActivationError, socket_path, take_inherited
     from ucvd.config import ConfigError, load
     from ucvd.daemon import Daemon, Paths
     from ucvd.store import Store, StoreError
 
     logs.configure(args.log_format or logs.default_format())
     try:
+        # First, so that the LISTEN_* variables are gone before anything could pass them on.
+        inherited = take_inherited()
+    except ActivationError as exc:
+        return _fail(str(exc))
+    try:
         config = load(args.config)
     except ConfigError as exc:
         return _fail(f"{exc}")
     env_socket = os.environ.get(SOCKET_ENV)
+    socket = args.socket or (Path(env_socket) if env_socket else Path(config.daemon.socket))
     paths = Paths(
         config=args.config,
-        socket=args.socket or (Path(env_socket) if env_socket else Path(config.daemon.socket)),
+        # The unit's ListenStream= is the truth when systemd made the socket.
+        socket=Path(socket_path(inherited)) if inherited else socket,
         state_dir=args.state_dir or Path(config.daemon.state_dir),
     )
     try:
         store = Store(paths.database)
     except StoreError as exc:
         return _fail(str(exc))
-    daemon = Daemon(config, paths, store)
+    daemon = Daemon(config, paths, store, inherited=inherited)
     try:
         return anyio.run(daemon.run)
     except KeyboardInterrupt:

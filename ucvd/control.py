@@ -158,6 +158,9 @@ class ControlServer:
     max_connections: int = 64
     max_message_bytes: int = MAX_MESSAGE_BYTES
     idle_timeout_s: float = 300.0
+    # A listening socket systemd passed (ucvd.socket): served as it is, never unlinked,
+    # since systemd owns its name, group and mode and keeps it open across restarts.
+    inherited: socket.socket | None = None
     _connections: set[Connection] = field(default_factory=set)
     _closing: bool = False
 
@@ -173,10 +176,18 @@ class ControlServer:
                 self._closing = True
                 for conn in list(self._connections):
                     conn.close()
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
+                if self.inherited is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.path.unlink()
+
+    @property
+    def owns_path(self) -> bool:
+        """False when systemd made the socket: then its group is the unit's business."""
+        return self.inherited is None
 
     async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+        if self.inherited is not None:
+            return await anyio.abc.SocketListener.from_socket(self.inherited)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             if await _answers(self.path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import anyio.abc
 import msgspec
 import structlog
 
+from ucvd import exposure
 from ucvd import protocol as p
 from ucvd.config import Config, ConfigError, load
 from ucvd.control import AccessPolicy, Connection, ControlServer, Method, give_to_group
@@ -54,8 +56,16 @@ class Paths:
 
 
 class Daemon:
-    def __init__(self, config: Config, paths: Paths, store: Store) -> None:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        store: Store,
+        *,
+        inherited: socket.socket | None = None,
+    ) -> None:
         self.config = config
+        self.inherited = inherited  # the listening socket from ucvd.socket, if any
         self.notify = Notifier()
         self.paths = paths
         self.store = AsyncStore(store)
@@ -108,6 +118,7 @@ class Daemon:
             max_connections=d.max_connections,
             max_message_bytes=d.max_message_bytes,
             idle_timeout_s=d.idle_timeout_s,
+            inherited=self.inherited,
         )
         async with anyio.create_task_group() as tg:
             await tg.start(self.pubs.run)
@@ -213,6 +224,7 @@ class Daemon:
             state_dir=str(self.paths.state_dir),
             config_file=str(self.paths.config) if self.paths.config else None,
             counts=self._counts(),
+            warnings=exposure.warnings(),
         )
 
     async def health(self, _params: p.NoParams, _conn: Connection) -> p.Health:
@@ -230,7 +242,12 @@ class Daemon:
                 error = status.last_error
                 why = f": {error.kind}: {error.message}" if error else ""
                 problems.append(f"{status.camera_id} is {status.status}{why}")
-        return p.Health(healthy=not problems, problems=problems, counts=self._counts())
+        return p.Health(
+            healthy=not problems,
+            problems=problems,
+            counts=self._counts(),
+            warnings=exposure.warnings(),
+        )
 
     async def reload_rpc(self, _params: p.NoParams, _conn: Connection) -> p.ReloadResult:
         try:
@@ -264,7 +281,7 @@ class Daemon:
         self.server.idle_timeout_s = d.idle_timeout_s
         if d.operator_group != old.daemon.operator_group:
             self.server.policy = AccessPolicy.for_group(d.operator_group)
-            if self.server.policy.operator_gid is not None:
+            if self.server.policy.operator_gid is not None and self.server.owns_path:
                 give_to_group(self.paths.socket, self.server.policy.operator_gid)
         if d.ffmpeg != old.daemon.ffmpeg:
             await self._detect_ffmpeg(d.ffmpeg)

@@ -242,12 +242,16 @@ class DaemonInfo(_Result):
     state_dir: str
     config_file: str | None
     counts: Counts
+    # About the machine rather than the cameras: e.g. passwords other accounts can read.
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 class Health(_Result):
     healthy: bool  # false: something needs the operator
     problems: list[str]
     counts: Counts
+    # Said, but not counted against `healthy`: no camera is dark because of them.
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 class ReloadResult(_Result):

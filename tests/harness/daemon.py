@@ -127,12 +127,13 @@ class Ucvd:
         timeout: float = 15.0,
         env: Mapping[str, str] | None = None,
         log_format: str = "json",
+        pass_fds: Sequence[int] = (),
     ) -> Ucvd:
         """Spawn the daemon and wait until its socket answers `daemon.info`."""
         if self.proc is not None and self.proc.alive():
             raise HarnessError("ucvd is already running")
         self.proc = self.registry.spawn(
-            self.name, [*self.prefix, *self.argv(log_format)], extra_env=env
+            self.name, [*self.prefix, *self.argv(log_format)], extra_env=env, pass_fds=pass_fds
         )
 
         def answers() -> bool:

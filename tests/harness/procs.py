@@ -143,6 +143,7 @@ class ProcessRegistry:
         cwd: Path | None = None,
         stdin: int | None = subprocess.DEVNULL,
         extra_env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> Proc:
         """`extra_env` is applied after systemd's variables are removed from `env`, so a
         test can play systemd (NOTIFY_SOCKET, WATCHDOG_USEC) on purpose."""
@@ -164,6 +165,7 @@ class ProcessRegistry:
                 env=child_env,
                 cwd=cwd,
                 start_new_session=True,
+                pass_fds=tuple(pass_fds),
             )
         proc = Proc(name=name, argv=list(argv), popen=popen, log_path=log_path)
         self._procs.append(proc)

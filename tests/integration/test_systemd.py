@@ -25,6 +25,7 @@ from tests.unit.test_logs_and_render import parse_journal
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "ucvd.service"
+SOCKET = ROOT / "systemd" / "ucvd.socket"
 SYSUSERS = ROOT / "systemd" / "ucvd.sysusers"
 EXPOSURE_BOUND = 2.0
 
@@ -41,13 +42,15 @@ def installed_unit(tmp_path: Path) -> Path:
     text = text.replace("/usr/bin/ucvctl ", program("ucvctl") + " ")
     path = tmp_path / "ucvd.service"
     path.write_text(text)
+    (tmp_path / "ucvd.socket").write_text(SOCKET.read_text())  # the service requires it
     return path
 
 
 @needs_systemd_tools
-def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+def test_systemd_accepts_the_units(tmp_path: Path) -> None:
+    service = installed_unit(tmp_path)
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(installed_unit(tmp_path))],
+        ["systemd-analyze", "verify", str(service), str(tmp_path / "ucvd.socket")],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -66,25 +69,37 @@ def test_unit_exposure_is_within_bound(tmp_path: Path) -> None:
     assert float(found.group(1)) <= EXPOSURE_BOUND, result.stdout
 
 
-def test_unit_keeps_its_promises() -> None:
-    """The settings the daemon relies on (and operators read about) are really there."""
+def unit_settings(path: Path) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if "=" in line and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_unit_keeps_its_promises() -> None:
+    """The settings the daemon relies on (and operators read about) are really there."""
+    settings = unit_settings(UNIT)
     for key, value in {
         "Type": "notify", "KillMode": "mixed", "Restart": "on-failure", "User": "ucvd",
-        "RuntimeDirectory": "ucvd", "StateDirectory": "ucvd", "ConfigurationDirectory": "ucvd",
-        "ProtectProc": "invisible", "NotifyAccess": "main",
+        "StateDirectory": "ucvd", "ConfigurationDirectory": "ucvd",
+        "ProtectProc": "invisible", "NotifyAccess": "main", "Requires": "ucvd.socket",
     }.items():  # fmt: skip
         assert settings.get(key) == [value], key
-    assert "ucvd-operators" in settings["SupplementaryGroups"][0]
+    # systemd would delete /run/ucvd, and the socket unit's socket in it, at every stop.
+    assert "RuntimeDirectory" not in settings
+    # Every relaxation of the syscall filter is named: capset alone, for setpriv.
+    assert settings["SystemCallFilter"] == ["@system-service", "~@privileged @resources", "capset"]
     assert settings["ExecReload"][0].endswith(" reload")
     watchdog = float(settings["WatchdogSec"][0].rstrip("s"))
     stop = float(settings["TimeoutStopSec"][0].rstrip("s"))
     assert watchdog >= 10 and stop >= 20  # the stop ladder needs ~8 s per FFmpeg, in parallel
     assert "--log-format journal" in settings["ExecStart"][0]
+    socket_unit = unit_settings(SOCKET)
+    assert socket_unit["ListenStream"] == ["/run/ucvd/ucvd.sock"]
+    assert socket_unit["SocketGroup"] == ["ucvd-operators"]
+    assert socket_unit["SocketMode"] == ["0660"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-sysusers") is None, reason="no systemd-sysusers")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import ROOT
+from tests.packaging.conftest import BUILD_DEB, ROOT
 from ucvd.version import __version__
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -66,6 +66,7 @@ def test_what_the_unit_and_the_operators_need_is_in_it(
     its User=/SupplementaryGroups= need the sysusers file: missing any, the service fails."""
     for path in (
         "./usr/lib/systemd/system/ucvd.service",
+        "./usr/lib/systemd/system/ucvd.socket",
         "./usr/lib/sysusers.d/ucvd.conf",
         "./etc/ucvd/ucvd.toml",
         "./usr/share/doc/ucvd/README.md",
@@ -123,6 +124,7 @@ def test_maintainer_scripts_are_valid_shell(deb: Path, tmp_path: Path) -> None:
 def test_files_are_the_repository_s(unpacked: Path) -> None:
     for packaged, source in (
         ("usr/lib/systemd/system/ucvd.service", "systemd/ucvd.service"),
+        ("usr/lib/systemd/system/ucvd.socket", "systemd/ucvd.socket"),
         ("usr/lib/sysusers.d/ucvd.conf", "systemd/ucvd.sysusers"),
         ("etc/ucvd/ucvd.toml", "packaging/ucvd.toml"),
         ("usr/share/doc/ucvd/README.md", "README.md"),
@@ -136,6 +138,21 @@ def test_the_unit_runs_programs_the_package_has(unpacked: Path) -> None:
     assert commands == ["/usr/bin/ucvd", "/usr/bin/ucvctl"]
     for command in commands:
         assert os.access(unpacked / command.lstrip("/"), os.X_OK), command
+
+
+def test_the_socket_unit_and_the_service_name_one_socket(unpacked: Path) -> None:
+    """ExecStart's --socket (what the daemon reports) and ExecReload's (what ucvctl calls)
+    are the socket unit's ListenStream=, and the socket is the operator group's."""
+    units = unpacked / "usr/lib/systemd/system"
+    socket_unit = (units / "ucvd.socket").read_text()
+    service = (units / "ucvd.service").read_text()
+    listen = re.findall(r"^ListenStream=(\S+)$", socket_unit, flags=re.MULTILINE)
+    assert len(listen) == 1
+    assert re.findall(r"--socket (\S+)", service) == [listen[0], listen[0]]
+    assert re.search(r"^SocketGroup=ucvd-operators$", socket_unit, flags=re.MULTILINE)
+    assert re.search(r"^SocketMode=0660$", socket_unit, flags=re.MULTILINE)
+    assert re.search(r"^Requires=ucvd.socket$", service, flags=re.MULTILINE)
+    assert not re.search(r"^RuntimeDirectory=", service, flags=re.MULTILINE)
 
 
 def run(argv: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -201,3 +218,36 @@ print("ok")
 """
     result = run([DEBIAN_PYTHON, "-I", "-S", "-c", script], tmp_path)
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+def test_a_package_for_debian_13_bundles_libraries_for_its_python(tmp_path: Path) -> None:
+    """`--dist trixie`: compiled modules for CPython 3.13, and python3 pinned to 3.13; the
+    package itself is installed and run on a booted Debian 13 by `make vm-test`."""
+    done = subprocess.run(
+        ["bash", str(BUILD_DEB), "--dist", "trixie", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    deb = Path(done.stdout.strip().splitlines()[-1])
+    assert deb.name == f"ucvd_{__version__}+deb13_amd64.deb"
+    depends = [d.strip() for d in dpkg_deb("--field", deb, "Depends").split(",")]
+    assert "python3 (>= 3.13)" in depends and "python3 (<< 3.14)" in depends
+    compiled = [p for p in dpkg_deb("--contents", deb).split() if p.endswith(".so")]
+    assert compiled, "msgspec and SQLAlchemy ship compiled modules"
+    assert all(".cpython-313-x86_64-linux-gnu.so" in p for p in compiled), compiled
+
+
+def test_an_unknown_distribution_is_refused_by_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(BUILD_DEB), "--dist", "buster", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "unknown distribution 'buster' (bookworm, trixie or noble)" in done.stderr
+    assert not list(tmp_path.iterdir())

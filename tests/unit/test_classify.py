@@ -123,6 +123,12 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
         127, ErrorKind.CONFIG_ERROR, "FFmpeg could not be started",
     ),
     (
+        "a sandbox refuses setpriv a system call (capset under SystemCallFilter=~@privileged)",
+        ["setpriv: activate capabilities: Operation not permitted"],
+        127, ErrorKind.CONFIG_ERROR,
+        "FFmpeg could not be started: setpriv: activate capabilities: Operation not permitted",
+    ),
+    (
         "camera answers a generic server error",
         ["[error] rtsp://127.0.0.1:50545/x: Server returned 5XX Server Error reply"],
         1, ErrorKind.STREAM_UNAVAILABLE, "refused the stream (5XX Server Error reply)",

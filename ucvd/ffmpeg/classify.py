@@ -113,8 +113,10 @@ _CLOSED_BY_MEDIAMTX = (
 # Highest priority first. Messages may use {camera}, {target}, {status}, {reason}.
 _RULES: tuple[_Rule, ...] = (
     _Rule(
-        # setpriv could not exec FFmpeg: it is missing or not executable.
-        _r(r"setpriv: failed to execute"),
+        # setpriv, which ties FFmpeg to the daemon's life, failed before FFmpeg ran: FFmpeg
+        # is missing or not executable, or a sandbox refused setpriv a system call. Its own
+        # words name the cause; FFmpeg's exit code (127) would only blame FFmpeg.
+        _r(r"^setpriv: "),
         (ErrorKind.CONFIG_ERROR, "FFmpeg could not be started: {reason}"),
         (ErrorKind.CONFIG_ERROR, "FFmpeg could not be started: {reason}"),
         Side.CAMERA,

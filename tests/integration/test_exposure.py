@@ -1,0 +1,57 @@
+"""`ucvctl health` and `ucvctl info` warn while other accounts can read FFmpeg's command
+line, and stop warning once /proc hides it: the real daemon reading its real mountinfo.
+
+The hidden case runs the daemon in a mount namespace of its own whose /proc is a fresh
+procfs mounted with hidepid=invisible, as the host hardening in README's Security section
+makes it; the stacked case is what the unit's ProtectProc= does on an unhardened host.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.harness.daemon import Ucvd
+from tests.harness.procs import ProcessRegistry
+from ucvd.exposure import WARNING
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts /proc in a namespace")
+
+
+def in_namespace(script: str) -> list[str]:
+    return ["unshare", "--mount", "--propagation", "private", "bash", "-c",
+            f'{script} && exec "$@"', "bash"]  # fmt: skip
+
+
+HIDDEN = in_namespace("umount -l /proc && mount -t proc -o hidepid=invisible proc /proc")
+STACKED = in_namespace("mount -t proc -o hidepid=invisible proc /proc")
+
+
+def test_this_host_shows_argv_so_health_and_info_warn(
+    registry: ProcessRegistry, tmp_path: Path
+) -> None:
+    plain = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+             if " /proc " in line and "hidepid" not in line]  # fmt: skip
+    if not plain:
+        pytest.skip("this host hides other users' processes already")
+    daemon = Ucvd(registry, tmp_path / "d").start()
+    health = daemon.ctl("health")
+    assert health.code == 0, health.stderr  # a warning is not a dark camera
+    assert f"warning: {WARNING}" in health.stdout.splitlines()
+    assert WARNING in daemon.ctl_json("info")["warnings"]
+    info = daemon.ctl("info").stdout.splitlines()
+    assert [line.split(None, 1) for line in info if line.startswith("warning")] == [
+        ["warning:", WARNING]
+    ]
+
+
+@needs_root
+@pytest.mark.parametrize(("prefix", "warned"), [(HIDDEN, False), (STACKED, True)])
+def test_the_verdict_follows_the_proc_the_daemon_stands_on(
+    registry: ProcessRegistry, tmp_path: Path, prefix: list[str], warned: bool
+) -> None:
+    daemon = Ucvd(registry, tmp_path / "d", prefix=prefix).start()
+    assert (WARNING in daemon.ctl_json("health")["warnings"]) is warned
+    assert (WARNING in daemon.ctl("health").stdout) is warned
