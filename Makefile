@@ -4,13 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test demo lint fmt clean deb bench bench-quick soak vm-deps vm-test
+.PHONY: deps test test-ffmpeg71 demo lint fmt clean deb bench bench-quick soak vm-deps vm-test
 
 deps:
 	bash .ci/deps.sh
 
 test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The relay's integration tests again, with Debian 13's FFmpeg 7.1 as the FFmpeg ucvd runs
+# (the harness's cameras keep this machine's). The first run bootstraps a trixie root with
+# ffmpeg (~2 min, cached in ~/.cache/ucvd/); see tests/harness/foreign_ffmpeg.py.
+FFMPEG71_TESTS := tests/integration/test_relay.py tests/integration/test_daemon.py \
+	tests/integration/test_runner.py tests/unit/test_ffmpeg_version.py
+test-ffmpeg71: deps
+	wrappers=$$($(PY) -m tests.harness.foreign_ffmpeg trixie) && \
+	UCVD_TEST_FFMPEG=$$wrappers/ffmpeg UCVD_TEST_FFMPEG_RELEASE=7.1 \
+		$(PY) -m pytest $(FFMPEG71_TESTS) $(PYTEST_ARGS)
 
 demo: deps
 	$(PY) -m tests.demo

@@ -15,12 +15,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from ucvctl import render
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
+from ucvd import exposure
 from ucvd import protocol as p
 from ucvd.version import __version__
 
@@ -196,10 +197,18 @@ class Commands:
         self.json = bool(args.json)
 
     def show(
-        self, method: str, params: Any, result_type: type[Any], text: Callable[[Any], str]
+        self,
+        method: str,
+        params: Any,
+        result_type: type[Any],
+        text: Callable[[Any], str],
+        adjust: Callable[[Any], Any] | None = None,
     ) -> Any:
         raw = self.client.call_raw(method, params)
         result = msgspec.json.decode(raw, type=result_type)
+        if adjust is not None:
+            result = adjust(result)
+            raw = msgspec.json.encode(result)
         if self.json:
             _raw(raw)
         else:
@@ -371,11 +380,11 @@ class Commands:
         return EXIT_OK
 
     def info(self) -> int:
-        self.show("daemon.info", {}, p.DaemonInfo, render.info_text)
+        self.show("daemon.info", {}, p.DaemonInfo, render.info_text, _with_host_warnings)
         return EXIT_OK
 
     def health(self) -> int:
-        result = self.show("daemon.health", {}, p.Health, _health_text)
+        result = self.show("daemon.health", {}, p.Health, _health_text, _with_host_warnings)
         return EXIT_OK if result.healthy else EXIT_FAILED
 
     def reload(self) -> int:
@@ -449,6 +458,18 @@ def _as_list(statuses: dict[str, p.PublicationStatus]) -> p.StatusList:
 
 def _started(s: p.PublicationStatus) -> str:
     return f"{s.camera_id}: {s.status} -> {s.publish_path} on {s.target}"
+
+
+_Warned = TypeVar("_Warned", p.Health, p.DaemonInfo)
+
+
+def _with_host_warnings(result: _Warned) -> _Warned:
+    """The daemon's warnings, plus what this client sees of the host: under its unit the
+    daemon has a /proc of its own and cannot tell how the host's is mounted."""
+    found: list[str] = [w for w in exposure.warnings() if w not in result.warnings]
+    if not found:
+        return result
+    return msgspec.structs.replace(result, warnings=[*result.warnings, *found])
 
 
 def _health_text(h: p.Health) -> str:

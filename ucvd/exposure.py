@@ -6,9 +6,13 @@ readable by every local account unless /proc is mounted with `hidepid=` (proc(5)
 unit's ProtectProc= does not help: it gives the service a /proc of its own and leaves the
 host's as it is.
 
-Inside the unit the daemon sees its own /proc mount stacked on the host's: both are in
-/proc/self/mountinfo, so the check asks every procfs mounted at /proc, and the host's is
-one of them. Pure: mountinfo text in, verdict out.
+Who can tell: a process that sees the host's /proc. Under the unit, systemd replaces
+/proc in the service's mount namespace with one of its own (hidepid=invisible), so the
+daemon cannot see how the host mounts it (shown by the boot test); `ucvctl`, which runs in
+the host's view, makes the same check itself and adds what it finds to the daemon's
+warnings. Run by hand, the daemon stands on the host's /proc and warns on its own.
+Every procfs mounted at /proc counts, stacked ones included. Pure: mountinfo text in,
+verdict out; `warnings` does the reading.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from tests.harness.cameras import Camera as SimCamera
 from tests.harness.errors import HarnessError
 from tests.harness.mediamtx import Central
 from tests.harness.procs import Proc, ProcessRegistry
+from tests.harness.tools import ffmpeg_under_test
 from tests.harness.waiting import wait_until
 
 BIN = Path(sys.executable).parent
@@ -101,6 +102,8 @@ class Ucvd:
         self.socket = workdir / "ucvd.sock"
         self.state_dir = workdir / "state"
         sections = {k: dict(v) for k, v in TEST_SETTINGS.items()}
+        if ffmpeg_under_test() != "ffmpeg":  # ucvd's default is left unwritten
+            sections.setdefault("daemon", {})["ffmpeg"] = ffmpeg_under_test()
         for section, values in (settings or {}).items():
             sections.setdefault(section, {}).update(values)
         self.config = write_config(workdir / "ucvd.toml", sections)

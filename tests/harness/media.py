@@ -149,3 +149,21 @@ def probe_streams(tools: Tools, url: str, timeout: float = 20.0) -> list[StreamI
         )
         for s in streams
     ]
+
+
+def packets_read(tools: Tools, url: str, seconds: float = 2.0, timeout: float = 20.0) -> list[int]:
+    """Packets ffprobe reads from each stream of an RTSP URL in its first `seconds`: a track
+    can be announced and still carry nothing."""
+    argv = [
+        tools.ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-timeout", "5000000",
+        "-read_intervals", f"%+{seconds:g}", "-count_packets",
+        "-show_entries", "stream=nb_read_packets", "-of", "json", url,
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"ffprobe did not finish within {timeout}s") from exc
+    if result.returncode != 0:
+        raise HarnessError(f"ffprobe failed: {result.stderr.strip()[-500:]}")
+    streams: list[dict[str, Any]] = json.loads(result.stdout).get("streams", [])
+    return [int(s.get("nb_read_packets", 0)) for s in streams]

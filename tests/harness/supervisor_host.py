@@ -2,7 +2,8 @@
 
     python -m tests.harness.supervisor_host SPEC.json
 
-SPEC holds {"camera": ..., "target": ...} as ucvd's msgspec structs. Status changes are
+SPEC holds {"camera": ..., "target": ...} as ucvd's msgspec structs; the FFmpeg is the one
+under test (UCVD_TEST_FFMPEG). Status changes are
 printed one per line, so a test can wait for "publishing" in the log.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from tests.harness.tools import ffmpeg_under_test
 from ucvd.mediamtx import MediaMTXClient
 from ucvd.model import Camera, Target
 from ucvd.supervisor import Notification, StatusChanged, Supervisor
@@ -33,7 +35,9 @@ async def main(spec: Spec) -> None:
     target = spec.target
     assert target.api_url is not None
     async with MediaMTXClient(target.api_url, credentials=target.api_credentials()) as client:
-        sup = Supervisor(spec.camera, target, ffmpeg="ffmpeg", mediamtx=client, notify=show)
+        sup = Supervisor(
+            spec.camera, target, ffmpeg=ffmpeg_under_test(), mediamtx=client, notify=show
+        )
         async with anyio.create_task_group() as tg:
             await tg.start(sup.run)
             await sup.start()

@@ -24,11 +24,18 @@ def cache_dir() -> Path:
     return Path(base) / "ucvd"
 
 
+# The FFmpeg that ucvd itself runs in the tests (the relays, `camera.probe` through the
+# ffprobe beside it, the version check), when not the machine's: a path, e.g. a wrapper
+# of tests/harness/foreign_ffmpeg.py for Debian 13's FFmpeg 7.1.
+UNDER_TEST_VARIABLE = "UCVD_TEST_FFMPEG"
+
+
 @dataclass(frozen=True)
 class Tools:
-    ffmpeg: str
+    ffmpeg: str  # the harness's own: simulated cameras, reading streams back
     ffprobe: str
     mediamtx: str
+    ffmpeg_under_test: str  # what ucvd is configured with; ffprobe is found next to it
 
 
 def _require(name: str) -> str:
@@ -56,4 +63,20 @@ def find_tools() -> Tools:
         mediamtx = result.stdout.strip().splitlines()[-1]
     if not os.access(mediamtx, os.X_OK):
         raise HarnessError(f"MediaMTX binary {mediamtx} is not executable")
-    return Tools(ffmpeg=_require("ffmpeg"), ffprobe=_require("ffprobe"), mediamtx=mediamtx)
+    return Tools(
+        ffmpeg=_require("ffmpeg"),
+        ffprobe=_require("ffprobe"),
+        mediamtx=mediamtx,
+        ffmpeg_under_test=ffmpeg_under_test(),
+    )
+
+
+def ffmpeg_under_test() -> str:
+    """`UCVD_TEST_FFMPEG` if set (it must run), else "ffmpeg" from PATH as ucvd's default
+    configuration has it."""
+    chosen = os.environ.get(UNDER_TEST_VARIABLE)
+    if not chosen:
+        return "ffmpeg"
+    if not Path(chosen).is_absolute() or not os.access(chosen, os.X_OK):
+        raise HarnessError(f"{UNDER_TEST_VARIABLE}={chosen} is not an executable absolute path")
+    return chosen

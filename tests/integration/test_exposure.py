@@ -3,7 +3,9 @@ line, and stop warning once /proc hides it: the real daemon reading its real mou
 
 The hidden case runs the daemon in a mount namespace of its own whose /proc is a fresh
 procfs mounted with hidepid=invisible, as the host hardening in README's Security section
-makes it; the stacked case is what the unit's ProtectProc= does on an unhardened host.
+makes it (and as the unit's ProtectProc= makes the daemon's own view: then ucvctl, in the
+host's view, adds the warning itself); the stacked case mounts such a procfs over the
+plain one.
 """
 
 from __future__ import annotations
@@ -53,5 +55,26 @@ def test_the_verdict_follows_the_proc_the_daemon_stands_on(
     registry: ProcessRegistry, tmp_path: Path, prefix: list[str], warned: bool
 ) -> None:
     daemon = Ucvd(registry, tmp_path / "d", prefix=prefix).start()
-    assert (WARNING in daemon.ctl_json("health")["warnings"]) is warned
-    assert (WARNING in daemon.ctl("health").stdout) is warned
+    # ucvctl from a hiding /proc of its own: what it prints is the daemon's verdict alone.
+    health = daemon.ctl("--json", "health", prefix=HIDDEN).check().json()
+    assert (WARNING in health["warnings"]) is warned
+    assert (WARNING in daemon.ctl("health", prefix=HIDDEN).stdout) is warned
+
+
+@needs_root
+def test_ucvctl_adds_what_it_sees_when_the_daemon_cannot_see_the_host(
+    registry: ProcessRegistry, tmp_path: Path
+) -> None:
+    """The unit's case: the daemon's /proc hides everything, the host's does not."""
+    plain = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+             if " /proc " in line and "hidepid" not in line]  # fmt: skip
+    if not plain:
+        pytest.skip("this host hides other users' processes already")
+    daemon = Ucvd(registry, tmp_path / "d", prefix=HIDDEN).start()
+    health = daemon.ctl("health")
+    assert health.code == 0 and f"warning: {WARNING}" in health.stdout.splitlines()
+    assert daemon.ctl_json("health")["warnings"] == [WARNING]
+    assert daemon.ctl_json("info")["warnings"] == [WARNING]
+    # In ucvctl's own namespace with a hiding /proc, nobody warns.
+    quiet = daemon.ctl("health", prefix=HIDDEN)
+    assert quiet.code == 0 and "warning" not in quiet.stdout

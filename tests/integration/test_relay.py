@@ -24,12 +24,12 @@ import pytest
 
 from tests.harness.cameras import Camera as SimCamera
 from tests.harness.cameras import CameraFarm
-from tests.harness.media import Audio, probe_streams
+from tests.harness.media import Audio, packets_read, probe_streams
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of
 from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
-from tests.harness.tools import Tools
+from tests.harness.tools import Tools, ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvd.errors import ErrorKind
 from ucvd.ffmpeg.argv import RelaySettings
@@ -80,10 +80,11 @@ async def supervised(
     *pairs: tuple[Camera, Target],
     settings: SupervisorSettings = FAST,
     recorder: Callable[[Notification], None] | None = None,
-    ffmpeg: str = "ffmpeg",
+    ffmpeg: str | None = None,
 ) -> AsyncIterator[list[Supervisor]]:
-    """Run one supervisor per (camera, target) until the block ends. API clients close
-    only after the supervisors are gone, so a failing test shows its own error."""
+    """Run one supervisor per (camera, target) until the block ends, with the FFmpeg under
+    test unless `ffmpeg` is given. API clients close only after the supervisors are gone, so
+    a failing test shows its own error."""
     tag = f"test-{uuid.uuid4().hex[:12]}"
     async with contextlib.AsyncExitStack() as stack:
         supervisors = []
@@ -96,7 +97,7 @@ async def supervised(
                 Supervisor(
                     camera,
                     target,
-                    ffmpeg=ffmpeg,
+                    ffmpeg=ffmpeg or ffmpeg_under_test(),
                     mediamtx=client,
                     tag=tag,
                     notify=recorder or Recorder(),
@@ -173,6 +174,11 @@ async def test_relay_reads_back_the_same_stream(
             (s.codec_type, s.codec_name, s.width, s.height) for s in source
         ]
         assert any(s.codec_type == "audio" for s in relayed) is (audio is not Audio.NONE)
+        # Every announced track carries packets (FFmpeg 7.1 copied no audio without -copyinkf).
+        counts = await anyio.to_thread.run_sync(
+            packets_read, tools, mediamtx.read_url("camera_cam-001")
+        )
+        assert len(counts) == len(source) and all(n > 0 for n in counts), counts
         await wait_for(lambda: sup.state().metrics.bitrate_kbps, 5, "a bitrate sample")
         metrics = sup.state().metrics
         assert metrics.tracks[0] == "H264"

@@ -106,3 +106,15 @@ def test_no_credentials_means_no_userinfo() -> None:
 def test_publish_url_template_and_base_prefix() -> None:
     target = Target(name="t", rtsp_url="rtsp://m:8554/site7/", path_template="{camera_id}/main")
     assert publish_url(Camera(id="door", url=CAM.url), target) == "rtsp://m:8554/site7/door/main"
+
+
+def test_audio_is_copied_from_its_first_packet() -> None:
+    """FFmpeg 7.1's RTSP demuxer flags no AAC packet as a keyframe and stream copy waits for
+    one: the audio track would be announced and stay empty. Video still starts at a
+    keyframe."""
+    argv = relay_argv("ffmpeg", CAM, TARGET)
+    assert "-copyinkf:a" in argv and argv.index("-copyinkf:a") > argv.index("-i")
+    assert "-copyinkf" not in argv and "-copyinkf:v" not in argv
+    mute = relay_argv("ffmpeg", Camera(id="c", url=CAM.url, options=CameraOptions(audio=False)),
+                      TARGET)  # fmt: skip
+    assert "-copyinkf:a" not in mute

@@ -1,5 +1,6 @@
-"""The classifier against stderr that FFmpeg 5.1 really printed (collected with the harness;
-only the credentials were changed)."""
+"""The classifier against stderr that FFmpeg 5.1 (Debian 12) and 7.1 (Debian 13) really
+printed, collected with the harness (`python -m tests.harness.stderr_cases FFMPEG`); only
+the credentials, ports and addresses were changed."""
 
 from __future__ import annotations
 
@@ -166,10 +167,118 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
 ]  # fmt: skip
 
 
+# FFmpeg 7.1: the same failures, in its words and with its exit codes.
+CASES_7_1: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
+    (
+        "7.1 camera wrong password",
+        [
+            "[rtsp @ 0x55a5e98176c0] [error] method DESCRIBE failed: 401Unauthorized",
+            "[in#0 @ 0x55a5e9817400] [error] Error opening input: Server returned 401 Unauthorized (authorization failed)",
+            "[error] Error opening input file rtsp://admin:Cam%23Secret1@127.0.0.1:50545/Streaming/Channels/101.",
+            "[fatal] Error opening input files: Server returned 401 Unauthorized (authorization failed)",
+        ],
+        8, ErrorKind.AUTH_FAILED, "camera 127.0.0.1:50545 refused the username or password (401)",
+    ),
+    (
+        "7.1 camera unknown path",
+        [
+            "[rtsp @ 0x5589fb4396c0] [error] method DESCRIBE failed: 404Not Found",
+            "[in#0 @ 0x5589fb439400] [error] Error opening input: Server returned 404 Not Found",
+            "[error] Error opening input file rtsp://127.0.0.1:50545/nope.",
+            "[fatal] Error opening input files: Server returned 404 Not Found",
+        ],
+        8, ErrorKind.STREAM_UNAVAILABLE, "camera 127.0.0.1:50545 has no such stream (404 Not Found)",
+    ),
+    (
+        "7.1 camera port closed",
+        [
+            "[tcp @ 0x5594ad75c480] [error] Connection to tcp://127.0.0.1:50545?timeout=5000000 failed: Connection refused",
+            "[in#0 @ 0x5594ad7bb400] [error] Error opening input: Connection refused",
+            "[error] Error opening input file rtsp://127.0.0.1:50545/Streaming/Channels/101.",
+            "[fatal] Error opening input files: Connection refused",
+        ],
+        145, ErrorKind.CONNECTION_FAILED, "cannot reach camera 127.0.0.1:50545: Connection refused",
+    ),
+    (
+        "7.1 camera frozen: its timeout, then MediaMTX gone at the trailer",
+        [
+            "[in#0/rtsp @ 0x560d8a2bd400] [error] Error during demuxing: Connection timed out",
+            "[out#0/rtsp @ 0x560d8a427200] [error] Error writing trailer: Broken pipe",
+        ],
+        224, ErrorKind.CONNECTION_FAILED, "cannot reach camera 127.0.0.1:50545: Connection timed out",
+    ),
+    (
+        "7.1 camera frozen: its timeout alone",
+        ["[in#0/rtsp @ 0x561560328400] [error] Error during demuxing: Connection timed out"],
+        0, ErrorKind.CONNECTION_FAILED, "cannot reach camera 127.0.0.1:50545: Connection timed out",
+    ),
+    (
+        "7.1 camera has no video",
+        [
+            "[fatal] Stream map '' matches no streams.",
+            "To ignore this, add a trailing '?' to the map.",
+            "[error] Failed to set value '0:v:0' for option 'map': Invalid argument",
+            "[error] Error parsing options for output file rtsp://ucvd-publisher:Pub%23Secret2@127.0.0.1:39359/camera_a.",
+            "[fatal] Error opening output files: Invalid argument",
+        ],
+        234, ErrorKind.STREAM_UNAVAILABLE, "camera 127.0.0.1:50545 sends no video track",
+    ),
+    (
+        "7.1 MediaMTX down",
+        [
+            "[tcp @ 0x560397ca1400] [error] Connection to tcp://127.0.0.1:39359?timeout=5000000 failed: Connection refused",
+            "[out#0/rtsp @ 0x560397dba500] [error] Could not write header (incorrect codec parameters ?): Connection refused",
+        ],
+        145, ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX 127.0.0.1:39359: Connection refused",
+    ),
+    (
+        "7.1 MediaMTX refuses publish credentials",
+        [
+            "[rtsp @ 0x5627c2c87b40] [error] method ANNOUNCE failed: 401Unauthorized",
+            "[out#0/rtsp @ 0x5627c2ce1400] [error] Could not write header (incorrect codec parameters ?): Server returned 401 Unauthorized (authorization failed)",
+        ],
+        8, ErrorKind.MEDIAMTX_REJECTED, "MediaMTX 127.0.0.1:39359 refused the publish credentials (401)",
+    ),
+    (
+        "7.1 MediaMTX refuses the path",
+        ["[out#0/rtsp @ 0x558dad828500] [error] Could not write header (incorrect codec parameters ?): Server returned 400 Bad Request"],
+        8, ErrorKind.MEDIAMTX_REJECTED, "MediaMTX 127.0.0.1:39359 refused the publication (400 Bad Request)",
+    ),
+    (
+        "7.1 MediaMTX path busy (overridePublisher off)",
+        ["[out#0/rtsp @ 0x55e89f3724c0] [error] Could not write header (incorrect codec parameters ?): Invalid data found when processing input"],
+        183, ErrorKind.MEDIAMTX_REJECTED, "path is busy with another publisher",
+    ),
+    (
+        "7.1 kicked by MediaMTX (or MediaMTX stopped)",
+        [
+            "[vost#0:0/copy @ 0x563a1e849500] [error] Error submitting a packet to the muxer: Broken pipe",
+            "[vost#0:0/copy @ 0x563a1e849500] [error] Error submitting a packet to the muxer: Broken pipe",
+            "[out#0/rtsp @ 0x563a1e95f540] [error] Error muxing a packet",
+            "[out#0/rtsp @ 0x563a1e95f540] [error] Task finished with error code: -32 (Broken pipe)",
+            "[out#0/rtsp @ 0x563a1e95f540] [error] Terminating thread with return code -32 (Broken pipe)",
+            "[out#0/rtsp @ 0x563a1e95f540] [error] Error writing trailer: Broken pipe",
+        ],
+        224, ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX 127.0.0.1:39359 closed the publishing connection",
+    ),
+    (
+        "7.1 old FFmpeg option",
+        ["[error] Unrecognized option 'stimeout'.",
+         "[fatal] Error splitting the argument list: Option not found"],
+        8, ErrorKind.CONFIG_ERROR, "FFmpeg refused its options: Unrecognized option 'stimeout'.",
+    ),
+    (
+        "7.1 camera refuses the transport: the reason phrase keeps its space",
+        ["[rtsp @ 0x1] [error] method SETUP failed: 461Unsupported transport"],
+        8, ErrorKind.STREAM_UNAVAILABLE, "refused the stream (461 Unsupported transport)",
+    ),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("lines", "returncode", "kind", "fragment"),
-    [c[1:] for c in CASES],
-    ids=[c[0] for c in CASES],
+    [c[1:] for c in CASES + CASES_7_1],
+    ids=[c[0] for c in CASES + CASES_7_1],
 )
 def test_classify(lines: list[str], returncode: int | None, kind: ErrorKind, fragment: str) -> None:
     fault = classify(lines, camera=CAM, target=MTX, returncode=returncode, secrets=SECRETS)
@@ -198,6 +307,14 @@ def test_highest_priority_wins_whatever_the_order() -> None:
         ("method ANNOUNCE failed: 400", Side.TARGET),
         ("method DESCRIBE failed: 400", Side.CAMERA),
         ("Could not write header for output file #0", Side.TARGET),
+        # FFmpeg 7.1 names the side in its tag instead of the URL.
+        ("[in#0/rtsp @ 0x1] [error] Error during demuxing: Connection timed out", Side.CAMERA),
+        ("[in#0 @ 0x1] [error] Error opening input: Connection refused", Side.CAMERA),
+        (
+            "[out#0/rtsp @ 0x1] [error] Could not write header (x ?): Connection refused",
+            Side.TARGET,
+        ),
+        ("[vost#0:0/copy @ 0x1] [error] Error submitting a packet to the muxer: EOF", Side.TARGET),
         ("something else entirely", None),
     ],
 )

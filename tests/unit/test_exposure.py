@@ -10,13 +10,13 @@ from ucvd.exposure import WARNING, argv_exposed, proc_options, warnings
 
 HOST_PLAIN = "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
 HOST_HIDDEN = "22 27 0:21 / /proc rw,relatime - proc proc rw,hidepid=invisible\n"
-# Inside a unit with ProtectProc=invisible: the service's own procfs stacked on the host's.
-UNIT_ON_PLAIN_HOST = (
+# A hiding procfs mounted over a plain one: the plain one still shows every process.
+STACKED_ON_PLAIN = (
     "300 290 0:21 / /proc rw,nosuid,nodev,noexec,relatime master:12 - proc proc rw\n"
     "310 300 0:50 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw,hidepid=invisible\n"
     "311 310 0:25 / /proc/sys ro,nosuid - proc proc rw\n"
 )
-UNIT_ON_HIDDEN_HOST = UNIT_ON_PLAIN_HOST.replace(
+STACKED_ON_HIDDEN = STACKED_ON_PLAIN.replace(
     "master:12 - proc proc rw\n", "master:12 - proc proc rw,hidepid=2\n"
 )
 
@@ -31,8 +31,8 @@ UNIT_ON_HIDDEN_HOST = UNIT_ON_PLAIN_HOST.replace(
         (HOST_PLAIN.replace("rw\n", "rw,hidepid=1\n"), False),
         (HOST_PLAIN.replace("rw\n", "rw,hidepid=off\n"), True),
         (HOST_PLAIN.replace("rw\n", "rw,hidepid=0,subset=pid\n"), True),
-        (UNIT_ON_PLAIN_HOST, True),
-        (UNIT_ON_HIDDEN_HOST, False),
+        (STACKED_ON_PLAIN, True),
+        (STACKED_ON_HIDDEN, False),
         ("", False),
     ],
 )
@@ -51,9 +51,9 @@ def test_only_procfs_mounted_at_proc_counts() -> None:
 
 def test_warnings_read_the_file_and_name_the_fix(tmp_path: Path) -> None:
     info = tmp_path / "mountinfo"
-    info.write_text(UNIT_ON_PLAIN_HOST)
+    info.write_text(STACKED_ON_PLAIN)
     assert warnings(info) == [WARNING]
     assert "hidepid=invisible" in WARNING
-    info.write_text(UNIT_ON_HIDDEN_HOST)
+    info.write_text(STACKED_ON_HIDDEN)
     assert warnings(info) == []
     assert warnings(tmp_path / "missing") == []

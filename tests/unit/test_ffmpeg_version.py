@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from tests.harness.tools import ffmpeg_under_test
 from ucvd.ffmpeg.version import FFmpegUnavailable, check_version, detect, parse_version
 
 
@@ -9,6 +12,7 @@ from ucvd.ffmpeg.version import FFmpegUnavailable, check_version, detect, parse_
     ("output", "text", "release"),
     [
         ("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026", "5.1.9-0+deb12u1", (5, 1, 9)),
+        ("ffmpeg version 7.1.5-0+deb13u1 Copyright (c) 2000-2026", "7.1.5-0+deb13u1", (7, 1, 5)),
         ("ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright", "4.4.2-0ubuntu0.22.04.1", (4, 4, 2)),
         ("ffmpeg version n6.1 Copyright", "n6.1", (6, 1, 0)),
         ("ffmpeg version 7.0.2-static https://johnvansickle.com", "7.0.2-static", (7, 0, 2)),
@@ -41,6 +45,16 @@ def test_detect_the_installed_ffmpeg() -> None:
     info = detect("ffmpeg")
     assert info.path.endswith("ffmpeg")
     assert info.release is not None and info.release >= (5, 0, 0)
+
+
+def test_detect_the_ffmpeg_under_test() -> None:
+    """The FFmpeg the tests run ucvd with is the release they say (`make test-ffmpeg71` sets
+    UCVD_TEST_FFMPEG_RELEASE=7.1), so a run against 7.1 cannot quietly use another."""
+    info = detect(ffmpeg_under_test())
+    assert info.release is not None and info.release >= (5, 0, 0)
+    expected = os.environ.get("UCVD_TEST_FFMPEG_RELEASE")
+    if expected:
+        assert ".".join(map(str, info.release[:2])) == expected, info.version
 
 
 def test_detect_missing() -> None:

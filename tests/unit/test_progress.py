@@ -64,3 +64,16 @@ def test_partial_block_waits_for_progress_line() -> None:
     assert parser.feed(b"frame=1\nfps=2\n") == []
     assert parser.feed(b"progr") == []
     assert parser.feed(b"ess=continue\n") == [ProgressBlock(frame=1, fps=2.0)]
+
+
+def test_ffmpeg_7_1_block() -> None:
+    """A block as Debian 13's FFmpeg 7.1 wrote it for the same relay: the same keys."""
+    data = (
+        b"frame=35\nfps=35.00\nstream_0_0_q=-1.0\nbitrate=N/A\ntotal_size=N/A\n"
+        b"out_time_us=2159978\nout_time_ms=2159978\nout_time=00:00:02.159978\n"
+        b"dup_frames=0\ndrop_frames=0\nspeed=2.16x\nprogress=continue\n"
+    )
+    assert ProgressParser().feed(data) == [
+        ProgressBlock(frame=35, fps=35.0, out_time_us=2159978, speed=2.16, dup_frames=0,
+                      drop_frames=0, ended=False)
+    ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The FFmpeg command line for one relay, built from a camera, a target and settings.
 
-Every choice here is one of design.md §4's verified facts about FFmpeg 5.1: TCP on both
+Every choice here is one of design.md §4's verified facts about FFmpeg 5.1, and holds for
+7.1 (Debian 13): TCP on both
 legs (without `-rtsp_transport tcp` before the output the publish leg may go over UDP),
 `-timeout` in microseconds on both legs (`-stimeout` is gone since 5.0), explicit mapping
 (a camera whose video cannot be probed must fail, not be published as audio only; ONVIF
@@ -78,9 +79,14 @@ def relay_argv(
         "-i", with_credentials(camera.url, camera.username, camera.password),
         "-map", "0:v:0",
     ]  # fmt: skip
-    if opts.audio:
-        argv += ["-map", "0:a:0?"]
     argv += ["-c", "copy"]
+    if opts.audio:
+        # FFmpeg 7.1's RTSP demuxer leaves AAC packets unflagged as keyframes, and stream
+        # copy drops every packet before the first keyframe: without `-copyinkf` the audio
+        # track is announced but never carries a packet. Every audio frame decodes on its
+        # own, so copying them from the first is right for 5.1 too; video keeps starting
+        # at a keyframe.
+        argv += ["-map", "0:a:0?", "-copyinkf:a"]
     if opts.avoid_negative_ts:
         argv += ["-avoid_negative_ts", "make_zero"]
     argv += [

@@ -5,7 +5,14 @@ different thing on the camera leg than on the MediaMTX leg ("Connection refused"
 camera on one side, a down server on the other). So each line is first placed on a side,
 from the URL or `tcp://host:port` it names or from the RTSP method it reports, and then
 matched against rules in priority order. Stderr decides first; the exit code only when no
-line explains the exit (255 merely means "FFmpeg got a signal").
+line explains the exit (255 merely means "FFmpeg got a signal"; FFmpeg 7 exits with the
+low byte of its error code, 8 or 183 or 224, where 5.1 said 1).
+
+The rules hold the wording of FFmpeg 5.1 (Debian 12) and 7.1 (Debian 13), each taken from
+real runs (tests/harness/stderr_cases.py). FFmpeg 7 names the part speaking in its tag
+("[in#0/rtsp @ ..]", "[out#0/rtsp @ ..]", "[vost#0:0/copy @ ..]") where 5.1 printed the
+URL, and leaves out the space between an RTSP status code and its reason phrase in
+"method DESCRIBE failed: 401Unauthorized".
 """
 
 from __future__ import annotations
@@ -54,10 +61,13 @@ _URL_HOSTPORT = re.compile(
     r"(?P<scheme>rtsps?|tcp|tls)://(?:[^\s/@]*@)?(?:\[(?P<host6>[0-9a-fA-F:.]+)\]|(?P<host>[^\s/:?\[\]]+))"
     r"(?::(?P<port>\d+))?"
 )
-_CAMERA_HINTS = re.compile(r"method (?:DESCRIBE|PLAY|OPTIONS) |Error opening input")
+_CAMERA_HINTS = re.compile(
+    r"method (?:DESCRIBE|PLAY|OPTIONS) |Error opening input|^\[in#\d+|Error during demuxing"
+)
 _TARGET_HINTS = re.compile(
     r"method (?:ANNOUNCE|RECORD) |output file|av_interleaved_write_frame|Error writing trailer"
-    r"|Error muxing|Error initializing output"
+    r"|Error muxing|Error initializing output|^\[(?:out#|[vas]ost#)\d+|Could not write header"
+    r"|Error submitting a packet to the muxer"
 )
 
 
@@ -94,6 +104,12 @@ def _r(pattern: str) -> re.Pattern[str]:
 
 _CONN = r"Connection refused|Connection timed out|Operation timed out|No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution|Connection reset by peer"  # noqa: E501
 
+_CLOSED_BY_MEDIAMTX = (
+    ErrorKind.MEDIAMTX_UNREACHABLE,
+    "MediaMTX {target} closed the publishing connection (kicked, replaced by another "
+    "publisher, or restarted)",
+)
+
 # Highest priority first. Messages may use {camera}, {target}, {status}, {reason}.
 _RULES: tuple[_Rule, ...] = (
     _Rule(
@@ -115,19 +131,24 @@ _RULES: tuple[_Rule, ...] = (
         Side.CAMERA,
     ),
     _Rule(
-        _r(r"(?:method \w+ failed|Server returned): 401\b"),
+        # No \b after the code: 7.1 writes "401Unauthorized".
+        _r(r"(?:method \w+ failed:|Server returned) 401(?!\d)"),
         (ErrorKind.AUTH_FAILED, "camera {camera} refused the username or password (401)"),
         (ErrorKind.MEDIAMTX_REJECTED, "MediaMTX {target} refused the publish credentials (401)"),
         Side.CAMERA,
     ),
     _Rule(
-        _r(r"Stream map '0:v:0' matches no streams|Output file #0 does not contain any stream"),
+        # 7.1 prints the map it could not satisfy as '' (and "Failed to set value '0:v:0'").
+        _r(
+            r"Stream map '(?:0:v:0)?' matches no streams"
+            r"|Output file #0 does not contain any stream"
+        ),
         (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} sends no video track"),
         None,
         Side.CAMERA,
     ),
     _Rule(
-        _r(r"(?:method \w+ failed|Server returned):? 404\b"),
+        _r(r"(?:method \w+ failed|Server returned):? 404(?!\d)"),
         (ErrorKind.STREAM_UNAVAILABLE, "camera {camera} has no such stream (404 Not Found)"),
         (ErrorKind.MEDIAMTX_REJECTED, "MediaMTX {target} has no such path (404 Not Found)"),
         Side.CAMERA,
@@ -163,16 +184,13 @@ _RULES: tuple[_Rule, ...] = (
         Side.TARGET,
     ),
     _Rule(
+        # A packet could not be sent: the server went away while FFmpeg was publishing.
         _r(
-            r"av_interleaved_write_frame\(\): (?:Broken pipe|Connection reset by peer|End of file)"
-            r"|Error writing trailer.*(?:Broken pipe|Connection reset)"
+            r"(?:av_interleaved_write_frame\(\)|Error submitting a packet to the muxer): "
+            r"(?:Broken pipe|Connection reset by peer|End of file)"
         ),
         None,
-        (
-            ErrorKind.MEDIAMTX_UNREACHABLE,
-            "MediaMTX {target} closed the publishing connection (kicked, replaced by another "
-            "publisher, or restarted)",
-        ),
+        _CLOSED_BY_MEDIAMTX,
         Side.TARGET,
     ),
     _Rule(
@@ -181,6 +199,15 @@ _RULES: tuple[_Rule, ...] = (
         (ErrorKind.MEDIAMTX_UNREACHABLE, "cannot reach MediaMTX {target}: {reason}"),
         Side.CAMERA,
         quote_match=True,
+    ),
+    _Rule(
+        # Only the trailer failed: a consequence when the camera's side ended the relay first
+        # (7.1 reports both when a frozen camera times out), the cause when nothing else
+        # is said.
+        _r(r"Error writing trailer.*(?:Broken pipe|Connection reset)"),
+        None,
+        _CLOSED_BY_MEDIAMTX,
+        Side.TARGET,
     ),
     _Rule(
         _r(r"Invalid data found when processing input"),
@@ -215,7 +242,8 @@ _DECODER_TAG = re.compile(
 def _reason(line: str, match: re.Match[str], rule: _Rule) -> str:
     groups = match.groupdict()
     if groups.get("status"):  # an RTSP status line: its own reason phrase says it best
-        return (groups.get("reason") or "").rstrip()
+        phrase = (groups.get("reason") or "").strip()
+        return f" {phrase}" if phrase else ""
     return match.group(0) if rule.quote_match else _strip_tags(line)[:200]
 
 

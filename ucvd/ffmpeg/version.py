@@ -49,7 +49,8 @@ def check_version(text: str, release: tuple[int, int, int] | None) -> None:
     if release is not None and release[:2] < MINIMUM:
         need = ".".join(map(str, MINIMUM))
         raise FFmpegUnavailable(
-            f"FFmpeg {text} is too old: ucvd needs {need} or later (install Debian 12's ffmpeg)"
+            f"FFmpeg {text} is too old: ucvd needs {need} or later "
+            "(Debian 12 ships 5.1, Debian 13 7.1)"
         )
 
 
