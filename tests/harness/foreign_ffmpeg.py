@@ -28,6 +28,7 @@ from pathlib import Path
 from tests.debroot import bootstrapped, remove_tree, unpack
 from tests.harness.errors import HarnessError
 from tests.harness.tools import cache_dir
+from tests.vm.image import template_root_packages
 
 DEFAULT_SUITE = "trixie"
 PROGRAMS = ("ffmpeg", "ffprobe")
@@ -91,7 +92,8 @@ def version_of(ffmpeg: Path | str) -> str:
 def wrapper_dir(suite: str = DEFAULT_SUITE) -> Path:
     """A directory holding `ffmpeg` and `ffprobe` that run `suite`'s FFmpeg. The first call
     bootstraps and unpacks the root (minutes); later ones check it and return (ms)."""
-    tarball = bootstrapped(suite, include=("ffmpeg",))
+    # The boot test's root (FFmpeg among the package's dependencies): one bootstrap serves both.
+    tarball = bootstrapped(suite, include=template_root_packages())
     base = cache_dir() / "ffmpeg" / tarball.stem
     bin_dir = base / "bin"
     with _locked(cache_dir() / "ffmpeg" / f"{tarball.stem}.lock"):

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from tests.vm.boot import Record
 from tests.vm.guest_check import CHECKS, Needles, scan_file
-from tests.vm.image import depends_names, guest_plan, new_password
+from tests.vm.image import (
+    BOOT_PACKAGES,
+    depends_names,
+    guest_plan,
+    new_password,
+    template_root_packages,
+)
 from tests.vm.run import evaluate
 
 
@@ -54,3 +60,11 @@ def test_a_check_never_reported_is_a_failure() -> None:
     assert all(not by_name[name]["ok"] for name in CHECKS[1:])
     assert by_name[CHECKS[-1]]["detail"].startswith("missing")
     assert by_name["surprise"]["ok"] is False
+
+
+def test_the_shared_root_is_the_one_a_built_package_asks_for() -> None:
+    """FFmpeg 7.1's tests and the boot test share one bootstrapped trixie root only while
+    the template's Depends give the same packages as a built package's."""
+    built = "python3 (>= 3.13), python3 (<< 3.14), ffmpeg, util-linux, systemd | systemd-sysusers"
+    assert template_root_packages() == tuple(sorted(set(depends_names(built)) | set(BOOT_PACKAGES)))
+    assert "ffmpeg" in template_root_packages()

@@ -85,6 +85,20 @@ def root_packages(deb: Path) -> tuple[str, ...]:
     return tuple(sorted(set(package_depends(deb)) | set(BOOT_PACKAGES)))
 
 
+CONTROL_TEMPLATE = Path(__file__).resolve().parents[2] / "packaging" / "debian" / "control.in"
+
+
+def template_root_packages() -> tuple[str, ...]:
+    """What `root_packages` gives for any package built from this tree, read from the
+    control template: other tests that need a Debian root with FFmpeg ask for this one, so
+    that one bootstrapped root per distribution serves them and the boot test alike."""
+    for line in CONTROL_TEMPLATE.read_text().splitlines():
+        if line.startswith("Depends:"):
+            names = depends_names(line.partition(":")[2])
+            return tuple(sorted(set(names) | set(BOOT_PACKAGES)))
+    raise ImageError(f"{CONTROL_TEMPLATE} has no Depends")
+
+
 def new_password() -> tuple[str, str]:
     """A password and its random core. The core is what the secrecy checks look for: it
     survives percent-encoding, JSON and shell quoting, so a leak in any of those forms is
