@@ -132,13 +132,7 @@ def probe_streams(tools: Tools, url: str, timeout: float = 20.0) -> list[StreamI
     if url.startswith(("rtsp://", "rtsps://")):
         argv += ["-rtsp_transport", "tcp", "-timeout", "5000000"]
     argv += ["-show_streams", "-of", "json", url]
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"ffprobe did not finish within {timeout}s") from exc
-    if result.returncode != 0:
-        raise HarnessError(f"ffprobe failed: {result.stderr.strip()[-500:]}")
-    streams: list[dict[str, Any]] = json.loads(result.stdout).get("streams", [])
+    streams = _ffprobe_streams(argv, timeout)
     return [
         StreamInfo(
             codec_type=s.get("codec_type", ""),
@@ -159,6 +153,11 @@ def packets_read(tools: Tools, url: str, seconds: float = 2.0, timeout: float = 
         "-read_intervals", f"%+{seconds:g}", "-count_packets",
         "-show_entries", "stream=nb_read_packets", "-of", "json", url,
     ]  # fmt: skip
+    return [int(s.get("nb_read_packets", 0)) for s in _ffprobe_streams(argv, timeout)]
+
+
+def _ffprobe_streams(argv: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Run an ffprobe that prints JSON; its "streams", or a HarnessError saying why not."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -166,4 +165,4 @@ def packets_read(tools: Tools, url: str, seconds: float = 2.0, timeout: float = 
     if result.returncode != 0:
         raise HarnessError(f"ffprobe failed: {result.stderr.strip()[-500:]}")
     streams: list[dict[str, Any]] = json.loads(result.stdout).get("streams", [])
-    return [int(s.get("nb_read_packets", 0)) for s in streams]
+    return streams

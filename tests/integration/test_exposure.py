@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness.daemon import Ucvd
 from tests.harness.procs import ProcessRegistry
-from ucvd.exposure import WARNING
+from ucvd.exposure import WARNING, argv_exposed
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts /proc in a namespace")
 
@@ -31,13 +31,15 @@ HIDDEN = in_namespace("umount -l /proc && mount -t proc -o hidepid=invisible pro
 STACKED = in_namespace("mount -t proc -o hidepid=invisible proc /proc")
 
 
+def skip_unless_this_host_shows_argv() -> None:
+    if not argv_exposed(Path("/proc/self/mountinfo").read_text()):
+        pytest.skip("this host hides other users' processes already")
+
+
 def test_this_host_shows_argv_so_health_and_info_warn(
     registry: ProcessRegistry, tmp_path: Path
 ) -> None:
-    plain = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-             if " /proc " in line and "hidepid" not in line]  # fmt: skip
-    if not plain:
-        pytest.skip("this host hides other users' processes already")
+    skip_unless_this_host_shows_argv()
     daemon = Ucvd(registry, tmp_path / "d").start()
     health = daemon.ctl("health")
     assert health.code == 0, health.stderr  # a warning is not a dark camera
@@ -66,10 +68,7 @@ def test_ucvctl_adds_what_it_sees_when_the_daemon_cannot_see_the_host(
     registry: ProcessRegistry, tmp_path: Path
 ) -> None:
     """The unit's case: the daemon's /proc hides everything, the host's does not."""
-    plain = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-             if " /proc " in line and "hidepid" not in line]  # fmt: skip
-    if not plain:
-        pytest.skip("this host hides other users' processes already")
+    skip_unless_this_host_shows_argv()
     daemon = Ucvd(registry, tmp_path / "d", prefix=HIDDEN).start()
     health = daemon.ctl("health")
     assert health.code == 0 and f"warning: {WARNING}" in health.stdout.splitlines()

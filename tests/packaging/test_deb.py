@@ -220,16 +220,20 @@ print("ok")
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
 
 
-def test_a_package_for_debian_13_bundles_libraries_for_its_python(tmp_path: Path) -> None:
-    """`--dist trixie`: compiled modules for CPython 3.13, and python3 pinned to 3.13; the
-    package itself is installed and run on a booted Debian 13 by `make vm-test`."""
-    done = subprocess.run(
-        ["bash", str(BUILD_DEB), "--dist", "trixie", "--out", str(tmp_path)],
+def build_for(dist: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(BUILD_DEB), "--dist", dist, "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def test_a_package_for_debian_13_bundles_libraries_for_its_python(tmp_path: Path) -> None:
+    """`--dist trixie`: compiled modules for CPython 3.13, and python3 pinned to 3.13; the
+    package itself is installed and run on a booted Debian 13 by `make vm-test`."""
+    done = build_for("trixie", tmp_path)
     assert done.returncode == 0, done.stderr
     deb = Path(done.stdout.strip().splitlines()[-1])
     assert deb.name == f"ucvd_{__version__}+deb13_amd64.deb"
@@ -241,13 +245,7 @@ def test_a_package_for_debian_13_bundles_libraries_for_its_python(tmp_path: Path
 
 
 def test_an_unknown_distribution_is_refused_by_name(tmp_path: Path) -> None:
-    done = subprocess.run(
-        ["bash", str(BUILD_DEB), "--dist", "buster", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = build_for("buster", tmp_path)
     assert done.returncode == 1
     assert "unknown distribution 'buster' (bookworm, trixie or noble)" in done.stderr
     assert not list(tmp_path.iterdir())
