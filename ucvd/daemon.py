@@ -1,9 +1,10 @@
 """The daemon: one anyio task group owning the socket, the supervisors, the bus, the ticks.
 
-Start-up order matters: the database is opened (and a damaged one refused) before anything
-else; FFmpegs left by a crashed predecessor are killed before any new one is spawned (never
-two per camera); sessions it left open are closed as `interrupted`; then the socket
-listens and the saved publications start again.
+Start-up order matters: the state directory's lock is taken (ucvd.statelock: a second
+daemon on the same state refuses there) and the database opened (a damaged one refused)
+before anything else; FFmpegs left by a crashed predecessor are killed before any new one
+is spawned (never two per camera); sessions it left open are closed as `interrupted`; then
+the socket listens and the saved publications start again.
 
 Shutdown (SIGTERM/SIGINT): the socket stops accepting first, then every FFmpeg gets the
 clean stop ladder at once (bounded by the ladder's graces), history is flushed, exit 0.

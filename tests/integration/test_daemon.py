@@ -304,6 +304,33 @@ def test_restart_resumes_publications_and_keeps_configuration(
     assert d.ctl_json("history", "cam-0")["items"][1]["end_reason"] == "daemon_stopped"
 
 
+def test_a_second_daemon_on_the_same_state_refuses_and_touches_nothing(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """`sudo ucvd` beside the service: it names the daemon holding the state and exits,
+    leaving that daemon's FFmpeg, sessions and socket as they were."""
+    d = make_ucvd().start()
+    add_target(d, mediamtx).check()
+    add_camera(d, cameras.add(), "cam").check()
+    d.ctl("publish", "cam", "--wait").check()
+    before = d.status("cam")
+    ffmpeg = ffmpeg_children(d)
+    assert before["status"] == "publishing" and len(ffmpeg) == 1
+    # Its own socket, so that only the state directory is shared.
+    argv = d.argv("console")
+    argv[argv.index("--socket") + 1] = str(d.workdir / "second.sock")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1, result
+    assert f"another ucvd (pid {d.pid}) is using the state directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (d.workdir / "second.sock").exists()
+    assert ffmpeg_children(d) == ffmpeg and all(Path(f"/proc/{pid}").exists() for pid in ffmpeg)
+    after = d.status("cam")
+    assert after["status"] == "publishing" and after["restarts"] == before["restarts"]
+    history = d.ctl_json("history", "cam")["items"]
+    assert len(history) == 1 and history[0]["ended_at"] is None  # not closed as interrupted
+
+
 def test_parallel_camera_adds_all_land(ucvd: Ucvd) -> None:
     """100 concurrent camera.add calls over 100 connections: each lands or is refused
     cleanly (`busy` beyond the connection limit), nothing is lost, a retry completes it."""
