@@ -191,6 +191,13 @@ class Publications:
             del self._pubs[camera_id]
         await self._release(pub.target)
 
+    def set_ffmpeg(self, ffmpeg: str) -> None:
+        """The FFmpeg every publication's next attempt runs (the running ones keep theirs
+        until restarted)."""
+        self.ffmpeg = ffmpeg
+        for pub in self._pubs.values():
+            pub.sup.ffmpeg = ffmpeg
+
     def apply_settings(self, settings: SupervisorSettings) -> None:
         """Supervision timeouts apply at once; relay (argv) settings to the next FFmpeg."""
         self.settings = settings

@@ -23,6 +23,7 @@ from tests.harness.cameras import CameraFarm
 from tests.harness.daemon import Ucvd, add_camera, add_target, program, secrets_of_lab
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
+from tests.harness.tools import ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client, RemoteError
 
@@ -487,7 +488,7 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     # A supervision-only change applies without touching the stream.
     d.config.write_text(good.replace("stall_timeout_s = 6.0", "stall_timeout_s = 7.0"))
     reloaded = d.ctl_json("reload")
-    assert reloaded == {"changed": ["supervision.stall_timeout_s"], "restarted": []}
+    assert reloaded == {"changed": ["supervision.stall_timeout_s"], "restarted": [], "left_failed": []}
     assert d.status("cam")["pid"] == pid
     # A bad file is refused; the daemon keeps running as it was.
     d.config.write_text("[supervision]\nstall_timeout_s = -1\n")
@@ -504,6 +505,49 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     d.wait_status("cam", "publishing")
     argv = Path(f"/proc/{d.status('cam')['pid']}/cmdline").read_bytes().split(b"\0")
     assert b"1000000" in argv
+
+
+def test_reload_retries_what_is_trying_and_leaves_failed_cameras_failed(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """A relay or FFmpeg change restarts the running publications with it (the new FFmpeg
+    path included); a camera that gave up stays failed until an operator retries it."""
+    d = make_ucvd().start()
+    add_target(d, mediamtx).check()
+    add_camera(d, cameras.add(), "live").check()
+    d.ctl("camera", "add", "dead", "--url", "rtsp://127.0.0.1:1/nothing-listens",
+          "--max-reconnects", "1").check()  # fmt: skip
+    d.ctl("publish", "live", "--wait").check()
+    d.ctl("publish", "dead").check()
+    failed = d.wait_status("dead", "failed", timeout=20)
+    pid = d.status("live")["pid"]
+    ffmpeg = shutil.which(ffmpeg_under_test())
+    assert ffmpeg is not None
+    renamed = d.workdir / "ffmpeg-renamed"
+    renamed.symlink_to(ffmpeg)
+    d.config.write_text(
+        d.config.read_text().replace("analyzeduration_us = 1500000", "analyzeduration_us = 1000000")
+        + f'\n[daemon]\nffmpeg = "{renamed}"\n'
+    )
+    reloaded = d.ctl_json("reload")
+    assert reloaded["restarted"] == ["live"] and reloaded["left_failed"] == ["dead"]
+    after = d.status("dead")
+    assert after["status"] == "failed"
+    assert after["restarts"] == failed["restarts"] and after["error_count"] == failed["error_count"]
+    d.wait_status("live", "publishing")
+    new_pid = d.status("live")["pid"]
+    assert new_pid != pid
+    argv = Path(f"/proc/{new_pid}/cmdline").read_bytes().split(b"\0")
+    assert str(renamed).encode() in argv and b"1000000" in argv
+    # SIGHUP is the same reload; the text says how to retry.
+    d.config.write_text(d.config.read_text().replace("= 1000000", "= 1200000"))
+    text = d.ctl("reload").check().stdout
+    assert "restarted to apply: live" in text
+    assert "still failed (a reload never retries what gave up): dead" in text
+    assert "ucvctl restart ID" in text
+    assert d.status("dead")["status"] == "failed"
+    retried = d.ctl_json("restart", "dead")
+    assert retried["status"] != "failed"
 
 
 def test_a_camera_removed_while_the_daemon_was_down(
