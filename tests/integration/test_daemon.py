@@ -488,7 +488,11 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     # A supervision-only change applies without touching the stream.
     d.config.write_text(good.replace("stall_timeout_s = 6.0", "stall_timeout_s = 7.0"))
     reloaded = d.ctl_json("reload")
-    assert reloaded == {"changed": ["supervision.stall_timeout_s"], "restarted": [], "left_failed": []}
+    assert reloaded == {
+        "changed": ["supervision.stall_timeout_s"],
+        "restarted": [],
+        "left_failed": [],
+    }
     assert d.status("cam")["pid"] == pid
     # A bad file is refused; the daemon keeps running as it was.
     d.config.write_text("[supervision]\nstall_timeout_s = -1\n")
