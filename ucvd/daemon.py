@@ -238,7 +238,17 @@ class Daemon:
         wanted = [c for c, d in self.service.desired.items() if d == "publishing"]
         if wanted and self.service.active_target() is None:
             problems.append(f"{len(wanted)} cameras wait for an active target")
-        for status in self.service.statuses():
+        statuses = self.service.statuses()
+        for uplink, cameras in self.pubs.uplinks_down():
+            names = sorted({t.name for c in cameras if (t := self.pubs.target_of(c)) is not None})
+            waiting = sum(1 for s in statuses if s.waiting_for_target and s.camera_id in cameras)
+            dark = time.monotonic() - (uplink.down_since or time.monotonic())
+            problems.append(
+                f"MediaMTX {uplink} (target {', '.join(names)}) has not answered for "
+                f"{dark:.0f} s ({uplink.reason}): the link to it, or the server, is down; "
+                f"{waiting} cameras wait for it and retry as soon as it answers"
+            )
+        for status in statuses:
             if status.status in (Status.FAILED, Status.RECONNECTING):
                 error = status.last_error
                 why = f": {error.kind}: {error.message}" if error else ""

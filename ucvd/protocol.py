@@ -212,6 +212,8 @@ class PublicationStatus(_Result):
     metrics: Metrics | None  # None unless FFmpeg is running
     pid: int | None
     retry_in_seconds: float | None
+    # Reconnecting with no timer: the retry comes as soon as the target answers again.
+    waiting_for_target: bool = False
 
 
 class StatusList(_Result):

@@ -91,6 +91,7 @@ class MediaMTXServer:
     env: Mapping[str, str] | None = None
     rtsp_port: int = 0
     api_port: int = 0
+    host: str = LOOPBACK  # where clients reach it (another address inside a namespace)
     proc: Proc | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -164,11 +165,11 @@ class MediaMTXServer:
 
     def rtsp_url(self, path: str, credentials: Credentials | None = None) -> str:
         userinfo = credentials.userinfo() if credentials else ""
-        return f"rtsp://{userinfo}{LOOPBACK}:{self.rtsp_port}/{path}"
+        return f"rtsp://{userinfo}{self.host}:{self.rtsp_port}/{path}"
 
     @property
     def api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
     @property
     def api(self) -> MediaMTXApi:

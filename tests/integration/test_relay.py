@@ -298,7 +298,7 @@ async def test_kicked_session_comes_back(cameras: CameraFarm, mediamtx: Central)
         await anyio.to_thread.run_sync(mediamtx.server.api.kick_publisher, "camera_kick")
         await wait_status(sup, Status.RECONNECTING, timeout=10)
         await wait_status(sup, Status.PUBLISHING, timeout=15)
-        assert recorder.errors("kick") == [ErrorKind.MEDIAMTX_UNREACHABLE]
+        assert recorder.errors("kick") == [ErrorKind.MEDIAMTX_CLOSED]
 
 
 async def test_camera_outage_comes_back_after_backoff(
