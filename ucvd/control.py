@@ -3,7 +3,8 @@
 Who may call (design.md §5): the socket is created 0660 (the umask is set around `bind`,
 so it never exists with looser permissions) and handed to the operator group; on top of
 that, every connection's `SO_PEERCRED` is checked against an allowlist (root, the daemon's
-own uid, members of the operator group), and anyone else is answered `permission_denied`.
+own uid, members of the operator group), and anyone else is answered `permission_denied`
+at once and closed: a stranger holds no connection slot.
 
 What a peer can cost: at most `max_connections` at once, `max_message_bytes` per line,
 `idle_timeout_s` of silence (except while subscribed to events), and a bounded queue of
@@ -46,6 +47,10 @@ log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
 DROP_GRACE_S = 2.0  # how long a dropped peer gets to take its queue and the reason
+# A refused peer (busy, permission_denied) is answered at once, then given this long to
+# finish writing its request before it is closed: closing on unread bytes would reset the
+# connection, and a client still writing would see EPIPE instead of reading the answer.
+REFUSAL_S = 1.0
 
 
 # Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
@@ -202,16 +207,30 @@ class ControlServer:
             give_to_group(self.path, self.policy.operator_gid)
         return listener
 
+    def _admit(self, conn: Connection) -> RpcError | None:
+        """Take a slot for `conn`, or say why not. A stranger is refused before it can hold
+        one."""
+        if self._closing:
+            return RpcError.domain("busy", "the daemon is stopping")
+        if not self.policy.allows(conn.caller):
+            return RpcError.domain(
+                DomainKind.PERMISSION_DENIED,
+                f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
+                "and the operator group may)",
+            )
+        if len(self._connections) >= self.max_connections:
+            return RpcError.domain("busy", "too many connections; try again shortly")
+        self._connections.add(conn)
+        return None
+
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 - not Django
             conn = Connection(peer_credentials(raw))
-            if len(self._connections) >= self.max_connections or self._closing:
-                busy = RpcError.domain("busy", "too many connections; try again shortly")
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await stream.send(encode_error(busy))
+            refusal = self._admit(conn)
+            if refusal is not None:
+                await self._refuse(stream, refusal)
                 return
-            self._connections.add(conn)
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._write, stream, conn, tg.cancel_scope)
@@ -224,6 +243,18 @@ class ControlServer:
                 log.exception("connection dropped after an unexpected error", pid=conn.caller.pid)
             finally:
                 self._connections.discard(conn)
+
+    @staticmethod
+    async def _refuse(stream: anyio.abc.SocketStream, refusal: RpcError) -> None:
+        """Answer before the request is read (the reply has no id: ucvctl, like any client
+        that reads after writing, takes an id-less error as the answer to its call), read and
+        drop the request's first line, close. Holds no slot, and a socket for REFUSAL_S."""
+        gone = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+        with contextlib.suppress(*gone), anyio.move_on_after(REFUSAL_S):
+            await stream.send(encode_error(refusal))
+            await stream.send_eof()
+            while b"\n" not in await stream.receive():
+                pass
 
     async def _write(
         self, stream: anyio.abc.SocketStream, conn: Connection, scope: anyio.CancelScope
@@ -253,7 +284,6 @@ class ControlServer:
 
     async def _read(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
         splitter = LineSplitter(self.max_message_bytes)
-        allowed = self.policy.allows(conn.caller)
         while not conn.closed.is_set():
             chunk = b""
             with anyio.move_on_after(None if conn.subscribed else self.idle_timeout_s):
@@ -269,11 +299,11 @@ class ControlServer:
                         Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
                     )))  # fmt: skip
                     continue
-                reply = await self._answer(line, conn, allowed)
+                reply = await self._answer(line, conn)
                 if reply is not None and not conn.push(reply):
                     return
 
-    async def _answer(self, line: bytes, conn: Connection, allowed: bool) -> bytes | None:
+    async def _answer(self, line: bytes, conn: Connection) -> bytes | None:
         """The reply to one complete line (None for a notification): every line that is not
         a well-formed notification is answered, whatever it holds."""
         try:
@@ -285,7 +315,7 @@ class ControlServer:
             return encode_error(RpcError(Code.INTERNAL_ERROR, "internal error"))
         request_id = None if isinstance(request.id, msgspec.UnsetType) else request.id
         try:
-            result = await self._dispatch(request, conn, allowed)
+            result = await self._dispatch(request, conn)
         except RpcError as exc:
             reply = encode_error(exc, request_id)
         except Exception:
@@ -295,13 +325,7 @@ class ControlServer:
             reply = encode_result(request_id, result)
         return None if request.is_notification else reply
 
-    async def _dispatch(self, request: Request, conn: Connection, allowed: bool) -> Any:
-        if not allowed:
-            raise RpcError.domain(
-                DomainKind.PERMISSION_DENIED,
-                f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
-                "and the operator group may)",
-            )
+    async def _dispatch(self, request: Request, conn: Connection) -> Any:
         method = self.methods.get(request.method)
         if method is None:
             raise RpcError(Code.METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")

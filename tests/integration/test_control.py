@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ucvd.control import AccessPolicy, Connection, ControlServer, Method
 from ucvd.jsonrpc import RpcError
@@ -367,3 +369,52 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         assert not path.exists()  # removed on the way out
 
     anyio.run(main)
+
+
+STRANGER = (
+    "import json, socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
+    's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
+    "f = s.makefile('rb')\n"
+    "print(f.readline().decode(), end='', flush=True)\n"
+    "try:\n"
+    "    print(json.dumps({'hung_up': f.read() == b''}), flush=True)\n"
+    "except TimeoutError:\n"
+    "    print(json.dumps({'hung_up': False}), flush=True)\n"
+)
+
+
+async def test_a_caller_refused_by_its_credentials_holds_no_slot(server: ControlServer) -> None:
+    """A stranger is answered `permission_denied` and hung up on at once: it never takes a
+    slot, so as many allowed callers as `max_connections` still get in beside it."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client under another uid")
+    server.idle_timeout_s = 30.0
+    server.path.chmod(0o666)
+    server.path.parent.chmod(0o755)
+    stranger = await anyio.open_process(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+         sys.executable, "-c", STRANGER, str(server.path)],
+    )  # fmt: skip
+    peers: list[Peer] = []
+    try:
+        assert stranger.stdout is not None
+        out = BufferedByteReceiveStream(stranger.stdout)
+        with anyio.fail_after(10):
+            refused = json.loads(await out.receive_until(b"\n", 65536))
+        # The daemon has answered it: on a server that kept it, it holds a slot by now.
+        for _ in range(server.max_connections):
+            peers.append(peer := await in_thread(lambda: Peer(server.path)))
+            reply = await in_thread(partial(peer.call, "test.listen"))  # never evicted
+            assert reply.get("result") == "subscribed", reply
+        with anyio.fail_after(15):
+            after = json.loads(await out.receive_until(b"\n", 65536))
+    finally:
+        for peer in peers:
+            peer.close()
+        if stranger.returncode is None:
+            stranger.kill()
+        await stranger.aclose()
+    assert refused["error"]["data"]["kind"] == "permission_denied", refused
+    assert "uid 65534" in refused["error"]["message"]
+    assert after == {"hung_up": True}
