@@ -7,8 +7,9 @@ own uid, members of the operator group), and anyone else is answered `permission
 at once and closed: a stranger holds no connection slot.
 
 What a peer can cost: at most `max_connections` at once, `max_message_bytes` per line,
-`idle_timeout_s` of silence (except while subscribed to events), and a bounded queue of
-outgoing messages: a subscriber that does not read is dropped, never waited for.
+`LINE_TIMEOUT_S` to finish a line once its first byte came, `idle_timeout_s` of silence
+(except while subscribed to events), and a bounded queue of outgoing messages: a
+subscriber that does not read is dropped, never waited for.
 
 Requests on one connection are answered in order; connections run side by side.
 """
@@ -20,6 +21,7 @@ import grp
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +48,13 @@ from ucvd.jsonrpc import (
 log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
-DROP_GRACE_S = 2.0  # how long a dropped peer gets to take its queue and the reason
+DROP_GRACE_S = 2.0  # how long a closed peer gets to take its queue and the reason
+# A request line must be complete this long after its first byte. ucvctl writes each
+# request with one sendall, and even the largest line allowed (16 MiB) crosses a Unix
+# socket in well under a second on a loaded machine; so a line still unfinished after
+# 5 s comes from a writer that stalled, not a slow one. Meanwhile it holds a slot and up to
+# max_message_bytes of buffer, which is what the deadline bounds.
+LINE_TIMEOUT_S = 5.0
 # A refused peer (busy, permission_denied) is answered at once, then given this long to
 # finish writing its request before it is closed: closing on unread bytes would reset the
 # connection, and a client still writing would see EPIPE instead of reading the answer.
@@ -128,6 +136,9 @@ class Connection:
         self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
         self.closed = anyio.Event()
         self.dropped = False  # for not reading: told so, then hung up on
+        # The last message for a peer closed by the server (dropped, too slow to finish a
+        # line): sent after its queue, then it is hung up on within DROP_GRACE_S.
+        self.farewell: bytes | None = None
 
     def push(self, message: bytes) -> bool:
         """Queue a message; a peer too slow to take it is dropped. False once dropped."""
@@ -138,13 +149,19 @@ class Connection:
         except anyio.WouldBlock:
             log.warning("dropping a connection that does not read", pid=self.caller.pid)
             self.dropped = True
-            self.close()
+            self.close(RpcError.domain(
+                "too_slow", f"dropped: more than {OUTBOX_SIZE} messages were waiting to be read"
+            ))  # fmt: skip
             return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True
 
-    def close(self) -> None:
+    def close(self, farewell: RpcError | None = None) -> None:
+        if self.closed.is_set():
+            return
+        if farewell is not None:
+            self.farewell = encode_error(farewell)
         self.closed.set()
         self._send.close()
 
@@ -163,6 +180,7 @@ class ControlServer:
     max_connections: int = 64
     max_message_bytes: int = MAX_MESSAGE_BYTES
     idle_timeout_s: float = 300.0
+    line_timeout_s: float = LINE_TIMEOUT_S
     # A listening socket systemd passed (ucvd.socket): served as it is, never unlinked,
     # since systemd owns its name, group and mode and keeps it open across restarts.
     inherited: socket.socket | None = None
@@ -234,7 +252,7 @@ class ControlServer:
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._write, stream, conn, tg.cancel_scope)
-                    tg.start_soon(self._hang_up_if_dropped, conn, tg.cancel_scope)
+                    tg.start_soon(self._hang_up_after_farewell, conn, tg.cancel_scope)
                     await self._read(stream, conn)
                     conn.close()
             except Exception:
@@ -259,49 +277,74 @@ class ControlServer:
     async def _write(
         self, stream: anyio.abc.SocketStream, conn: Connection, scope: anyio.CancelScope
     ) -> None:
-        """Send what is queued until the connection closes, then hang up: a peer dropped for
-        not reading is told why and disconnected, instead of left waiting on a silent socket
-        (its reader would otherwise block for ever, since subscribers have no idle timeout)."""
+        """Send what is queued until the connection closes, then hang up: a peer the server
+        closes (dropped for not reading, too slow to finish a line) is told why and
+        disconnected, instead of left waiting on a silent socket (a subscriber's reader
+        would otherwise block for ever, since subscribers have no idle timeout)."""
         try:
             async for message in conn.outbox:
                 await stream.send(message)
-            if conn.dropped:
-                await stream.send(encode_error(RpcError.domain(
-                    "too_slow", f"dropped: more than {OUTBOX_SIZE} messages were waiting to be read"
-                )))  # fmt: skip
+            if conn.farewell is not None:
+                await stream.send(conn.farewell)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close()
         scope.cancel()  # the read side ends with the connection
 
     @staticmethod
-    async def _hang_up_if_dropped(conn: Connection, scope: anyio.CancelScope) -> None:
-        """A dropped peer that still reads gets its queue and the reason; one that does not
-        read at all would block the writer for ever, so it is cut off after a grace period."""
+    async def _hang_up_after_farewell(conn: Connection, scope: anyio.CancelScope) -> None:
+        """A peer the server closes gets its queue and the reason if it reads; one that does
+        not read at all would block the writer for ever, so it is cut off after a grace."""
         await conn.closed.wait()
-        if conn.dropped:
+        if conn.farewell is not None:
             await anyio.sleep(DROP_GRACE_S)
             scope.cancel()
 
     async def _read(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
         splitter = LineSplitter(self.max_message_bytes)
+        line_started: float | None = None  # when the line under way began to arrive
         while not conn.closed.is_set():
             chunk = b""
-            with anyio.move_on_after(None if conn.subscribed else self.idle_timeout_s):
+            with anyio.move_on_after(self._read_wait(conn, line_started)):
                 try:
                     chunk = await stream.receive()
                 except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
             if not chunk:
-                return  # idle for too long
-            for line in splitter.feed(chunk):
-                if line == LineSplitter.TOO_LONG:
-                    conn.push(encode_error(RpcError(
-                        Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
-                    )))  # fmt: skip
-                    continue
-                reply = await self._answer(line, conn)
-                if reply is not None and not conn.push(reply):
-                    return
+                if line_started is not None:
+                    conn.close(RpcError(
+                        Code.INVALID_REQUEST,
+                        f"request line not finished within {self.line_timeout_s:g} s",
+                        "too_slow",
+                    ))  # fmt: skip
+                return  # idle for too long, or the line under way stalled
+            if not await self._answer_lines(splitter.feed(chunk), conn):
+                return
+            if not splitter.partial:
+                line_started = None
+            elif line_started is None or b"\n" in chunk:
+                # A new line began in this chunk; its clock starts once we listen again,
+                # not while the lines before it were being answered.
+                line_started = time.monotonic()
+
+    def _read_wait(self, conn: Connection, line_started: float | None) -> float | None:
+        """How long the next read may wait: what is left of the time to finish the line
+        under way, if one is; else the idle timeout (none for a subscriber)."""
+        if line_started is not None:
+            return line_started + self.line_timeout_s - time.monotonic()
+        return None if conn.subscribed else self.idle_timeout_s
+
+    async def _answer_lines(self, lines: list[bytes], conn: Connection) -> bool:
+        """Answer complete lines in order; False once the connection is closed."""
+        for line in lines:
+            if line == LineSplitter.TOO_LONG:
+                conn.push(encode_error(RpcError(
+                    Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
+                )))  # fmt: skip
+                continue
+            reply = await self._answer(line, conn)
+            if reply is not None and not conn.push(reply):
+                return False
+        return True
 
     async def _answer(self, line: bytes, conn: Connection) -> bytes | None:
         """The reply to one complete line (None for a notification): every line that is not

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import stat
@@ -369,6 +370,58 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         assert not path.exists()  # removed on the way out
 
     anyio.run(main)
+
+
+async def test_a_started_request_line_must_finish_within_the_line_timeout(
+    server: ControlServer,
+) -> None:
+    """Half a request, then silence, or a line trickled a byte at a time: answered
+    `too_slow` and closed once `line_timeout_s` has passed since the line's first byte,
+    long before the idle timeout. A line sent in pieces in time is answered as usual."""
+    server.idle_timeout_s = 30.0
+    server.line_timeout_s = 0.5
+
+    def half_then_silence() -> tuple[dict[str, Any], bytes, float]:
+        peer = Peer(server.path)
+        try:
+            started = time.monotonic()
+            peer.send(b'{"jsonrpc":"2.0","id":1,"meth')
+            told = peer.reply()
+            return told, peer.file.readline(), time.monotonic() - started
+        finally:
+            peer.close()
+
+    def trickle() -> tuple[dict[str, Any], float]:
+        peer = Peer(server.path)
+        line = b'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"' + b"x" * 1000
+        try:
+            started = time.monotonic()
+            for byte in line:  # one byte every 20 ms, never silent for long
+                if select.select([peer.sock], [], [], 0.02)[0]:
+                    break  # the daemon has spoken
+                peer.send(bytes([byte]))
+            return peer.reply(), time.monotonic() - started
+        finally:
+            peer.close()
+
+    def in_pieces() -> dict[str, Any]:
+        peer = Peer(server.path)
+        try:
+            peer.send(b'{"jsonrpc":"2.0","id":7,"meth')
+            peer.send(b'od":"test.echo","params":{"text":"whole"}}\n')
+            return peer.reply()
+        finally:
+            peer.close()
+
+    told, eof, took = await in_thread(half_then_silence)
+    trickled, trickle_took = await in_thread(trickle)
+    whole = await in_thread(in_pieces)
+    assert told["id"] is None and told["error"]["data"]["kind"] == "too_slow", told
+    assert "not finished within 0.5 s" in told["error"]["message"]
+    assert eof == b""
+    assert 0.5 <= took < 5 and 0.5 <= trickle_took < 5  # the line timeout, not the idle one
+    assert trickled["error"]["data"]["kind"] == "too_slow", trickled
+    assert whole == {"jsonrpc": "2.0", "id": 7, "result": {"echo": "whole"}}
 
 
 STRANGER = (
