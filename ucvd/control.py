@@ -6,10 +6,14 @@ that, every connection's `SO_PEERCRED` is checked against an allowlist (root, th
 own uid, members of the operator group), and anyone else is answered `permission_denied`
 at once and closed: a stranger holds no connection slot.
 
-What a peer can cost: at most `max_connections` at once, `max_message_bytes` per line,
-`LINE_TIMEOUT_S` to finish a line once its first byte came, `idle_timeout_s` of silence
-(except while subscribed to events), and a bounded queue of outgoing messages: a
-subscriber that does not read is dropped, never waited for.
+What a peer can cost: one of at most `max_connections` slots, `max_message_bytes` per
+line, `LINE_TIMEOUT_S` to finish a line once its first byte came, `idle_timeout_s` of
+silence (except while subscribed to events), and a bounded queue of outgoing messages: a
+subscriber that does not read is dropped, never waited for. A slot is not held for good:
+when all are taken, a newcomer is let in by closing the connection idle the longest (no
+call running, not subscribed, oldest last byte), which is told `busy`; only when every
+slot is calling or subscribed is the newcomer answered `busy`. So connections that a
+leaking script opens and forgets, or half-sent requests, never lock `ucvctl` out.
 
 Requests on one connection are answered in order; connections run side by side.
 """
@@ -53,7 +57,8 @@ DROP_GRACE_S = 2.0  # how long a closed peer gets to take its queue and the reas
 # request with one sendall, and even the largest line allowed (16 MiB) crosses a Unix
 # socket in well under a second on a loaded machine; so a line still unfinished after
 # 5 s comes from a writer that stalled, not a slow one. Meanwhile it holds a slot and up to
-# max_message_bytes of buffer, which is what the deadline bounds.
+# max_message_bytes of buffer, which is what the deadline bounds (the slot can also be
+# taken over: such a peer is idle, see `_evict_idlest`).
 LINE_TIMEOUT_S = 5.0
 # A refused peer (busy, permission_denied) is answered at once, then given this long to
 # finish writing its request before it is closed: closing on unread bytes would reset the
@@ -132,12 +137,14 @@ class Connection:
 
     def __init__(self, caller: Caller) -> None:
         self.caller = caller
-        self.subscribed = False  # no idle timeout while events flow
+        self.subscribed = False  # no idle timeout while events flow; never evicted
+        self.calling = False  # a method is running for it: not idle, never evicted
+        self.last_active = time.monotonic()  # last byte received or reply produced
         self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
         self.closed = anyio.Event()
         self.dropped = False  # for not reading: told so, then hung up on
-        # The last message for a peer closed by the server (dropped, too slow to finish a
-        # line): sent after its queue, then it is hung up on within DROP_GRACE_S.
+        # The last message for a peer closed by the server (dropped, evicted, too slow):
+        # sent after its queue, then it is hung up on within DROP_GRACE_S.
         self.farewell: bytes | None = None
 
     def push(self, message: bytes) -> bool:
@@ -227,7 +234,7 @@ class ControlServer:
 
     def _admit(self, conn: Connection) -> RpcError | None:
         """Take a slot for `conn`, or say why not. A stranger is refused before it can hold
-        one."""
+        one; at the limit, the idlest connection makes room."""
         if self._closing:
             return RpcError.domain("busy", "the daemon is stopping")
         if not self.policy.allows(conn.caller):
@@ -236,10 +243,30 @@ class ControlServer:
                 f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
                 "and the operator group may)",
             )
-        if len(self._connections) >= self.max_connections:
-            return RpcError.domain("busy", "too many connections; try again shortly")
+        while len(self._connections) >= self.max_connections:  # > after a reload lowered it
+            if self._evict_idlest("a new connection needed its slot") is None:
+                return RpcError.domain("busy", "too many connections; try again shortly")
         self._connections.add(conn)
         return None
+
+    def _evict_idlest(self, why: str) -> Connection | None:
+        """Close the connection idle the longest, telling it `busy`. Idle: no call running,
+        not subscribed (a subscriber that stops reading is dropped by its outbox instead),
+        oldest last byte; a half-sent line counts as idle since its last byte."""
+        idle = [c for c in self._connections
+                if not (c.calling or c.subscribed or c.closed.is_set())]  # fmt: skip
+        if not idle:
+            return None
+        victim = min(idle, key=lambda c: c.last_active)
+        self._connections.discard(victim)  # its slot is free now, its socket soon
+        idle_s = round(time.monotonic() - victim.last_active, 1)
+        log.info("closed the idlest control connection", reason=why, pid=victim.caller.pid,
+                 idle_s=idle_s)  # fmt: skip
+        victim.close(RpcError.domain(
+            "busy", f"connection closed after {idle_s:g} s idle: {why} "
+            f"(at most {self.max_connections} connections)"
+        ))  # fmt: skip
+        return victim
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
@@ -278,7 +305,7 @@ class ControlServer:
         self, stream: anyio.abc.SocketStream, conn: Connection, scope: anyio.CancelScope
     ) -> None:
         """Send what is queued until the connection closes, then hang up: a peer the server
-        closes (dropped for not reading, too slow to finish a line) is told why and
+        closes (dropped for not reading, evicted, too slow to finish a line) is told why and
         disconnected, instead of left waiting on a silent socket (a subscriber's reader
         would otherwise block for ever, since subscribers have no idle timeout)."""
         try:
@@ -309,6 +336,8 @@ class ControlServer:
                     chunk = await stream.receive()
                 except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
+            if conn.closed.is_set():
+                return  # evicted meanwhile, say: it was told `busy`, so nothing it sent may run
             if not chunk:
                 if line_started is not None:
                     conn.close(RpcError(
@@ -317,6 +346,7 @@ class ControlServer:
                         "too_slow",
                     ))  # fmt: skip
                 return  # idle for too long, or the line under way stalled
+            conn.last_active = time.monotonic()
             if not await self._answer_lines(splitter.feed(chunk), conn):
                 return
             if not splitter.partial:
@@ -341,7 +371,14 @@ class ControlServer:
                     Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
                 )))  # fmt: skip
                 continue
-            reply = await self._answer(line, conn)
+            if conn.closed.is_set():
+                return False
+            conn.calling = True  # set with no await since the check: eviction skips it
+            try:
+                reply = await self._answer(line, conn)
+            finally:
+                conn.calling = False
+                conn.last_active = time.monotonic()
             if reply is not None and not conn.push(reply):
                 return False
         return True

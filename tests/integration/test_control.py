@@ -73,8 +73,34 @@ async def listen(_params: Empty, conn: Connection) -> str:
     return "subscribed"
 
 
+class Gate:
+    """`test.hold` calls wait here until released: connections whose call is running."""
+
+    def __init__(self) -> None:
+        self._entered, self.entered = anyio.create_memory_object_stream[Connection](64)
+        self.released = anyio.Event()
+
+    async def hold(self, conn: Connection) -> str:
+        self._entered.send_nowait(conn)
+        await self.released.wait()
+        return "released"
+
+    async def wait_held(self, count: int) -> None:
+        with anyio.fail_after(5):
+            for _ in range(count):
+                await self.entered.receive()
+
+
+GATES: list[Gate] = []  # the running test's, from the `gate` fixture
+
+
+async def hold(_params: Empty, conn: Connection) -> str:
+    return await GATES[-1].hold(conn)
+
+
 METHODS = {
     "test.echo": Method(EchoParams, echo),
+    "test.hold": Method(Empty, hold),
     "test.listen": Method(Empty, listen),
     "test.refuse": Method(Empty, refuse),
     "test.crash": Method(Empty, crash),
@@ -123,6 +149,13 @@ def socket_dir() -> Iterator[Path]:
     path.chmod(0o755)  # traversable; the socket inside carries the permissions under test
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def gate() -> AsyncIterator[Gate]:
+    GATES.append(Gate())
+    yield GATES[-1]
+    GATES.pop().released.set()
 
 
 @pytest.fixture
@@ -194,23 +227,31 @@ async def test_oversized_line_then_service_resumes(server: ControlServer) -> Non
     assert after["result"] == {"echo": "still here"}
 
 
-async def test_connection_limit_and_idle_timeout(server: ControlServer) -> None:
-    def talk() -> tuple[dict[str, Any], bytes]:
-        peers = [Peer(server.path) for _ in range(4)]
-        try:
-            for peer in peers:
-                assert peer.call("test.echo", {"text": "x"})["result"]
-            extra = Peer(server.path)
-            refused = extra.reply()
-            extra.close()
-            # An idle connection is closed by the daemon after idle_timeout_s (1 s).
-            peers[0].sock.settimeout(5)
-            return refused, peers[0].file.readline()
-        finally:
-            for peer in peers:
-                peer.close()
+async def test_connection_limit_and_idle_timeout(server: ControlServer, gate: Gate) -> None:
+    """Every slot subscribed or calling, none idle to make room: a newcomer is `busy`."""
+    peers = [Peer(server.path) for _ in range(4)]
+    try:
+        for peer in peers[:2]:
+            assert (await in_thread(partial(peer.call, "test.listen")))["result"]
+        for peer in peers[2:]:
+            peer.send(b'{"jsonrpc":"2.0","method":"test.hold","id":1}\n')
+        await gate.wait_held(2)
 
-    refused, after_idle = await in_thread(talk)
+        def knock() -> dict[str, Any]:
+            extra = Peer(server.path)
+            try:
+                return extra.reply()
+            finally:
+                extra.close()
+
+        refused = await in_thread(knock)
+        gate.released.set()
+        assert (await in_thread(peers[2].reply))["result"] == "released"
+        # An idle connection is closed by the daemon after idle_timeout_s (1 s).
+        after_idle = await in_thread(peers[2].file.readline)
+    finally:
+        for peer in peers:
+            peer.close()
     assert refused["error"]["data"]["kind"] == "busy"
     assert after_idle == b""
 
@@ -370,6 +411,49 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         assert not path.exists()  # removed on the way out
 
     anyio.run(main)
+
+
+HOLD = b'{"jsonrpc":"2.0","method":"test.hold","id":1}\n'
+
+
+async def test_at_the_limit_the_connection_idle_longest_makes_room(
+    server: ControlServer, gate: Gate
+) -> None:
+    """A newcomer at the limit is let in by closing the connection idle the longest (no call
+    running, not subscribed, oldest last byte), which is told `busy` and hung up on. A
+    subscriber and a running call are never taken, however long ago they last spoke."""
+    server.idle_timeout_s = 30.0  # only eviction closes anything here
+    LISTENERS.clear()
+    subscriber, holder, older, newer = peers = [Peer(server.path) for _ in range(4)]
+    try:
+        assert (await in_thread(lambda: subscriber.call("test.listen")))["result"]
+        holder.send(HOLD)
+        await gate.wait_held(1)
+        for peer in (older, newer):
+            assert (await in_thread(partial(peer.call, "test.echo", {"text": "x"})))["result"]
+        # `older` connected after the subscriber and the holder, and spoke before `newer`.
+        newcomer = await in_thread(lambda: Peer(server.path))
+        peers.append(newcomer)
+        admitted = await in_thread(lambda: newcomer.call("test.echo", {"text": "in"}))
+        told = await in_thread(older.reply)
+        hung_up = await in_thread(older.file.readline)
+        # The others are untouched: events flow, the call completes, `newer` still works.
+        (listener,) = LISTENERS
+        assert listener.push(b'{"jsonrpc":"2.0","method":"events.tick","params":{}}\n')
+        tick = await in_thread(subscriber.reply)
+        gate.released.set()
+        released = await in_thread(holder.reply)
+        still = await in_thread(lambda: newer.call("test.echo", {"text": "y"}, id_=2))
+    finally:
+        for peer in peers:
+            peer.close()
+    assert admitted["result"] == {"echo": "in"}, admitted
+    assert told["id"] is None and told["error"]["data"]["kind"] == "busy", told
+    assert "idle" in told["error"]["message"]
+    assert hung_up == b""
+    assert tick["method"] == "events.tick"
+    assert released["result"] == "released"
+    assert still["result"] == {"echo": "y"}
 
 
 async def test_a_started_request_line_must_finish_within_the_line_timeout(
