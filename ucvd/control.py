@@ -13,7 +13,9 @@ subscriber that does not read is dropped, never waited for. A slot is not held f
 when all are taken, a newcomer is let in by closing the connection idle the longest (no
 call running, not subscribed, oldest last byte), which is told `busy`; only when every
 slot is calling or subscribed is the newcomer answered `busy`. So connections that a
-leaking script opens and forgets, or half-sent requests, never lock `ucvctl` out.
+leaking script opens and forgets, or half-sent requests, never lock `ucvctl` out. Nor do
+they exhaust the daemon's file descriptors: when accept() runs out of them, the idlest
+connection is closed and new ones wait in the backlog; the server never ends over it.
 
 Requests on one connection are answered in order; connections run side by side.
 """
@@ -21,6 +23,7 @@ Requests on one connection are answered in order; connections run side by side.
 from __future__ import annotations
 
 import contextlib
+import errno
 import grp
 import os
 import socket
@@ -64,6 +67,11 @@ LINE_TIMEOUT_S = 5.0
 # finish writing its request before it is closed: closing on unread bytes would reset the
 # connection, and a client still writing would see EPIPE instead of reading the answer.
 REFUSAL_S = 1.0
+# accept() failed for want of file descriptors (or kernel memory) and no connection could
+# be closed to free one: wait this long before trying again; pending peers wait in the
+# backlog. These errors pass as sockets close; any other accept() error is a real fault.
+ACCEPT_RETRY_S = 0.5
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 # Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
@@ -142,6 +150,7 @@ class Connection:
         self.last_active = time.monotonic()  # last byte received or reply produced
         self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
         self.closed = anyio.Event()
+        self.finished = anyio.Event()  # its socket is closed: its file descriptor is free
         self.dropped = False  # for not reading: told so, then hung up on
         # The last message for a peer closed by the server (dropped, evicted, too slow):
         # sent after its queue, then it is hung up on within DROP_GRACE_S.
@@ -201,7 +210,7 @@ class ControlServer:
         async with listener, anyio.create_task_group() as tg:
             task_status.started()
             try:
-                await listener.serve(self._handle, task_group=tg)
+                await self._accept_all(listener, tg)
             finally:
                 self._closing = True
                 for conn in list(self._connections):
@@ -215,7 +224,7 @@ class ControlServer:
         """False when systemd made the socket: then its group is the unit's business."""
         return self.inherited is None
 
-    async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+    async def _listen(self) -> anyio.abc.SocketListener:
         if self.inherited is not None:
             return await anyio.abc.SocketListener.from_socket(self.inherited)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +240,33 @@ class ControlServer:
         if self.policy.operator_gid is not None:
             give_to_group(self.path, self.policy.operator_gid)
         return listener
+
+    async def _accept_all(
+        self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup
+    ) -> None:
+        """Accept for ever. Running out of file descriptors is waited out, never fatal: an
+        exception here would end the daemon, FFmpegs and all, over a crowd of idle peers."""
+        starved = False
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.BrokenResourceError, OSError) as exc:
+                cause = exc if isinstance(exc, OSError) else exc.__cause__
+                if not isinstance(cause, OSError) or cause.errno not in _OUT_OF_RESOURCES:
+                    raise
+                if not starved:
+                    log.warning("out of file descriptors or memory: new control connections "
+                                "wait", error=os.strerror(cause.errno))  # fmt: skip
+                starved = True
+                victim = self._evict_idlest(f"accept() failed: {os.strerror(cause.errno)}")
+                if victim is None:
+                    await anyio.sleep(ACCEPT_RETRY_S)
+                else:
+                    with anyio.move_on_after(DROP_GRACE_S + ACCEPT_RETRY_S):
+                        await victim.finished.wait()
+                continue
+            starved = False
+            tg.start_soon(self._handle, stream)
 
     def _admit(self, conn: Connection) -> RpcError | None:
         """Take a slot for `conn`, or say why not. A stranger is refused before it can hold
@@ -283,11 +319,12 @@ class ControlServer:
                     await self._read(stream, conn)
                     conn.close()
             except Exception:
-                # The listener runs every connection in one task group: an exception that
+                # Every connection runs in the server's task group: an exception that
                 # escaped here would end the daemon. Lose this peer, never the others.
                 log.exception("connection dropped after an unexpected error", pid=conn.caller.pid)
             finally:
                 self._connections.discard(conn)
+        conn.finished.set()
 
     @staticmethod
     async def _refuse(stream: anyio.abc.SocketStream, refusal: RpcError) -> None:

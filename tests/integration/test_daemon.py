@@ -590,3 +590,20 @@ def test_300_half_open_connections_do_not_lock_ucvctl_out(ucvd: Ucvd) -> None:
     assert took < max(1.0, 3 * idle_took), (took, idle_took)
     assert ucvd.proc is not None and ucvd.proc.alive()
     assert "Traceback" not in ucvd.log_text()
+
+
+def test_a_daemon_out_of_file_descriptors_keeps_serving(make_ucvd: Callable[..., Ucvd]) -> None:
+    """A daemon whose file descriptors run out before its connection limit is reached
+    (40 in all, 64 connections allowed): accept() fails with EMFILE, which must cost the
+    idlest connection, never the daemon."""
+    d = make_ucvd(prefix=["prlimit", "--nofile=40", "--"]).start()
+    with half_open_connections(d.socket, 300):
+        info, took = timed_info(d)
+        assert info.code == 0, info.stderr
+        assert d.proc is not None and d.proc.alive()
+    print(f"ucvctl info with 300 half-open connections and 40 fds: {took:.3f} s")
+    assert "out of file descriptors" in d.log_text()
+    assert d.ctl("info").code == 0
+    code, _ = d.terminate()
+    assert code == 0
+    assert "Traceback" not in d.log_text()
