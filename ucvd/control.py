@@ -72,6 +72,9 @@ REFUSAL_S = 1.0
 # backlog. These errors pass as sockets close; any other accept() error is a real fault.
 ACCEPT_RETRY_S = 0.5
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Evictions and failed accepts come in floods when a script misbehaves: one log line per
+# this long says so (with a count) without flooding the journal.
+LOG_EVERY_S = 10.0
 
 
 # Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
@@ -140,6 +143,24 @@ class AccessPolicy:
         return caller.gid == self.operator_gid or self.operator_gid in caller.groups
 
 
+@dataclass
+class _Throttle:
+    """At most one log line per LOG_EVERY_S for an event that can come in floods."""
+
+    _last: float = float("-inf")
+    _unlogged: int = 0
+
+    def due(self) -> int:
+        """Count this occurrence: 0 if it goes unlogged, else how many there were since
+        the last line, this one included."""
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._last < LOG_EVERY_S:
+            return 0
+        count, self._unlogged, self._last = self._unlogged, 0, now
+        return count
+
+
 class Connection:
     """One peer. Handlers use it to push notifications (events) after their reply."""
 
@@ -202,6 +223,8 @@ class ControlServer:
     inherited: socket.socket | None = None
     _connections: set[Connection] = field(default_factory=set)
     _closing: bool = False
+    _evictions: _Throttle = field(default_factory=_Throttle)
+    _accept_failures: _Throttle = field(default_factory=_Throttle)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -246,7 +269,6 @@ class ControlServer:
     ) -> None:
         """Accept for ever. Running out of file descriptors is waited out, never fatal: an
         exception here would end the daemon, FFmpegs and all, over a crowd of idle peers."""
-        starved = False
         while True:
             try:
                 stream = await listener.accept()
@@ -254,10 +276,9 @@ class ControlServer:
                 cause = exc if isinstance(exc, OSError) else exc.__cause__
                 if not isinstance(cause, OSError) or cause.errno not in _OUT_OF_RESOURCES:
                     raise
-                if not starved:
+                if count := self._accept_failures.due():
                     log.warning("out of file descriptors or memory: new control connections "
-                                "wait", error=os.strerror(cause.errno))  # fmt: skip
-                starved = True
+                                "wait", error=os.strerror(cause.errno), times=count)  # fmt: skip
                 victim = self._evict_idlest(f"accept() failed: {os.strerror(cause.errno)}")
                 if victim is None:
                     await anyio.sleep(ACCEPT_RETRY_S)
@@ -265,7 +286,6 @@ class ControlServer:
                     with anyio.move_on_after(DROP_GRACE_S + ACCEPT_RETRY_S):
                         await victim.finished.wait()
                 continue
-            starved = False
             tg.start_soon(self._handle, stream)
 
     def _admit(self, conn: Connection) -> RpcError | None:
@@ -296,8 +316,9 @@ class ControlServer:
         victim = min(idle, key=lambda c: c.last_active)
         self._connections.discard(victim)  # its slot is free now, its socket soon
         idle_s = round(time.monotonic() - victim.last_active, 1)
-        log.info("closed the idlest control connection", reason=why, pid=victim.caller.pid,
-                 idle_s=idle_s)  # fmt: skip
+        if count := self._evictions.due():
+            log.info("closed the idlest control connection", reason=why, pid=victim.caller.pid,
+                     idle_s=idle_s, times=count)  # fmt: skip
         victim.close(RpcError.domain(
             "busy", f"connection closed after {idle_s:g} s idle: {why} "
             f"(at most {self.max_connections} connections)"
