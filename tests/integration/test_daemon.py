@@ -3,8 +3,11 @@ cameras to a real central MediaMTX."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
+import select
 import shutil
 import signal
 import socket
@@ -20,7 +23,14 @@ from typing import Any
 import pytest
 
 from tests.harness.cameras import CameraFarm
-from tests.harness.daemon import Ucvd, add_camera, add_target, program, secrets_of_lab
+from tests.harness.daemon import (
+    CtlResult,
+    Ucvd,
+    add_camera,
+    add_target,
+    program,
+    secrets_of_lab,
+)
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
 from tests.harness.tools import ffmpeg_under_test
@@ -589,3 +599,86 @@ def test_a_camera_removed_while_the_daemon_was_down(
     assert "Traceback" not in d.log_text()
     code, _ = d.terminate()
     assert code == 0
+
+
+HALF_REQUEST = b'{"jsonrpc":"2.0","id":1,"meth'
+
+
+@contextlib.contextmanager
+def half_open_connections(path: Path, count: int) -> Iterator[list[socket.socket]]:
+    """`count` clients that connect and send half a request, held open by this process (a
+    leaking script, a stuck monitoring agent), with the file descriptors they need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = count + 256  # and what the test itself has open
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} file descriptors, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.connect(str(path))
+            sock.sendall(HALF_REQUEST)
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def answered(socks: list[socket.socket]) -> int:
+    """How many of these connections the daemon has said something to (or hung up on)."""
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, select.POLLIN)
+    return len(poller.poll(0))
+
+
+def timed_info(d: Ucvd) -> tuple[CtlResult, float]:
+    started = time.monotonic()
+    result = d.ctl("info", timeout=30)
+    return result, time.monotonic() - started
+
+
+def test_300_half_open_connections_do_not_lock_ucvctl_out(ucvd: Ucvd) -> None:
+    """300 connections that each sent half a request fill the 64 slots several times over;
+    `ucvctl info` (and systemd's `ucvctl reload`) still gets in, by taking the slot of the
+    connection idle the longest, and answers within a second, not `busy`."""
+    _, idle_took = timed_info(ucvd)  # the same call on an idle daemon, for scale
+    with half_open_connections(ucvd.socket, 300) as socks:
+        # Every connection past the 64th has been dealt with: the daemon holds 64 of them.
+        wait_until(
+            lambda: answered(socks) >= 300 - 64,
+            timeout=20,
+            what=lambda: f"the daemon to see all 300 ({answered(socks)} answered)",
+        )
+        info, took = timed_info(ucvd)
+        held = 300 - answered(socks)
+    print(f"ucvctl info with 300 half-open connections: {took:.3f} s (idle: {idle_took:.3f} s)")
+    assert info.code == 0, info.stderr
+    assert json.loads(ucvd.ctl("--json", "info").stdout)["version"]
+    assert held <= 64
+    # Under a second; a machine so loaded that an idle call takes over a third of one
+    # gets proportionally more (the point is an answer rather than `busy`).
+    assert took < max(1.0, 3 * idle_took), (took, idle_took)
+    assert ucvd.proc is not None and ucvd.proc.alive()
+    assert "Traceback" not in ucvd.log_text()
+
+
+def test_a_daemon_out_of_file_descriptors_keeps_serving(make_ucvd: Callable[..., Ucvd]) -> None:
+    """A daemon whose file descriptors run out before its connection limit is reached
+    (40 in all, 64 connections allowed): accept() fails with EMFILE, which must cost the
+    idlest connection, never the daemon."""
+    d = make_ucvd(prefix=["prlimit", "--nofile=40", "--"]).start()
+    with half_open_connections(d.socket, 300):
+        info, took = timed_info(d)
+        assert info.code == 0, info.stderr
+        assert d.proc is not None and d.proc.alive()
+    print(f"ucvctl info with 300 half-open connections and 40 fds: {took:.3f} s")
+    assert "out of file descriptors" in d.log_text()
+    assert d.ctl("info").code == 0
+    code, _ = d.terminate()
+    assert code == 0
+    assert "Traceback" not in d.log_text()
