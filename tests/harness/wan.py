@@ -74,12 +74,8 @@ def build(
     made = central(registry, tools, workdir / "central", name="central", settings=listen)
     server = made.server
     server.rtsp_port, server.api_port, server.host = CENTRE_RTSP, CENTRE_API, centre.address
-    server.config = server.build_config(CENTRE_RTSP, CENTRE_API)
-    server.workdir.mkdir(parents=True, exist_ok=True)
-    server.config_path.write_text(json.dumps(server.config, indent=2))
-    server.proc = registry.spawn(
-        "mediamtx-central", [*centre.exec_prefix(), tools.mediamtx, str(server.config_path)]
-    )
+    server.prefix = centre.exec_prefix()
+    server.launch()
 
     names = [f"cam{i + 1}" for i in range(cameras)]
     anyone = {"user": "any", "pass": "", "permissions": [{"action": a} for a in
@@ -106,7 +102,7 @@ def build(
         return all(camera_api.path_ready(name) for name in names)
 
     gw.run(lambda: wait_until(served, timeout=timeout, what="every camera path to be served"))
-    centre.run(lambda: wait_until(server.api.reachable, timeout=timeout, what="central MediaMTX"))
+    centre.run(lambda: server.wait_ready(timeout))
     return Wan(
         lan=lan,
         registry=registry,
