@@ -66,11 +66,13 @@ def our_ffmpegs(before: set[int]) -> list[int]:
     """FFmpeg processes this demo started (or orphaned): other programs on a shared machine
     (another engineer's benchmark) are not the demo's leftovers."""
     me = os.getpid()
-    return sorted(pid for pid in pids_of("ffmpeg") - before if ours_or_orphaned(pid, me))
+    return sorted(
+        pid for pid in pids_of("ffmpeg", becoming=True) - before if ours_or_orphaned(pid, me)
+    )
 
 
 def run(workdir: Path) -> None:
-    before = pids_of("ffmpeg")
+    before = pids_of("ffmpeg", becoming=True)
     with lab(workdir=workdir) as env:
         tools = env.tools
         info = detect(tools.ffmpeg)
@@ -158,7 +160,7 @@ def run_discovery(workdir: Path) -> None:
         step(f"discovery step skipped: {why}")
         return
     tools = find_tools()
-    before = pids_of("ffmpeg")
+    before = pids_of("ffmpeg", becoming=True)
     with netns.Lan() as lan, ProcessRegistry(workdir / "discovery-logs") as registry:
         net = camera_lan.build(lan, registry, tools, ClipLibrary(tools), workdir / "discovery")
         onvif = [c for c in net.cameras.values() if c.onvif is not None]
