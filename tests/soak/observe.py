@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.daemon import program
-from ucvd.runner import tagged_processes
+from tests.harness.procs import tagged
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class ProcessGuard:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            for tag, pids in tagged_processes(self.prefix).items():
+            for tag, pids in tagged(self.prefix).items():  # a new one mid-exec too
                 if len(pids) > 1:
                     camera = tag[len(self.prefix) :]
                     finding = f"two FFmpegs for {camera}: pids {sorted(pids)}"
