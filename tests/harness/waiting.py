@@ -18,7 +18,7 @@ class WaitTimeout(AssertionError):
 
 
 def wait_until(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
     timeout: float,
     what: str | Callable[[], str],
@@ -56,7 +56,7 @@ def wait_until(
 
 
 async def wait_until_async(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
     timeout: float,
     what: str | Callable[[], str],

@@ -147,7 +147,7 @@ async def wait_change(
             None,
         )
 
-    change = await wait_until_async(
+    return await wait_until_async(
         found,
         timeout=timeout,
         what=lambda: (
@@ -155,8 +155,6 @@ async def wait_change(
             f"(changes: {[c.new.value for c in recorder.changes[since:]]})"
         ),
     )
-    assert change is not None  # a wait returns only on a found change
-    return change
 
 
 def news(recorder: Recorder, since: int) -> list[Status]:
