@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.harness import camera_lan, netns
 from tests.harness.daemon import Ucvd, add_camera, add_target
@@ -60,6 +61,21 @@ def operator(d: Ucvd, *args: str, input: str | None = None) -> str:
     for line in result.stdout.rstrip().splitlines():
         print(f"    {line}", flush=True)
     return result.stdout
+
+
+def wait_metrics(d: Ucvd, cameras: list[str]) -> None:
+    """Until every camera has a bitrate sample, so that the status table shows figures."""
+    wait_until(
+        lambda: all(d.status(c)["metrics"]["bitrate_kbps"] for c in cameras),
+        timeout=30,
+        what="a bitrate sample of every camera",
+    )
+
+
+def _republished(d: Ucvd, camera: str, old_pid: int) -> dict[str, Any] | None:
+    status = d.status(camera)
+    fresh = status["status"] == "publishing" and status["pid"] not in (None, old_pid)
+    return status if fresh and status["restarts"] >= 1 else None
 
 
 def our_ffmpegs(before: set[int]) -> list[int]:
@@ -105,7 +121,7 @@ def run(workdir: Path) -> None:
             add_camera(d, cam, cam.name).check()
         for cam in sims:
             operator(d, "publish", cam.name, "--wait")
-        time.sleep(2.5)  # let a couple of metric samples come in, for the table
+        wait_metrics(d, [cam.name for cam in sims])
         operator(d, "status")
 
         for cam in sims:
@@ -120,8 +136,9 @@ def run(workdir: Path) -> None:
         pid = d.status(victim)["pid"]
         step(f"killing {victim}'s FFmpeg (pid {pid}) with SIGKILL")
         os.kill(pid, signal.SIGKILL)
-        back = d.wait_status(victim, "publishing", timeout=30)
-        wait_until(lambda: d.status(victim)["restarts"] >= 1, timeout=30, what="the restart")
+        # Publishing again, with another FFmpeg: right after the kill, the status may still
+        # be the old one's.
+        back = wait_until(lambda: _republished(d, victim, pid), timeout=30, what="the restart")
         step(f"{victim} is publishing again with FFmpeg pid {back['pid']}")
         operator(d, "status", victim)
 
@@ -133,7 +150,7 @@ def run(workdir: Path) -> None:
         d.start()
         for cam in sims:
             d.wait_status(cam.name, "publishing", timeout=40)
-        time.sleep(2.5)
+        wait_metrics(d, [cam.name for cam in sims])
         operator(d, "status")
         operator(d, "history", victim)
         operator(d, "logs", victim, "-n", "5")
