@@ -62,6 +62,7 @@ SUPERVISION = {"stall_timeout_s": 4.0, "start_timeout_s": 15.0, "backoff_cap_s":
 MARGIN_S = 5.0  # slack on top of the supervision bound, for a loaded 2-core machine
 ORPHAN_WAIT_S = 5.0  # how long FFmpegs may outlive a SIGKILLed ucvd (PDEATHSIG is immediate)
 FIND_FFMPEG_S = 5.0  # a publishing camera's relay runs FFmpeg well within this
+EVENTS_WAIT_S = 10.0  # for the watch's first event: metrics come every 2 s
 BOUND_S = SUPERVISION["backoff_cap_s"] + SUPERVISION["start_timeout_s"] + MARGIN_S
 
 
@@ -258,6 +259,8 @@ class Soak:
             outcome.violations.append(f"not publishing again after the restart: {missing}")
         else:
             outcome.recovery_s = round(max(seen.values()) - started, 2)
+        if not self.events.wait_subscribed(EVENTS_WAIT_S):  # the next step's faults need it
+            outcome.violations.append("the event stream did not come back after the restart")
         self.outcomes.append(outcome)
 
     def state_fault(self, step: Step, hit: Hit) -> None:
@@ -388,6 +391,8 @@ def _set_up(soak: Soak) -> dict[str, Any]:
     seen = soak.wait_publishing(ids, time.monotonic() + 60 + len(ids))
     if len(seen) < len(ids):
         raise RuntimeError(f"not all cameras publishing at the start: {soak.statuses()}")
+    if not soak.events.wait_subscribed(EVENTS_WAIT_S):
+        raise RuntimeError("the event stream (ucvctl watch) delivered nothing")
     soak.guard.start()
     say(f"{len(ids)} cameras publishing; bound {BOUND_S:g} s")
     return configuration(d)
