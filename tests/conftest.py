@@ -63,11 +63,12 @@ def no_leaked_processes(session_registry: ProcessRegistry) -> Iterator[None]:
     """Fail a test that leaves an FFmpeg, MediaMTX or ucvd process behind.
 
     Looks at /proc, not at what the harness remembers, so it also catches children that
-    something else (ucvd, a relay) started, and orphans whose parent died. Set up first,
-    torn down last: it runs after every other fixture has cleaned up. Processes of
-    session-wide fixtures, and other programs' processes, are exempt.
+    something else (ucvd, a relay) started, orphans whose parent died, and a child still on
+    its way through `setpriv` to one of those programs. Set up first, torn down last: it
+    runs after every other fixture has cleaned up. Processes of session-wide fixtures, and
+    other programs' processes, are exempt.
     """
-    before = {name: pids_of(name) for name in _WATCHED}
+    before = {name: pids_of(name, becoming=True) for name in _WATCHED}
     yield
     session = {p.pid for p in session_registry.live()}
     me = os.getpid()
@@ -75,7 +76,9 @@ def no_leaked_processes(session_registry: ProcessRegistry) -> Iterator[None]:
     def leftovers() -> dict[str, set[int]]:
         found = {
             name: {
-                pid for pid in pids_of(name) - before[name] - session if ours_or_orphaned(pid, me)
+                pid
+                for pid in pids_of(name, becoming=True) - before[name] - session
+                if ours_or_orphaned(pid, me)
             }
             for name in _WATCHED
         }

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.harness import camera_lan, netns
 from tests.harness.daemon import Ucvd, add_camera, add_target
@@ -62,15 +63,32 @@ def operator(d: Ucvd, *args: str, input: str | None = None) -> str:
     return result.stdout
 
 
+def wait_metrics(d: Ucvd, cameras: list[str]) -> None:
+    """Until every camera has a bitrate sample, so that the status table shows figures."""
+    wait_until(
+        lambda: all(d.status(c)["metrics"]["bitrate_kbps"] for c in cameras),
+        timeout=30,
+        what="a bitrate sample of every camera",
+    )
+
+
+def _republished(d: Ucvd, camera: str, old_pid: int) -> dict[str, Any] | None:
+    status = d.status(camera)
+    fresh = status["status"] == "publishing" and status["pid"] not in (None, old_pid)
+    return status if fresh and status["restarts"] >= 1 else None
+
+
 def our_ffmpegs(before: set[int]) -> list[int]:
     """FFmpeg processes this demo started (or orphaned): other programs on a shared machine
     (another engineer's benchmark) are not the demo's leftovers."""
     me = os.getpid()
-    return sorted(pid for pid in pids_of("ffmpeg") - before if ours_or_orphaned(pid, me))
+    return sorted(
+        pid for pid in pids_of("ffmpeg", becoming=True) - before if ours_or_orphaned(pid, me)
+    )
 
 
 def run(workdir: Path) -> None:
-    before = pids_of("ffmpeg")
+    before = pids_of("ffmpeg", becoming=True)
     with lab(workdir=workdir) as env:
         tools = env.tools
         info = detect(tools.ffmpeg)
@@ -103,7 +121,7 @@ def run(workdir: Path) -> None:
             add_camera(d, cam, cam.name).check()
         for cam in sims:
             operator(d, "publish", cam.name, "--wait")
-        time.sleep(2.5)  # let a couple of metric samples come in, for the table
+        wait_metrics(d, [cam.name for cam in sims])
         operator(d, "status")
 
         for cam in sims:
@@ -118,8 +136,9 @@ def run(workdir: Path) -> None:
         pid = d.status(victim)["pid"]
         step(f"killing {victim}'s FFmpeg (pid {pid}) with SIGKILL")
         os.kill(pid, signal.SIGKILL)
-        back = d.wait_status(victim, "publishing", timeout=30)
-        wait_until(lambda: d.status(victim)["restarts"] >= 1, timeout=30, what="the restart")
+        # Publishing again, with another FFmpeg: right after the kill, the status may still
+        # be the old one's.
+        back = wait_until(lambda: _republished(d, victim, pid), timeout=30, what="the restart")
         step(f"{victim} is publishing again with FFmpeg pid {back['pid']}")
         operator(d, "status", victim)
 
@@ -131,7 +150,7 @@ def run(workdir: Path) -> None:
         d.start()
         for cam in sims:
             d.wait_status(cam.name, "publishing", timeout=40)
-        time.sleep(2.5)
+        wait_metrics(d, [cam.name for cam in sims])
         operator(d, "status")
         operator(d, "history", victim)
         operator(d, "logs", victim, "-n", "5")
@@ -158,7 +177,7 @@ def run_discovery(workdir: Path) -> None:
         step(f"discovery step skipped: {why}")
         return
     tools = find_tools()
-    before = pids_of("ffmpeg")
+    before = pids_of("ffmpeg", becoming=True)
     with netns.Lan() as lan, ProcessRegistry(workdir / "discovery-logs") as registry:
         net = camera_lan.build(lan, registry, tools, ClipLibrary(tools), workdir / "discovery")
         onvif = [c for c in net.cameras.values() if c.onvif is not None]

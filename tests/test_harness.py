@@ -21,7 +21,7 @@ from tests.harness.cameras import CameraFarm
 from tests.harness.errors import HarnessError
 from tests.harness.media import Audio, probe_streams
 from tests.harness.mediamtx import Central, Credentials
-from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
+from tests.harness.procs import ProcessRegistry, wait_exec, wait_gone
 from tests.harness.relay import start_plain_relay
 from tests.harness.rtsp import rtsp_status
 from tests.harness.tools import Tools
@@ -254,7 +254,8 @@ def test_children_die_with_a_killed_test_runner(tmp_path: Path) -> None:
     try:
         assert runner.stdout is not None
         child = int(runner.stdout.readline())
-        assert child in pids_of("sleep")
+        # Until it runs sleep, the child may still be setpriv, its parent-death signal unset.
+        wait_exec(child, "sleep")
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait()
         wait_gone({child}, timeout=5)

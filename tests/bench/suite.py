@@ -61,7 +61,7 @@ def leftovers() -> list[int]:
     me = os.getpid()
     found = set()
     for name in ("ffmpeg", "mediamtx", "ucvd", "ffprobe"):
-        found |= {pid for pid in pids_of(name) if ours_or_orphaned(pid, me)}
+        found |= {pid for pid in pids_of(name, becoming=True) if ours_or_orphaned(pid, me)}
     return sorted(found)
 
 

@@ -33,7 +33,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(sup: Supervisor, runs: int) -> list[float]:
+async def measure(sup: Supervisor, client: MediaMTXClient, runs: int) -> list[float]:
     times = []
     for i in range(runs):
         started = time.monotonic()
@@ -45,7 +45,9 @@ async def measure(sup: Supervisor, runs: int) -> list[float]:
         times.append(time.monotonic() - started)
         print(f"run {i + 1:2d}: {times[-1]:.3f} s", flush=True)
         await sup.stop()
-        await anyio.sleep(1.0)  # let MediaMTX forget the previous session
+        with anyio.fail_after(15):  # the next run starts from a path MediaMTX has let go
+            while (info := await client.get_path(sup.path)) is not None and info.ready:
+                await anyio.sleep(0.05)
     return times
 
 
@@ -71,7 +73,7 @@ def main() -> None:
                                  settings=settings)  # fmt: skip
                 async with anyio.create_task_group() as tg:
                     await tg.start(sup.run)
-                    times = await measure(sup, args.runs)
+                    times = await measure(sup, c, args.runs)
                     tg.cancel_scope.cancel()
             return times
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.harness.cameras import Camera as SimCamera
 from tests.harness.errors import HarnessError
 from tests.harness.mediamtx import Central
 from tests.harness.procs import Proc, ProcessRegistry
 from tests.harness.tools import ffmpeg_under_test
-from tests.harness.waiting import wait_until
+from tests.harness.waiting import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -193,6 +194,18 @@ class Ucvd:
                    f"{seen.get('last_error')})")  # fmt: skip
         return seen
 
+    def watch(self, *args: str, timeout: float = 15.0) -> Watch:
+        """`ucvctl [--json] watch ...`, returned once it is subscribed: its first line is out,
+        the status table printed after the subscribe reply, or with --json the first event
+        (so a camera must be publishing: metrics come every 2 s)."""
+        proc = subprocess.Popen(
+            [program("ucvctl"), "--socket", str(self.socket), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        watch = Watch(proc, f"ucvctl {' '.join(args)}")
+        watch.read_until(bool, timeout)  # a first line
+        return watch
+
     def terminate(self, timeout: float = 30.0) -> tuple[int, float]:
         """SIGTERM and wait; returns (exit code, seconds it took)."""
         assert self.proc is not None
@@ -210,6 +223,54 @@ class Ucvd:
         assert self.proc is not None
         self.proc.popen.send_signal(signal.SIGKILL)
         self.proc.popen.wait()
+
+
+class Watch:
+    """A running `ucvctl watch` (see `Ucvd.watch`) and the lines read from it so far."""
+
+    def __init__(self, proc: subprocess.Popen[str], what: str) -> None:
+        self.proc = proc
+        self.what = what
+        self.lines: list[str] = []
+
+    def read_until(self, done: Callable[[list[str]], bool], timeout: float) -> None:
+        """Read lines until `done(lines)`; on a timeout the watch is ended, not left over."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        try:
+            while not done(self.lines):
+                left = max(0.0, deadline - time.monotonic())
+                self.lines.append(read_line(self.proc.stdout, left, self.what).rstrip("\n"))
+        except BaseException:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
+
+    def finish(self, *, interrupt: bool = False, timeout: float = 30.0) -> tuple[str, str]:
+        """Wait for the watch to end (`interrupt`: Ctrl-C it first, as an operator ends it);
+        returns everything it wrote to stdout, and its stderr."""
+        if interrupt:
+            self.proc.send_signal(signal.SIGINT)
+        rest, err = self.proc.communicate(timeout=timeout)
+        self.lines += rest.splitlines()
+        return "\n".join(self.lines) + "\n", err
+
+
+def read_line(stream: IO[str], timeout: float, what: str) -> str:
+    """The next line of a child's pipe, read a byte at a time: nothing is read ahead, so
+    the child's `communicate()` still gets all the rest."""
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise WaitTimeout(f"timed out after {timeout:g}s waiting for a line from {what}")
+        byte = os.read(fd, 1)
+        if not byte:
+            raise HarnessError(f"{what} closed its output before a whole line")
+        line += byte
+    return line.decode()
 
 
 def add_target(d: Ucvd, central: Central, name: str = "central", *extra: str) -> CtlResult:

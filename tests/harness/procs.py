@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.errors import HarnessError
-from tests.harness.waiting import wait_until
+from tests.harness.waiting import WaitTimeout, wait_until
+from ucvd.runner import TAG_VARIABLE
 
 # Variables a systemd-supervised parent would pass on; a child must never inherit them.
 _SYSTEMD_VARS = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID")
@@ -194,31 +195,162 @@ class ProcessRegistry:
         self.close()
 
 
-def pids_of(executable_name: str) -> set[int]:
-    """PIDs of live (non-zombie) processes whose executable is `executable_name`.
+# While a process execs, the kernel swaps in the new program's memory before it writes the
+# program's arguments and environment there: for that moment /proc/PID/cmdline and
+# /proc/PID/environ read empty, and the name (comm) may still be the old one. A spawn returns
+# inside that window (Popen waits for the exec to begin, not to end), and every child of ucvd
+# and of the harness goes through two execs: `setpriv`, then its program. Code that looks for
+# a process right after starting it waits with `wait_exec`; leak checks count the processes
+# on their way to the name they look for (`pids_of(..., becoming=True)`, `tagged`).
+_PF_KTHREAD = 0x00200000
+WRAPPER = "setpriv"  # execs the program named after its "--" (ucvd's FFmpegs, every Proc)
 
-    Reads /proc directly so leak checks see the truth, not what a helper remembers.
-    """
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if comm == executable_name and state != "Z":
-            found.add(int(entry.name))
-    return found
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:  # noqa: PTH123 - read for every process in /proc
+            return f.read()
+    except OSError:  # gone, or never ours to read
+        return None
 
 
 def _stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, ...]."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    raw = _read(f"/proc/{pid}/stat")
+    if raw is None:
         return None
+    fields = raw.decode(errors="replace").rsplit(")", 1)[-1].split()
+    return fields if len(fields) > 6 else None
+
+
+def _comm(pid: int) -> str | None:
+    raw = _read(f"/proc/{pid}/comm")
+    return None if raw is None else raw.decode(errors="replace").strip()
+
+
+def _live_user_process(pid: int) -> bool:
+    """Alive (not a zombie) and not a kernel thread (those have no argv, ever)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z" and not int(fields[6]) & _PF_KTHREAD
+
+
+def _in_exec(pid: int) -> bool:
+    """Caught between an exec's memory swap and the new program's arguments."""
+    return _read(f"/proc/{pid}/cmdline") == b"" and _live_user_process(pid)
+
+
+def _settle(pids: set[int], timeout: float = 2.0) -> None:
+    """Wait until none of `pids` is inside an exec any more (a matter of microseconds). One
+    that stays without arguments that long was started without any; the caller reads it as
+    it is."""
+    if pids:
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not any(_in_exec(pid) for pid in pids), timeout=timeout,
+                       interval=0.001, what="exec to end")  # fmt: skip
+
+
+def _comm_is(comm: str | None, name: str) -> bool:
+    return comm is not None and comm == name[:15]  # the kernel keeps 15 characters of it
+
+
+def runs(pid: int, name: str) -> bool:
+    """Is `pid` alive and running `name`, its exec over (argv and environment readable)?"""
+    return (
+        _live_user_process(pid)
+        and _comm_is(_comm(pid), name)
+        and bool(_read(f"/proc/{pid}/cmdline"))
+    )
+
+
+def wait_exec(pid: int, name: str, timeout: float = 5.0) -> None:
+    """Wait until a freshly spawned `pid` runs `name`: past `setpriv` (whose parent-death
+    signal is then armed) and past the exec, so /proc shows its name, argv and environment."""
+
+    def ran() -> bool:
+        if runs(pid, name):
+            return True
+        if not _live_user_process(pid):
+            raise HarnessError(f"process {pid} exited before it ran {name}")
+        return False
+
+    wait_until(ran, timeout=timeout, interval=0.001,
+               what=lambda: f"process {pid} to exec {name} (now {_comm(pid)!r})")  # fmt: skip
+
+
+def argv_of(pid: int) -> list[str]:
+    """The command line of `pid`; empty when it is gone, a kernel thread, or mid-exec."""
+    raw = _read(f"/proc/{pid}/cmdline")
+    return raw.decode(errors="replace").split("\0")[:-1] if raw else []
+
+
+def _becomes(pid: int, name: str) -> bool:
+    """Is `pid` a `setpriv` that will exec `name` next?"""
+    if _comm(pid) != WRAPPER:
+        return False
+    argv = argv_of(pid)
+    rest = argv[argv.index("--") + 1 :] if "--" in argv else []
+    return bool(rest) and Path(rest[0]).name == name
+
+
+def pids_of(executable_name: str, *, becoming: bool = False) -> set[int]:
+    """PIDs of live (non-zombie) processes whose executable is `executable_name`.
+
+    Reads /proc directly so leak checks see the truth, not what a helper remembers. With
+    `becoming` (for leak checks, which must not pass because a leak was caught mid-spawn),
+    also the processes on their way to it: a `setpriv` that execs it next, and a process
+    caught inside an exec, once that exec is over.
+    """
+    found: set[int] = set()
+    pending: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        fields = _stat_fields(pid)
+        if fields is None or fields[0] == "Z":
+            continue
+        if _comm_is(_comm(pid), executable_name):
+            found.add(pid)
+        elif becoming and _in_exec(pid):
+            pending.add(pid)
+        elif becoming and _becomes(pid, executable_name):
+            found.add(pid)
+    _settle(pending)
+    for pid in pending:
+        if _live_user_process(pid) and (
+            _comm_is(_comm(pid), executable_name) or _becomes(pid, executable_name)
+        ):
+            found.add(pid)
+    return found
+
+
+def tagged(prefix: str) -> dict[str, list[int]]:
+    """`ucvd.runner.tagged_processes`, for checks that must not miss one: a process caught
+    inside an exec (its environment not yet readable) is read again once the exec is over.
+    Zombies have no environment and do not count."""
+    needle = f"{TAG_VARIABLE}={prefix}".encode()
+    found: dict[str, list[int]] = {}
+
+    def look(pid: int) -> bool:
+        """Records `pid` if tagged; False when it cannot tell yet (mid-exec)."""
+        environ = _read(f"/proc/{pid}/environ")
+        if not environ:
+            return not (environ == b"" and _in_exec(pid))
+        for variable in environ.split(b"\0"):
+            if variable.startswith(needle):
+                tag = variable.decode(errors="replace").split("=", 1)[1]
+                found.setdefault(tag, []).append(pid)
+        return True
+
+    pending = {
+        int(entry.name)
+        for entry in os.scandir("/proc")
+        if entry.name.isdigit() and not look(int(entry.name))
+    }
+    _settle(pending)
+    for pid in pending:
+        look(pid)
+    return found
 
 
 def ours_or_orphaned(pid: int, root: int) -> bool:

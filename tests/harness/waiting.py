@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
+
 from tests.harness.errors import HarnessError
 
 T = TypeVar("T")
@@ -16,7 +18,7 @@ class WaitTimeout(AssertionError):
 
 
 def wait_until(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
     timeout: float,
     what: str | Callable[[], str],
@@ -51,3 +53,33 @@ def wait_until(
             )
         time.sleep(interval)
         interval = min(interval * 1.5, max_interval)
+
+
+async def wait_until_async(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str | Callable[[], str],
+    interval: float = 0.01,
+) -> T:
+    """`wait_until` inside an event loop: the loop (and whatever runs in it, a supervisor,
+    a child's pipe readers) goes on between probes. `probe` must not block."""
+    last_error: Exception | None = None
+    with anyio.move_on_after(timeout):
+        while True:
+            try:
+                value = probe()
+            except HarnessError:
+                raise
+            except Exception as exc:
+                last_error = exc
+            else:
+                if value:
+                    return value
+                last_error = None
+            await anyio.sleep(interval)
+    detail = f" (last error: {last_error!r})" if last_error else ""
+    label = what() if callable(what) else what
+    raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {label}{detail}") from (
+        last_error
+    )

@@ -38,7 +38,12 @@ class EchoParams(msgspec.Struct, forbid_unknown_fields=True):
     delay_s: float = 0.0
 
 
+ECHOING: dict[str, anyio.Event] = {}  # by text: set once a handler for it is running
+
+
 async def echo(params: EchoParams, _conn: Connection) -> dict[str, str]:
+    if params.text in ECHOING:
+        ECHOING[params.text].set()
     await anyio.sleep(params.delay_s)
     return {"echo": params.text}
 
@@ -273,9 +278,11 @@ async def test_one_slow_call_does_not_block_other_connections(server: ControlSer
         finally:
             peer.close()
 
+    ECHOING["slow"] = slow_running = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(in_thread, slow)
-        await anyio.sleep(0.1)
+        with anyio.fail_after(5):
+            await slow_running.wait()
         took = await in_thread(fast)
     assert took < 0.5
 

@@ -28,7 +28,6 @@ from tests.harness.daemon import (
     Ucvd,
     add_camera,
     add_target,
-    program,
     secrets_of_lab,
 )
 from tests.harness.mediamtx import Central, Credentials
@@ -116,6 +115,8 @@ def test_operator_story(ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm) -> N
     api = mediamtx.server.api
     assert api.path_ready("camera_lobby-1") and api.path_ready("camera_gate")
 
+    wait_until(lambda: ucvd.status("lobby-1")["metrics"]["frames"] > 0, timeout=10,
+               what="lobby-1's first frames to be counted")  # fmt: skip
     status = json.loads(run("--json", "status"))
     assert set(status) == {"total", "active", "items"}
     assert status["total"] == 2 and status["active"] == 2
@@ -124,29 +125,28 @@ def test_operator_story(ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm) -> N
                 "restarts", "last_error", "metrics"):  # fmt: skip
         assert key in item
     assert item["status"] == "publishing" and item["publish_path"] == "camera_lobby-1"
-    assert item["metrics"]["frames"] >= 0 and item["last_error"] is None
+    assert item["metrics"]["frames"] > 0 and item["last_error"] is None
     table = run("status")
     assert "lobby-1" in table and "publishing" in table and "2 of 2 cameras active" in table
 
     # watch: events arrive while a camera goes down and comes back.
-    watcher = subprocess.Popen(
-        [program("ucvctl"), "--socket", str(ucvd.socket), "--json", "watch", "--for", "8"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(1.0)  # let it subscribe; the assertions below do not depend on this timing
+    watch = ucvd.watch("--json", "watch", "--for", "60")  # returns once subscribed
     run("restart", "gate")
-    watch_out, watch_err = watcher.communicate(timeout=30)
+
+    def gate_changes(lines: list[str]) -> list[str]:
+        return [
+            e["params"]["new"]
+            for e in map(json.loads, lines)
+            if e["method"] == "event.status" and e["params"]["camera_id"] == "gate"
+        ]
+
+    watch.read_until(lambda lines: gate_changes(lines)[-1:] == ["publishing"], timeout=30)
+    watch_out, watch_err = watch.finish(interrupt=True)
     outputs.extend([watch_out, watch_err])
-    assert watcher.returncode == 0, watch_err
-    events = [json.loads(line) for line in watch_out.splitlines()]
-    methods = {e["method"] for e in events}
-    assert "event.metrics" in methods
-    gate_changes = [
-        e["params"]["new"]
-        for e in events
-        if e["method"] == "event.status" and e["params"]["camera_id"] == "gate"
-    ]
-    assert "starting" in gate_changes and gate_changes[-1] == "publishing", gate_changes
+    assert watch.proc.returncode == 0, watch_err
+    assert "event.metrics" in {json.loads(line)["method"] for line in watch.lines}
+    changes = gate_changes(watch.lines)
+    assert "starting" in changes and changes[-1] == "publishing", changes
 
     logs = run("logs", "lobby-1", "-n", "20")
     assert "Stream mapping" in logs or "Output #0" in logs, logs

@@ -8,6 +8,7 @@ import time
 import anyio
 import pytest
 
+from tests.harness.waiting import wait_until_async
 from ucvd.ffmpeg.progress import ProgressBlock
 from ucvd.runner import TAG_VARIABLE, FFmpegProcess, SpawnError, find_tagged
 
@@ -21,6 +22,19 @@ def anyio_backend() -> str:
 
 def py(code: str) -> list[str]:
     return [sys.executable, "-c", code]
+
+
+# A child's line on stderr once it has done its setup: only then is it past `setpriv` and
+# its own exec, with its signal handlers installed and its environment readable in /proc.
+READY = "import sys\nsys.stderr.write('ready\\n')\nsys.stderr.flush()\n"
+
+
+async def ready(proc: FFmpegProcess) -> None:
+    await wait_until_async(
+        lambda: any(line.text == "ready" for line in proc.own_lines),
+        timeout=10,
+        what=lambda: f"the child to say ready (said {[ln.text for ln in proc.own_lines]})",
+    )
 
 
 async def test_progress_and_stderr_are_drained_and_redacted() -> None:
@@ -43,9 +57,10 @@ async def test_progress_and_stderr_are_drained_and_redacted() -> None:
 
 
 async def test_stop_ladder_ends_with_sigkill_for_a_stubborn_process() -> None:
-    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)"
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + READY
+    code += "time.sleep(60)"
     async with FFmpegProcess.run(py(code), on_progress=lambda _b: None) as proc:
-        await anyio.sleep(0.3)  # let it install its handler
+        await ready(proc)
         started = time.monotonic()
         code_ = await proc.stop(q_grace_s=0.3, term_grace_s=0.3)
     assert code_ == -9
@@ -60,14 +75,16 @@ async def test_q_on_stdin_is_the_first_rung() -> None:
 
 
 async def test_leaving_the_block_stops_the_process_and_cancellation_too() -> None:
-    with anyio.move_on_after(0.5):
-        sleeper = py("import time; time.sleep(60)")
+    with anyio.CancelScope() as outer:
+        sleeper = py(f"{READY}import time\ntime.sleep(60)")
         async with FFmpegProcess.run(
             sleeper, on_progress=lambda _b: None, tag="runner-test"
         ) as proc:
-            pid = proc.pid
-            assert find_tagged("runner-test") == [pid]
+            await ready(proc)
+            assert find_tagged("runner-test") == [proc.pid]
+            outer.cancel()  # the block is left by a cancellation, mid-await
             await anyio.sleep(60)
+    assert outer.cancelled_caught
     assert proc.returncode is not None
     assert find_tagged("runner-test") == []
 

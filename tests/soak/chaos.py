@@ -24,6 +24,7 @@ any violation. Everything runs on loopback; the state disk is an ext4 image of i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -42,6 +43,8 @@ from tests.harness.cameras import Camera as SimCamera
 from tests.harness.daemon import Ucvd, add_camera, add_target
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
+from tests.harness.procs import argv_of, pids_of, runs, tagged
+from tests.harness.waiting import WaitTimeout, wait_until
 from tests.soak.disk import StateDisk
 from tests.soak.observe import EventLog, ProcessGuard
 from tests.soak.schedule import (
@@ -54,11 +57,12 @@ from tests.soak.schedule import (
     Step,
     plan,
 )
-from ucvd.runner import tagged_processes
 
 SUPERVISION = {"stall_timeout_s": 4.0, "start_timeout_s": 15.0, "backoff_cap_s": 4.0}
 MARGIN_S = 5.0  # slack on top of the supervision bound, for a loaded 2-core machine
 ORPHAN_WAIT_S = 5.0  # how long FFmpegs may outlive a SIGKILLed ucvd (PDEATHSIG is immediate)
+FIND_FFMPEG_S = 5.0  # a publishing camera's relay runs FFmpeg well within this
+EVENTS_WAIT_S = 10.0  # for the watch's first event: metrics come every 2 s
 BOUND_S = SUPERVISION["backoff_cap_s"] + SUPERVISION["start_timeout_s"] + MARGIN_S
 
 
@@ -111,8 +115,31 @@ class Soak:
         return seen
 
     def ffmpeg_of(self, camera: str) -> int | None:
-        pids = tagged_processes(self.prefix + camera).get(self.prefix + camera, [])
-        return pids[0] if pids else None
+        """The camera's FFmpeg, waited for while its relay is being (re)spawned: a process
+        caught in `setpriv` or in an exec is not missed, and is not killed as FFmpeg yet."""
+        tag = self.prefix + camera
+
+        def running() -> int | None:
+            return next((pid for pid in tagged(tag).get(tag, []) if runs(pid, "ffmpeg")), None)
+
+        try:
+            return wait_until(running, timeout=FIND_FFMPEG_S, what=f"the FFmpeg of {camera}")
+        except WaitTimeout:
+            return None
+
+    def left_by_ucvd(self) -> dict[str, list[int]]:
+        """What the killed ucvd left: its tagged processes, and a child it had forked but
+        not yet exec'd (still showing ucvd's own command line; it becomes a tagged setpriv)."""
+        left = tagged(self.prefix)
+        state_dir = str(self.d.state_dir)
+        forks = [
+            pid
+            for pid in pids_of("ucvd", becoming=True)
+            if _after(argv_of(pid), "--state-dir") == state_dir
+        ]
+        if forks:
+            left["(forked, not yet exec'd)"] = forks
+        return left
 
     # --- one step -----------------------------------------------------------------------
     def run_step(self, step: Step) -> None:
@@ -211,10 +238,10 @@ class Soak:
         outcome = Outcome(step.number, hit.kind, None, hit.hold_s)
         self.events.expect_end()
         self.d.kill()
-        deadline = time.monotonic() + ORPHAN_WAIT_S
-        while tagged_processes(self.prefix) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = tagged_processes(self.prefix)
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not self.left_by_ucvd(), timeout=ORPHAN_WAIT_S,
+                       what="the FFmpegs of the killed ucvd to die")  # fmt: skip
+        left = self.left_by_ucvd()
         if left:
             outcome.violations.append(f"FFmpegs outlived the SIGKILLed ucvd: {left}")
             for pids in left.values():
@@ -232,6 +259,8 @@ class Soak:
             outcome.violations.append(f"not publishing again after the restart: {missing}")
         else:
             outcome.recovery_s = round(max(seen.values()) - started, 2)
+        if not self.events.wait_subscribed(EVENTS_WAIT_S):  # the next step's faults need it
+            outcome.violations.append("the event stream did not come back after the restart")
         self.outcomes.append(outcome)
 
     def state_fault(self, step: Step, hit: Hit) -> None:
@@ -281,6 +310,10 @@ class Soak:
         else:
             outcome.recovery_s = round(max(0.0, max(seen.values()) - cleared), 2)
         self.outcomes.append(outcome)
+
+
+def _after(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -358,6 +391,8 @@ def _set_up(soak: Soak) -> dict[str, Any]:
     seen = soak.wait_publishing(ids, time.monotonic() + 60 + len(ids))
     if len(seen) < len(ids):
         raise RuntimeError(f"not all cameras publishing at the start: {soak.statuses()}")
+    if not soak.events.wait_subscribed(EVENTS_WAIT_S):
+        raise RuntimeError("the event stream (ucvctl watch) delivered nothing")
     soak.guard.start()
     say(f"{len(ids)} cameras publishing; bound {BOUND_S:g} s")
     return configuration(d)

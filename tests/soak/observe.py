@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.daemon import program
-from ucvd.runner import tagged_processes
+from tests.harness.procs import tagged
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,31 @@ class EventLog:
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._expect_end = False
+        self._first_line = threading.Event()
 
     def start(self) -> None:
         self._expect_end = False
+        self._first_line = threading.Event()
         self._proc = subprocess.Popen(
             [program("ucvctl"), "--socket", str(self.socket), "--json", "watch"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        self._thread = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._read, args=(self._proc, self._first_line), daemon=True
+        )
         self._thread.start()
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Has the watch delivered its first event (so it is subscribed), within `timeout`?
+        A camera must be publishing: its metrics come every 2 s."""
+        return self._first_line.wait(timeout)
+
+    def _read(self, proc: subprocess.Popen[str], first_line: threading.Event) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         for line in proc.stdout:
+            first_line.set()
             note = json.loads(line)
             if note.get("method") != "event.status":
                 continue
@@ -100,7 +110,7 @@ class ProcessGuard:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            for tag, pids in tagged_processes(self.prefix).items():
+            for tag, pids in tagged(self.prefix).items():  # a new one mid-exec too
                 if len(pids) > 1:
                     camera = tag[len(self.prefix) :]
                     finding = f"two FFmpegs for {camera}: pids {sorted(pids)}"
