@@ -201,6 +201,7 @@ class Ucvd:
         proc = subprocess.Popen(
             [program("ucvctl"), "--socket", str(self.socket), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_ctrl_c_works,  # noqa: PLW1509 - it only calls signal(), takes no lock
         )  # fmt: skip
         watch = Watch(proc, f"ucvctl {' '.join(args)}")
         watch.read_until(bool, timeout)  # a first line
@@ -223,6 +224,13 @@ class Ucvd:
         assert self.proc is not None
         self.proc.popen.send_signal(signal.SIGKILL)
         self.proc.popen.wait()
+
+
+def _ctrl_c_works() -> None:
+    """In the child before exec: SIGINT back to its default, as at a terminal. A suite run
+    in the background (`make test &`, a CI runner without job control) has SIGINT ignored,
+    the child inherits that, and Python then installs no Ctrl-C handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Watch:
