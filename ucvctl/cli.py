@@ -487,6 +487,11 @@ def _reload_text(r: p.ReloadResult) -> str:
     text = "reloaded: " + ", ".join(r.changed)
     if r.restarted:
         text += f"\nrestarted to apply: {', '.join(r.restarted)}"
+    if r.left_failed:
+        text += (
+            f"\nstill failed (a reload never retries what gave up): {', '.join(r.left_failed)}"
+            "\n  `ucvctl restart ID` retries one with the new settings"
+        )
     return text
 
 

@@ -115,6 +115,8 @@ def status_detail(s: p.PublicationStatus) -> str:
     ]
     if s.retry_in_seconds is not None:
         pairs.append(("next retry", f"within {s.retry_in_seconds:.1f}s"))
+    elif s.waiting_for_target:
+        pairs.append(("next retry", f"as soon as {s.target or 'the target'} answers again"))
     if s.last_error is not None:
         e = s.last_error
         pairs.append(("last error", f"{e.kind}: {e.message} ({ago(e.at)})"))

@@ -2,9 +2,9 @@
 
 Paths come, in order of precedence, from the command line, from `UCVD_SOCKET` (the socket
 only, shared with `ucvctl`), from the config file, and from the built-in defaults that
-suit a system install. Anything that prevents a correct start (a bad config file, an
-unusable database, a socket another daemon serves) is one clear line on stderr and exit
-status 1, never a traceback.
+suit a system install. Anything that prevents a correct start (a bad config file, another
+daemon on the same state directory, an unusable database, a socket another daemon serves)
+is one clear line on stderr and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from ucvd.activation import ActivationError, socket_path, take_inherited
     from ucvd.config import ConfigError, load
     from ucvd.daemon import Daemon, Paths
+    from ucvd.statelock import StateLock, StateLocked
     from ucvd.store import Store, StoreError
 
     logs.configure(args.log_format or logs.default_format())
@@ -81,8 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir or Path(config.daemon.state_dir),
     )
     try:
+        # Before the database is opened and before any FFmpeg is looked for: a second daemon
+        # on the same state must leave the first one's processes and sessions alone.
+        lock = StateLock.acquire(paths.state_dir)
+    except StateLocked as exc:
+        return _fail(str(exc))
+    try:
         store = Store(paths.database)
     except StoreError as exc:
+        lock.release()
         return _fail(str(exc))
     daemon = Daemon(config, paths, store, inherited=inherited)
     try:

@@ -3,11 +3,19 @@
 Who may call (design.md §5): the socket is created 0660 (the umask is set around `bind`,
 so it never exists with looser permissions) and handed to the operator group; on top of
 that, every connection's `SO_PEERCRED` is checked against an allowlist (root, the daemon's
-own uid, members of the operator group), and anyone else is answered `permission_denied`.
+own uid, members of the operator group), and anyone else is answered `permission_denied`
+at once and closed: a stranger holds no connection slot.
 
-What a peer can cost: at most `max_connections` at once, `max_message_bytes` per line,
-`idle_timeout_s` of silence (except while subscribed to events), and a bounded queue of
-outgoing messages: a subscriber that does not read is dropped, never waited for.
+What a peer can cost: one of at most `max_connections` slots, `max_message_bytes` per
+line, `LINE_TIMEOUT_S` to finish a line once its first byte came, `idle_timeout_s` of
+silence (except while subscribed to events), and a bounded queue of outgoing messages: a
+subscriber that does not read is dropped, never waited for. A slot is not held for good:
+when all are taken, a newcomer is let in by closing the connection idle the longest (no
+call running, not subscribed, oldest last byte), which is told `busy`; only when every
+slot is calling or subscribed is the newcomer answered `busy`. So connections that a
+leaking script opens and forgets, or half-sent requests, never lock `ucvctl` out. Nor do
+they exhaust the daemon's file descriptors: when accept() runs out of them, the idlest
+connection is closed and new ones wait in the backlog; the server never ends over it.
 
 Requests on one connection are answered in order; connections run side by side.
 """
@@ -15,10 +23,12 @@ Requests on one connection are answered in order; connections run side by side.
 from __future__ import annotations
 
 import contextlib
+import errno
 import grp
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +55,26 @@ from ucvd.jsonrpc import (
 log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 256  # messages queued for one peer before it counts as not reading
-DROP_GRACE_S = 2.0  # how long a dropped peer gets to take its queue and the reason
+DROP_GRACE_S = 2.0  # how long a closed peer gets to take its queue and the reason
+# A request line must be complete this long after its first byte. ucvctl writes each
+# request with one sendall, and even the largest line allowed (16 MiB) crosses a Unix
+# socket in well under a second on a loaded machine; so a line still unfinished after
+# 5 s comes from a writer that stalled, not a slow one. Meanwhile it holds a slot and up to
+# max_message_bytes of buffer, which is what the deadline bounds (the slot can also be
+# taken over: such a peer is idle, see `_evict_idlest`).
+LINE_TIMEOUT_S = 5.0
+# A refused peer (busy, permission_denied) is answered at once, then given this long to
+# finish writing its request before it is closed: closing on unread bytes would reset the
+# connection, and a client still writing would see EPIPE instead of reading the answer.
+REFUSAL_S = 1.0
+# accept() failed for want of file descriptors (or kernel memory) and no connection could
+# be closed to free one: wait this long before trying again; pending peers wait in the
+# backlog. These errors pass as sockets close; any other accept() error is a real fault.
+ACCEPT_RETRY_S = 0.5
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Evictions and failed accepts come in floods when a script misbehaves: one log line per
+# this long says so (with a count) without flooding the journal.
+LOG_EVERY_S = 10.0
 
 
 # Linux's SO_PEERGROUPS (4.13+): the peer's supplementary groups, taken when it connected.
@@ -114,15 +143,39 @@ class AccessPolicy:
         return caller.gid == self.operator_gid or self.operator_gid in caller.groups
 
 
+@dataclass
+class _Throttle:
+    """At most one log line per LOG_EVERY_S for an event that can come in floods."""
+
+    _last: float = float("-inf")
+    _unlogged: int = 0
+
+    def due(self) -> int:
+        """Count this occurrence: 0 if it goes unlogged, else how many there were since
+        the last line, this one included."""
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._last < LOG_EVERY_S:
+            return 0
+        count, self._unlogged, self._last = self._unlogged, 0, now
+        return count
+
+
 class Connection:
     """One peer. Handlers use it to push notifications (events) after their reply."""
 
     def __init__(self, caller: Caller) -> None:
         self.caller = caller
-        self.subscribed = False  # no idle timeout while events flow
+        self.subscribed = False  # no idle timeout while events flow; never evicted
+        self.calling = False  # a method is running for it: not idle, never evicted
+        self.last_active = time.monotonic()  # last byte received or reply produced
         self._send, self.outbox = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
         self.closed = anyio.Event()
+        self.finished = anyio.Event()  # its socket is closed: its file descriptor is free
         self.dropped = False  # for not reading: told so, then hung up on
+        # The last message for a peer closed by the server (dropped, evicted, too slow):
+        # sent after its queue, then it is hung up on within DROP_GRACE_S.
+        self.farewell: bytes | None = None
 
     def push(self, message: bytes) -> bool:
         """Queue a message; a peer too slow to take it is dropped. False once dropped."""
@@ -133,13 +186,19 @@ class Connection:
         except anyio.WouldBlock:
             log.warning("dropping a connection that does not read", pid=self.caller.pid)
             self.dropped = True
-            self.close()
+            self.close(RpcError.domain(
+                "too_slow", f"dropped: more than {OUTBOX_SIZE} messages were waiting to be read"
+            ))  # fmt: skip
             return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True
 
-    def close(self) -> None:
+    def close(self, farewell: RpcError | None = None) -> None:
+        if self.closed.is_set():
+            return
+        if farewell is not None:
+            self.farewell = encode_error(farewell)
         self.closed.set()
         self._send.close()
 
@@ -158,11 +217,14 @@ class ControlServer:
     max_connections: int = 64
     max_message_bytes: int = MAX_MESSAGE_BYTES
     idle_timeout_s: float = 300.0
+    line_timeout_s: float = LINE_TIMEOUT_S
     # A listening socket systemd passed (ucvd.socket): served as it is, never unlinked,
     # since systemd owns its name, group and mode and keeps it open across restarts.
     inherited: socket.socket | None = None
     _connections: set[Connection] = field(default_factory=set)
     _closing: bool = False
+    _evictions: _Throttle = field(default_factory=_Throttle)
+    _accept_failures: _Throttle = field(default_factory=_Throttle)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -171,7 +233,7 @@ class ControlServer:
         async with listener, anyio.create_task_group() as tg:
             task_status.started()
             try:
-                await listener.serve(self._handle, task_group=tg)
+                await self._accept_all(listener, tg)
             finally:
                 self._closing = True
                 for conn in list(self._connections):
@@ -185,7 +247,7 @@ class ControlServer:
         """False when systemd made the socket: then its group is the unit's business."""
         return self.inherited is None
 
-    async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+    async def _listen(self) -> anyio.abc.SocketListener:
         if self.inherited is not None:
             return await anyio.abc.SocketListener.from_socket(self.inherited)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,78 +264,184 @@ class ControlServer:
             give_to_group(self.path, self.policy.operator_gid)
         return listener
 
+    async def _accept_all(
+        self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup
+    ) -> None:
+        """Accept for ever. Running out of file descriptors is waited out, never fatal: an
+        exception here would end the daemon, FFmpegs and all, over a crowd of idle peers."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.BrokenResourceError, OSError) as exc:
+                cause = exc if isinstance(exc, OSError) else exc.__cause__
+                if not isinstance(cause, OSError) or cause.errno not in _OUT_OF_RESOURCES:
+                    raise
+                if count := self._accept_failures.due():
+                    log.warning("out of file descriptors or memory: new control connections "
+                                "wait", error=os.strerror(cause.errno), times=count)  # fmt: skip
+                victim = self._evict_idlest(f"accept() failed: {os.strerror(cause.errno)}")
+                if victim is None:
+                    await anyio.sleep(ACCEPT_RETRY_S)
+                else:
+                    with anyio.move_on_after(DROP_GRACE_S + ACCEPT_RETRY_S):
+                        await victim.finished.wait()
+                continue
+            tg.start_soon(self._handle, stream)
+
+    def _admit(self, conn: Connection) -> RpcError | None:
+        """Take a slot for `conn`, or say why not. A stranger is refused before it can hold
+        one; at the limit, the idlest connection makes room."""
+        if self._closing:
+            return RpcError.domain("busy", "the daemon is stopping")
+        if not self.policy.allows(conn.caller):
+            return RpcError.domain(
+                DomainKind.PERMISSION_DENIED,
+                f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
+                "and the operator group may)",
+            )
+        while len(self._connections) >= self.max_connections:  # > after a reload lowered it
+            if self._evict_idlest("a new connection needed its slot") is None:
+                return RpcError.domain("busy", "too many connections; try again shortly")
+        self._connections.add(conn)
+        return None
+
+    def _evict_idlest(self, why: str) -> Connection | None:
+        """Close the connection idle the longest, telling it `busy`. Idle: no call running,
+        not subscribed (a subscriber that stops reading is dropped by its outbox instead),
+        oldest last byte; a half-sent line counts as idle since its last byte."""
+        idle = [c for c in self._connections
+                if not (c.calling or c.subscribed or c.closed.is_set())]  # fmt: skip
+        if not idle:
+            return None
+        victim = min(idle, key=lambda c: c.last_active)
+        self._connections.discard(victim)  # its slot is free now, its socket soon
+        idle_s = round(time.monotonic() - victim.last_active, 1)
+        if count := self._evictions.due():
+            log.info("closed the idlest control connection", reason=why, pid=victim.caller.pid,
+                     idle_s=idle_s, times=count)  # fmt: skip
+        victim.close(RpcError.domain(
+            "busy", f"connection closed after {idle_s:g} s idle: {why} "
+            f"(at most {self.max_connections} connections)"
+        ))  # fmt: skip
+        return victim
+
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 - not Django
             conn = Connection(peer_credentials(raw))
-            if len(self._connections) >= self.max_connections or self._closing:
-                busy = RpcError.domain("busy", "too many connections; try again shortly")
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await stream.send(encode_error(busy))
+            refusal = self._admit(conn)
+            if refusal is not None:
+                await self._refuse(stream, refusal)
                 return
-            self._connections.add(conn)
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._write, stream, conn, tg.cancel_scope)
-                    tg.start_soon(self._hang_up_if_dropped, conn, tg.cancel_scope)
+                    tg.start_soon(self._hang_up_after_farewell, conn, tg.cancel_scope)
                     await self._read(stream, conn)
                     conn.close()
             except Exception:
-                # The listener runs every connection in one task group: an exception that
+                # Every connection runs in the server's task group: an exception that
                 # escaped here would end the daemon. Lose this peer, never the others.
                 log.exception("connection dropped after an unexpected error", pid=conn.caller.pid)
             finally:
                 self._connections.discard(conn)
+        conn.finished.set()
+
+    @staticmethod
+    async def _refuse(stream: anyio.abc.SocketStream, refusal: RpcError) -> None:
+        """Answer before the request is read (the reply has no id: ucvctl, like any client
+        that reads after writing, takes an id-less error as the answer to its call), read and
+        drop the request's first line, close. Holds no slot, and a socket for REFUSAL_S."""
+        gone = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+        with contextlib.suppress(*gone), anyio.move_on_after(REFUSAL_S):
+            await stream.send(encode_error(refusal))
+            await stream.send_eof()
+            while b"\n" not in await stream.receive():
+                pass
 
     async def _write(
         self, stream: anyio.abc.SocketStream, conn: Connection, scope: anyio.CancelScope
     ) -> None:
-        """Send what is queued until the connection closes, then hang up: a peer dropped for
-        not reading is told why and disconnected, instead of left waiting on a silent socket
-        (its reader would otherwise block for ever, since subscribers have no idle timeout)."""
+        """Send what is queued until the connection closes, then hang up: a peer the server
+        closes (dropped for not reading, evicted, too slow to finish a line) is told why and
+        disconnected, instead of left waiting on a silent socket (a subscriber's reader
+        would otherwise block for ever, since subscribers have no idle timeout)."""
         try:
             async for message in conn.outbox:
                 await stream.send(message)
-            if conn.dropped:
-                await stream.send(encode_error(RpcError.domain(
-                    "too_slow", f"dropped: more than {OUTBOX_SIZE} messages were waiting to be read"
-                )))  # fmt: skip
+            if conn.farewell is not None:
+                await stream.send(conn.farewell)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close()
         scope.cancel()  # the read side ends with the connection
 
     @staticmethod
-    async def _hang_up_if_dropped(conn: Connection, scope: anyio.CancelScope) -> None:
-        """A dropped peer that still reads gets its queue and the reason; one that does not
-        read at all would block the writer for ever, so it is cut off after a grace period."""
+    async def _hang_up_after_farewell(conn: Connection, scope: anyio.CancelScope) -> None:
+        """A peer the server closes gets its queue and the reason if it reads; one that does
+        not read at all would block the writer for ever, so it is cut off after a grace."""
         await conn.closed.wait()
-        if conn.dropped:
+        if conn.farewell is not None:
             await anyio.sleep(DROP_GRACE_S)
             scope.cancel()
 
     async def _read(self, stream: anyio.abc.SocketStream, conn: Connection) -> None:
         splitter = LineSplitter(self.max_message_bytes)
-        allowed = self.policy.allows(conn.caller)
+        line_started: float | None = None  # when the line under way began to arrive
         while not conn.closed.is_set():
             chunk = b""
-            with anyio.move_on_after(None if conn.subscribed else self.idle_timeout_s):
+            with anyio.move_on_after(self._read_wait(conn, line_started)):
                 try:
                     chunk = await stream.receive()
                 except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
+            if conn.closed.is_set():
+                return  # evicted meanwhile, say: it was told `busy`, so nothing it sent may run
             if not chunk:
-                return  # idle for too long
-            for line in splitter.feed(chunk):
-                if line == LineSplitter.TOO_LONG:
-                    conn.push(encode_error(RpcError(
-                        Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
-                    )))  # fmt: skip
-                    continue
-                reply = await self._answer(line, conn, allowed)
-                if reply is not None and not conn.push(reply):
-                    return
+                if line_started is not None:
+                    conn.close(RpcError(
+                        Code.INVALID_REQUEST,
+                        f"request line not finished within {self.line_timeout_s:g} s",
+                        "too_slow",
+                    ))  # fmt: skip
+                return  # idle for too long, or the line under way stalled
+            conn.last_active = time.monotonic()
+            if not await self._answer_lines(splitter.feed(chunk), conn):
+                return
+            if not splitter.partial:
+                line_started = None
+            elif line_started is None or b"\n" in chunk:
+                # A new line began in this chunk; its clock starts once we listen again,
+                # not while the lines before it were being answered.
+                line_started = time.monotonic()
 
-    async def _answer(self, line: bytes, conn: Connection, allowed: bool) -> bytes | None:
+    def _read_wait(self, conn: Connection, line_started: float | None) -> float | None:
+        """How long the next read may wait: what is left of the time to finish the line
+        under way, if one is; else the idle timeout (none for a subscriber)."""
+        if line_started is not None:
+            return line_started + self.line_timeout_s - time.monotonic()
+        return None if conn.subscribed else self.idle_timeout_s
+
+    async def _answer_lines(self, lines: list[bytes], conn: Connection) -> bool:
+        """Answer complete lines in order; False once the connection is closed."""
+        for line in lines:
+            if line == LineSplitter.TOO_LONG:
+                conn.push(encode_error(RpcError(
+                    Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE
+                )))  # fmt: skip
+                continue
+            if conn.closed.is_set():
+                return False
+            conn.calling = True  # set with no await since the check: eviction skips it
+            try:
+                reply = await self._answer(line, conn)
+            finally:
+                conn.calling = False
+                conn.last_active = time.monotonic()
+            if reply is not None and not conn.push(reply):
+                return False
+        return True
+
+    async def _answer(self, line: bytes, conn: Connection) -> bytes | None:
         """The reply to one complete line (None for a notification): every line that is not
         a well-formed notification is answered, whatever it holds."""
         try:
@@ -285,7 +453,7 @@ class ControlServer:
             return encode_error(RpcError(Code.INTERNAL_ERROR, "internal error"))
         request_id = None if isinstance(request.id, msgspec.UnsetType) else request.id
         try:
-            result = await self._dispatch(request, conn, allowed)
+            result = await self._dispatch(request, conn)
         except RpcError as exc:
             reply = encode_error(exc, request_id)
         except Exception:
@@ -295,13 +463,7 @@ class ControlServer:
             reply = encode_result(request_id, result)
         return None if request.is_notification else reply
 
-    async def _dispatch(self, request: Request, conn: Connection, allowed: bool) -> Any:
-        if not allowed:
-            raise RpcError.domain(
-                DomainKind.PERMISSION_DENIED,
-                f"uid {conn.caller.uid} may not use this socket (root, the daemon's user "
-                "and the operator group may)",
-            )
+    async def _dispatch(self, request: Request, conn: Connection) -> Any:
         method = self.methods.get(request.method)
         if method is None:
             raise RpcError(Code.METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")

@@ -1,9 +1,10 @@
 """The daemon: one anyio task group owning the socket, the supervisors, the bus, the ticks.
 
-Start-up order matters: the database is opened (and a damaged one refused) before anything
-else; FFmpegs left by a crashed predecessor are killed before any new one is spawned (never
-two per camera); sessions it left open are closed as `interrupted`; then the socket
-listens and the saved publications start again.
+Start-up order matters: the state directory's lock is taken (ucvd.statelock: a second
+daemon on the same state refuses there) and the database opened (a damaged one refused)
+before anything else; FFmpegs left by a crashed predecessor are killed before any new one
+is spawned (never two per camera); sessions it left open are closed as `interrupted`; then
+the socket listens and the saved publications start again.
 
 Shutdown (SIGTERM/SIGINT): the socket stops accepting first, then every FFmpeg gets the
 clean stop ladder at once (bounded by the ladder's graces), history is flushed, exit 0.
@@ -237,7 +238,17 @@ class Daemon:
         wanted = [c for c, d in self.service.desired.items() if d == "publishing"]
         if wanted and self.service.active_target() is None:
             problems.append(f"{len(wanted)} cameras wait for an active target")
-        for status in self.service.statuses():
+        statuses = self.service.statuses()
+        for uplink, cameras in self.pubs.uplinks_down():
+            names = sorted({t.name for c in cameras if (t := self.pubs.target_of(c)) is not None})
+            waiting = sum(1 for s in statuses if s.waiting_for_target and s.camera_id in cameras)
+            dark = time.monotonic() - (uplink.down_since or time.monotonic())
+            problems.append(
+                f"MediaMTX {uplink} (target {', '.join(names)}) has not answered for "
+                f"{dark:.0f} s ({uplink.reason}): the link to it, or the server, is down; "
+                f"{waiting} cameras wait for it and retry as soon as it answers"
+            )
+        for status in statuses:
             if status.status in (Status.FAILED, Status.RECONNECTING):
                 error = status.last_error
                 why = f": {error.kind}: {error.message}" if error else ""
@@ -285,34 +296,49 @@ class Daemon:
                 give_to_group(self.paths.socket, self.server.policy.operator_gid)
         if d.ffmpeg != old.daemon.ffmpeg:
             await self._detect_ffmpeg(d.ffmpeg)
-            self.pubs.ffmpeg = d.ffmpeg
+            self.pubs.set_ffmpeg(d.ffmpeg)
             self.service.ffprobe = ffprobe_next_to(d.ffmpeg)
         self.config = new
         self.pubs.apply_settings(new.supervisor_settings())
         restarted: list[str] = []
+        left_failed: list[str] = []
         if new.relay != old.relay or d.ffmpeg != old.daemon.ffmpeg:
-            restarted = await self._restart_running()
+            restarted, left_failed = await self._restart_running()
+        if left_failed:
+            log.warning("reload: failed publications stay failed; `ucvctl restart` retries one",
+                        cameras=left_failed)  # fmt: skip
         log.info("configuration reloaded", changed=changed, restarted=len(restarted))
-        return p.ReloadResult(changed=changed, restarted=restarted)
+        return p.ReloadResult(changed=changed, restarted=restarted, left_failed=left_failed)
 
-    async def _restart_running(self) -> list[str]:
-        """Restart running publications so that FFmpeg picks up new relay settings."""
+    async def _restart_running(self) -> tuple[list[str], list[str]]:
+        """Retry what is still trying, with the new settings; leave what gave up alone.
+
+        Publications with an FFmpeg (starting, publishing) are restarted so that it runs the
+        new command line, and those waiting out a backoff are retried now with it: the
+        change may be the fix they wait for. A failed publication (reconnect limit reached,
+        or a fault retrying cannot cure) stays failed: a reload changes settings, not an
+        operator's decisions, and bringing back every camera that gave up whenever a
+        setting changes would hide that they did. Returns (restarted, left failed)."""
         assert self.service is not None
         service = self.service
         target = service.active_target()
-        running = [c for c in self.pubs.running() if c in service.cameras]
+        cameras = [c for c in self.pubs.running() if c in service.cameras]
+        failed = sorted(c for c in cameras if self.pubs.status(c) is Status.FAILED)
         if target is None:
-            return []
+            return [], failed
+        trying = [c for c in cameras if c not in failed]
+        restarted: list[str] = []
 
         async def restart(camera_id: str) -> None:
             async with service._locks[camera_id]:
-                if self.pubs.status(camera_id) is not Status.STOPPED:
+                if self.pubs.status(camera_id) not in (Status.STOPPED, Status.FAILED):
                     await self.pubs.start(service.cameras[camera_id], target, force=True)
+                    restarted.append(camera_id)
 
         async with anyio.create_task_group() as tg:
-            for camera_id in running:
+            for camera_id in trying:
                 tg.start_soon(restart, camera_id)
-        return running
+        return sorted(restarted), failed
 
 
 def _changed_keys(old: Config, new: Config) -> list[str]:

@@ -16,7 +16,8 @@ class ErrorKind(StrEnum):
     CONNECTION_FAILED = "connection_failed"  # camera unreachable, refused, timed out, hung up
     AUTH_FAILED = "auth_failed"  # camera refused the credentials
     STREAM_UNAVAILABLE = "stream_unavailable"  # camera 404, no video track, unreadable data
-    MEDIAMTX_UNREACHABLE = "mediamtx_unreachable"  # central server down or dropped us
+    MEDIAMTX_UNREACHABLE = "mediamtx_unreachable"  # central server (or the link to it) down
+    MEDIAMTX_CLOSED = "mediamtx_closed"  # it answers, but closed our publishing session
     MEDIAMTX_REJECTED = "mediamtx_rejected"  # ANNOUNCE/RECORD refused: credentials, path, busy
     STREAM_STALLED = "stream_stalled"  # no progress within the start or stall timeout
     PROCESS_CRASHED = "process_crashed"  # FFmpeg ended for no reason we can name
@@ -38,3 +39,13 @@ class Fault(msgspec.Struct, frozen=True):
     @property
     def permanent(self) -> bool:
         return self.kind in PERMANENT_KINDS
+
+
+# Faults the target could be behind: before one is reported, the target is asked whether it
+# answers at all (ucvd.uplink); if not, the link is blamed instead, and the retry waits for it.
+TARGET_SUSPECT_KINDS = frozenset({
+    ErrorKind.MEDIAMTX_UNREACHABLE,
+    ErrorKind.MEDIAMTX_CLOSED,
+    ErrorKind.STREAM_STALLED,
+    ErrorKind.PROCESS_CRASHED,
+})  # fmt: skip

@@ -234,6 +234,11 @@ class LineSplitter:
         self._buffer = bytearray()
         self._skipping = False
 
+    @property
+    def partial(self) -> bool:
+        """Part of a line came in and its end has not (an overlong one counts too)."""
+        return self._skipping or bool(self._buffer)
+
     def feed(self, data: bytes) -> list[bytes]:
         lines: list[bytes] = []
         start = 0

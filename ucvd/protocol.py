@@ -212,6 +212,8 @@ class PublicationStatus(_Result):
     metrics: Metrics | None  # None unless FFmpeg is running
     pid: int | None
     retry_in_seconds: float | None
+    # Reconnecting with no timer: the retry comes as soon as the target answers again.
+    waiting_for_target: bool = False
 
 
 class StatusList(_Result):
@@ -256,7 +258,10 @@ class Health(_Result):
 
 class ReloadResult(_Result):
     changed: list[str]  # settings that differ from the running ones
-    restarted: list[str]  # cameras restarted to apply them
+    restarted: list[str]  # cameras restarted (or retried now) to apply them
+    # Failed publications a restart-worthy change left failed: a reload never retries
+    # what gave up (`publication.restart` does).
+    left_failed: list[str] = msgspec.field(default_factory=list)
 
 
 class VideoInfo(_Result):

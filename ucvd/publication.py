@@ -13,6 +13,12 @@ events). The supervisor performs the actions and feeds back what happened; every
                           v
                         failed
     starting/publishing --Stop--> stopping --Stopped--> stopped
+
+A failure while the target does not answer (`Failed.target_down`) is the link's, not the
+camera's: it goes to reconnecting like any other, but is not counted towards the backoff
+or the reconnect limit, and the retry waits for the target to answer (`AwaitTarget`)
+instead of a timer. A site cut off from the centre for an hour neither gives its cameras
+up nor leaves them an hour-long backoff to wait out when the link comes back.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class Failed(msgspec.Struct, frozen=True):
     now: float
     draw: float  # uniform in [0, 1), for the backoff jitter
     process_running: bool  # a watchdog fault: the process must be stopped first
+    target_down: bool = False  # the target did not answer a probe made for this failure
 
 
 class RetryDue(msgspec.Struct, frozen=True):
@@ -81,11 +88,15 @@ class Schedule(msgspec.Struct, frozen=True):
     delay_s: float  # feed `RetryDue` after this long, unless cancelled
 
 
+class AwaitTarget(msgspec.Struct, frozen=True):
+    """Feed `RetryDue` once the target answers again, unless cancelled."""
+
+
 class CancelRetry(msgspec.Struct, frozen=True):
     pass
 
 
-Action = Spawn | Terminate | Schedule | CancelRetry
+Action = Spawn | Terminate | Schedule | AwaitTarget | CancelRetry
 
 
 class Publication:
@@ -100,6 +111,7 @@ class Publication:
         self.last_error: Fault | None = None
         self.publishing_since: float | None = None
         self.retry_in: float | None = None  # the delay scheduled by the last failure
+        self.awaiting_target = False  # the retry waits for the target to answer
         self._restart_after_stop = False
 
     def handle(self, event: Event) -> list[Action]:
@@ -132,6 +144,7 @@ class Publication:
         self.status = Status.STARTING
         self.publishing_since = None
         self.retry_in = None
+        self.awaiting_target = False
         if restart:
             self.restarts += 1
         return [Spawn()]
@@ -161,6 +174,7 @@ class Publication:
         if self.status is Status.RECONNECTING:
             self.status = Status.STOPPED
             self.retry_in = None
+            self.awaiting_target = False
             return [CancelRetry()]
         if self.status is Status.FAILED:
             self.status = Status.STOPPED
@@ -175,11 +189,16 @@ class Publication:
             and self.policy.forgives(event.now - self.publishing_since)
         ):
             self.failures = 0
-        self.failures += 1
         self.error_count += 1
         self.last_error = event.fault
         self.publishing_since = None
         actions: list[Action] = [Terminate()] if event.process_running else []
+        if event.target_down and not event.fault.permanent:
+            self.status = Status.RECONNECTING
+            self.retry_in = None
+            self.awaiting_target = True
+            return [*actions, AwaitTarget()]
+        self.failures += 1
         if event.fault.permanent or self.policy.gives_up(self.failures):
             self.status = Status.FAILED
             self.retry_in = None

@@ -38,7 +38,9 @@ from ucvd.supervisor import (
     Supervisor,
     SupervisorClosed,
     SupervisorSettings,
+    host_port,
 )
+from ucvd.uplink import Uplink
 from ucvd.views import iso, last_error, metrics_view
 
 log = structlog.get_logger(__name__)
@@ -88,6 +90,7 @@ class Publications:
         self._pubs: dict[str, _Pub] = {}
         self._clients: dict[Target, MediaMTXClient] = {}
         self._watches: dict[Target, PathWatch] = {}
+        self._uplinks: dict[tuple[str, int], Uplink] = {}  # by the target's RTSP host:port
         self._book = SessionBook()
         self._stop_reasons: dict[str, str] = {}
         self._session_ids: dict[str, int] = {}  # owned by the writer task
@@ -191,6 +194,13 @@ class Publications:
             del self._pubs[camera_id]
         await self._release(pub.target)
 
+    def set_ffmpeg(self, ffmpeg: str) -> None:
+        """The FFmpeg every publication's next attempt runs (the running ones keep theirs
+        until restarted)."""
+        self.ffmpeg = ffmpeg
+        for pub in self._pubs.values():
+            pub.sup.ffmpeg = ffmpeg
+
     def apply_settings(self, settings: SupervisorSettings) -> None:
         """Supervision timeouts apply at once; relay (argv) settings to the next FFmpeg."""
         self.settings = settings
@@ -206,6 +216,7 @@ class Publications:
             ffmpeg=self.ffmpeg,
             mediamtx=self._client(target),
             paths=self._watch(target),
+            uplink=self._uplink(target),
             notify=self._notified,
             settings=self.settings,
             tag=f"{self.tag_prefix}{camera.id}",
@@ -242,7 +253,26 @@ class Publications:
             watch = self._watches[target] = PathWatch(client)
         return watch
 
+    def _uplink(self, target: Target) -> Uplink:
+        key = host_port(target)
+        uplink = self._uplinks.get(key)
+        if uplink is None:
+            uplink = self._uplinks[key] = Uplink(*key)
+        return uplink
+
+    def uplinks_down(self) -> list[tuple[Uplink, list[str]]]:
+        """Targets that did not answer their last probe, with the cameras publishing there."""
+        down = []
+        for key, uplink in self._uplinks.items():
+            if uplink.down:
+                cameras = [c for c, pub in self._pubs.items() if host_port(pub.target) == key]
+                down.append((uplink, sorted(cameras)))
+        return down
+
     async def _release(self, target: Target) -> None:
+        key = host_port(target)
+        if not any(host_port(pub.target) == key for pub in self._pubs.values()):
+            self._uplinks.pop(key, None)
         if any(pub.target == target for pub in self._pubs.values()):
             return
         self._watches.pop(target, None)

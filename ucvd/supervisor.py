@@ -15,11 +15,12 @@ progress block), watches for stalls, and samples metrics every second.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -28,7 +29,7 @@ import msgspec
 import structlog
 
 from ucvd.backoff import BackoffPolicy
-from ucvd.errors import ErrorKind, Fault
+from ucvd.errors import TARGET_SUSPECT_KINDS, ErrorKind, Fault
 from ucvd.ffmpeg.argv import DEFAULT_SETTINGS, RelaySettings, relay_argv
 from ucvd.ffmpeg.classify import Endpoint, classify
 from ucvd.ffmpeg.progress import ProgressBlock
@@ -37,6 +38,7 @@ from ucvd.model import Camera, Target, secrets_of
 from ucvd.pathwatch import PathWatch
 from ucvd.publication import (
     Action,
+    AwaitTarget,
     CancelRetry,
     Confirmed,
     Event,
@@ -52,6 +54,7 @@ from ucvd.publication import (
     Terminate,
 )
 from ucvd.runner import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
+from ucvd.uplink import Uplink
 from ucvd.urls import publish_path, redact
 
 log = structlog.get_logger(__name__)
@@ -94,6 +97,7 @@ class PublicationState(msgspec.Struct, kw_only=True):
     last_error: Fault | None
     last_error_at: float | None  # wall clock
     retry_in_s: float | None
+    waiting_for_target: bool  # reconnecting, and the retry waits for the target to answer
     metrics: PublicationMetrics
 
 
@@ -134,6 +138,11 @@ class _Attempt:
     proc: FFmpegProcess | None = None
 
 
+def host_port(target: Target) -> tuple[str, int]:
+    endpoint = Endpoint.of(target.rtsp_url)
+    return endpoint.host, endpoint.port
+
+
 def _policy(camera: Camera, target: Target, settings: SupervisorSettings) -> BackoffPolicy:
     limit = camera.options.max_reconnects
     return BackoffPolicy(
@@ -153,6 +162,7 @@ class Supervisor:
         ffmpeg: str,
         mediamtx: MediaMTXClient | None,
         paths: PathWatch | None = None,
+        uplink: Uplink | None = None,
         notify: Callable[[Notification], None] = lambda _n: None,
         settings: SupervisorSettings | None = None,
         tag: str | None = None,
@@ -166,6 +176,8 @@ class Supervisor:
         # Shared with the other publications on this server when the caller has one.
         self.paths = None if self.mediamtx is None else (paths or PathWatch(self.mediamtx))
         self.path = publish_path(target.path_template, camera.id)
+        # Shared with the other publications on this server when the caller has one.
+        self.uplink = uplink or Uplink(*host_port(target))
         self._notify = notify
         self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
         self._rng = rng
@@ -223,6 +235,7 @@ class Supervisor:
             last_error=m.last_error,
             last_error_at=self._last_error_at,
             retry_in_s=m.retry_in,
+            waiting_for_target=m.awaiting_target and m.status is Status.RECONNECTING,
             metrics=self.metrics,
         )
 
@@ -303,10 +316,9 @@ class Supervisor:
                 await self._terminate_attempt()
                 await self._handle(Stopped())
             case Schedule(delay_s=delay):
-                self._cancel_retry()
-                scope = anyio.CancelScope()
-                self._retry_scope = scope
-                self._tg.start_soon(self._retry_after, scope, delay)
+                self._start_retry(functools.partial(anyio.sleep, delay))
+            case AwaitTarget():
+                self._start_retry(self.uplink.wait_up)
             case CancelRetry():
                 self._cancel_retry()
 
@@ -321,18 +333,53 @@ class Supervisor:
             self._retry_scope.cancel()
             self._retry_scope = None
 
-    async def _retry_after(self, scope: anyio.CancelScope, delay: float) -> None:
+    def _start_retry(self, wait: Callable[[], Awaitable[None]]) -> None:
+        assert self._tg is not None
+        self._cancel_retry()
+        scope = self._retry_scope = anyio.CancelScope()
+        self._tg.start_soon(self._retry_after, scope, wait)
+
+    async def _retry_after(
+        self, scope: anyio.CancelScope, wait: Callable[[], Awaitable[None]]
+    ) -> None:
         with scope:
-            await anyio.sleep(delay)
+            await wait()
             await self._send.send((None, RetryDue()))
 
     def _post(self, attempt: _Attempt, event: Event) -> None:
         self._send.send_nowait((attempt.number, event))
 
-    def _fail(self, attempt: _Attempt, fault: Fault, *, running: bool) -> None:
+    def _fail(
+        self, attempt: _Attempt, fault: Fault, *, running: bool, target_down: bool = False
+    ) -> None:
         self._post(
             attempt,
-            Failed(fault=fault, now=time.monotonic(), draw=self._rng(), process_running=running),
+            Failed(
+                fault=fault,
+                now=time.monotonic(),
+                draw=self._rng(),
+                process_running=running,
+                target_down=target_down,
+            ),
+        )
+
+    async def _fail_checked(self, attempt: _Attempt, fault: Fault, *, running: bool) -> None:
+        """Report a fault, unless the target behind it does not answer at all: then the
+        link is reported (the camera may be fine) and the retry waits for the target."""
+        if fault.kind in TARGET_SUSPECT_KINDS and not await self.uplink.check():
+            fault = self._unreachable(fault)
+            self._fail(attempt, fault, running=running, target_down=True)
+        else:
+            self._fail(attempt, fault, running=running)
+
+    def _unreachable(self, fault: Fault) -> Fault:
+        if fault.kind is ErrorKind.MEDIAMTX_UNREACHABLE:
+            return fault  # already says so, in FFmpeg's or the API's own words
+        why = self.uplink.reason or "no answer"
+        return Fault(
+            ErrorKind.MEDIAMTX_UNREACHABLE,
+            f"MediaMTX {self._target_ep} does not answer ({why}): the link to it, or the "
+            f"server, is down; retrying as soon as it answers (seen here as: {fault.message})",
         )
 
     # --- one attempt ------------------------------------------------------------------------
@@ -362,7 +409,7 @@ class Supervisor:
                 fault = Fault(
                     kind, redact(f"cannot prepare path {self.path}: {exc}", self._secrets)
                 )
-                self._fail(attempt, fault, running=False)
+                await self._fail_checked(attempt, fault, running=False)
                 return
             # Someone else publishes there now: their readiness must not count as ours.
             foreign = before.source_id if before is not None and before.ready else None
@@ -398,7 +445,7 @@ class Supervisor:
                 returncode=code,
                 secrets=self._secrets,
             )
-            self._fail(attempt, fault, running=False)
+            await self._fail_checked(attempt, fault, running=False)
         scope.cancel()
 
     async def _poll_api(self, paths: PathWatch, api: _ApiView) -> None:
@@ -466,7 +513,7 @@ class Supervisor:
         return watch.last_block is not None
 
     async def _fault_and_wait(self, attempt: _Attempt, message: str) -> None:
-        self._fail(attempt, Fault(ErrorKind.STREAM_STALLED, message), running=True)
+        await self._fail_checked(attempt, Fault(ErrorKind.STREAM_STALLED, message), running=True)
         await anyio.sleep_forever()
 
     def _sample(

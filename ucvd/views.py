@@ -111,6 +111,7 @@ def status_view(
         metrics=metrics_view(state.metrics) if running else None,
         pid=state.pid,
         retry_in_seconds=state.retry_in_s if state.status is Status.RECONNECTING else None,
+        waiting_for_target=state.waiting_for_target,
     )
 
 

@@ -220,13 +220,9 @@ def _central(registry: ProcessRegistry, tools: Tools, workdir: Path, gw: Host) -
     made = central(registry, tools, workdir / "central", name="central")
     server = made.server
     server.rtsp_port, server.api_port = 8554, 9997  # the gw's own loopback: nothing else there
-    server.config = server.build_config(server.rtsp_port, server.api_port)
-    server.workdir.mkdir(parents=True, exist_ok=True)
-    server.config_path.write_text(json.dumps(server.config, indent=2))
-    server.proc = registry.spawn(
-        "mediamtx-central", [*gw.exec_prefix(), tools.mediamtx, str(server.config_path)]
-    )
-    gw.run(lambda: wait_until(server.api.reachable, timeout=15, what="central MediaMTX"))
+    server.prefix = gw.exec_prefix()
+    server.launch()
+    gw.run(server.wait_ready)
     return made
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,8 @@ class MediaMTXServer:
     env: Mapping[str, str] | None = None
     rtsp_port: int = 0
     api_port: int = 0
+    host: str = LOOPBACK  # where clients reach it (another address inside a namespace)
+    prefix: Sequence[str] = ()  # runs it through a wrapper, e.g. `ip netns exec NS`
     proc: Proc | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -130,7 +132,9 @@ class MediaMTXServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config, indent=2))
         self.proc = self.registry.spawn(
-            f"mediamtx-{self.name}", [self.tools.mediamtx, str(self.config_path)], env=self.env
+            f"mediamtx-{self.name}",
+            [*self.prefix, self.tools.mediamtx, str(self.config_path)],
+            env=self.env,
         )
 
     def wait_ready(self, timeout: float = 15.0) -> None:
@@ -164,11 +168,11 @@ class MediaMTXServer:
 
     def rtsp_url(self, path: str, credentials: Credentials | None = None) -> str:
         userinfo = credentials.userinfo() if credentials else ""
-        return f"rtsp://{userinfo}{LOOPBACK}:{self.rtsp_port}/{path}"
+        return f"rtsp://{userinfo}{self.host}:{self.rtsp_port}/{path}"
 
     @property
     def api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
     @property
     def api(self) -> MediaMTXApi:

@@ -104,6 +104,20 @@ class Lan:
         self.hosts[name] = host
         return host
 
+    def set_link(self, name: str, *, up: bool) -> None:
+        """Take a host's port on the switch down (its link goes dark: frames to and from it
+        are dropped without a word) or bring it back up."""
+        port = f"p{list(self.hosts).index(name)}"
+        _ip("-n", self.switch, "link", "set", port, "up" if up else "down")
+
+    def pin_neighbours(self, a: Host, b: Host) -> None:
+        """Permanent ARP entries between two hosts: while a link is dark, their packets
+        vanish instead of failing at once with "no route to host" when ARP goes unanswered."""
+        for here, there in ((a, b), (b, a)):
+            links = json.loads(_ip("-n", there.netns, "-j", "link", "show", "eth0"))
+            _ip("-n", here.netns, "neigh", "replace", there.address, "lladdr",
+                links[0]["address"], "dev", "eth0", "nud", "permanent")  # fmt: skip
+
     @staticmethod
     def run_in(netns: str, fn: Callable[[], T]) -> T:
         """Run `fn` in a fresh thread that has entered `netns`: sockets it opens live there.

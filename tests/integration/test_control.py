@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import stat
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ucvd.control import AccessPolicy, Connection, ControlServer, Method
 from ucvd.jsonrpc import RpcError
@@ -75,8 +78,34 @@ async def listen(_params: Empty, conn: Connection) -> str:
     return "subscribed"
 
 
+class Gate:
+    """`test.hold` calls wait here until released: connections whose call is running."""
+
+    def __init__(self) -> None:
+        self._entered, self.entered = anyio.create_memory_object_stream[Connection](64)
+        self.released = anyio.Event()
+
+    async def hold(self, conn: Connection) -> str:
+        self._entered.send_nowait(conn)
+        await self.released.wait()
+        return "released"
+
+    async def wait_held(self, count: int) -> None:
+        with anyio.fail_after(5):
+            for _ in range(count):
+                await self.entered.receive()
+
+
+GATES: list[Gate] = []  # the running test's, from the `gate` fixture
+
+
+async def hold(_params: Empty, conn: Connection) -> str:
+    return await GATES[-1].hold(conn)
+
+
 METHODS = {
     "test.echo": Method(EchoParams, echo),
+    "test.hold": Method(Empty, hold),
     "test.listen": Method(Empty, listen),
     "test.refuse": Method(Empty, refuse),
     "test.crash": Method(Empty, crash),
@@ -125,6 +154,13 @@ def socket_dir() -> Iterator[Path]:
     path.chmod(0o755)  # traversable; the socket inside carries the permissions under test
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def gate() -> AsyncIterator[Gate]:
+    GATES.append(Gate())
+    yield GATES[-1]
+    GATES.pop().released.set()
 
 
 @pytest.fixture
@@ -196,23 +232,31 @@ async def test_oversized_line_then_service_resumes(server: ControlServer) -> Non
     assert after["result"] == {"echo": "still here"}
 
 
-async def test_connection_limit_and_idle_timeout(server: ControlServer) -> None:
-    def talk() -> tuple[dict[str, Any], bytes]:
-        peers = [Peer(server.path) for _ in range(4)]
-        try:
-            for peer in peers:
-                assert peer.call("test.echo", {"text": "x"})["result"]
-            extra = Peer(server.path)
-            refused = extra.reply()
-            extra.close()
-            # An idle connection is closed by the daemon after idle_timeout_s (1 s).
-            peers[0].sock.settimeout(5)
-            return refused, peers[0].file.readline()
-        finally:
-            for peer in peers:
-                peer.close()
+async def test_connection_limit_and_idle_timeout(server: ControlServer, gate: Gate) -> None:
+    """Every slot subscribed or calling, none idle to make room: a newcomer is `busy`."""
+    peers = [Peer(server.path) for _ in range(4)]
+    try:
+        for peer in peers[:2]:
+            assert (await in_thread(partial(peer.call, "test.listen")))["result"]
+        for peer in peers[2:]:
+            peer.send(b'{"jsonrpc":"2.0","method":"test.hold","id":1}\n')
+        await gate.wait_held(2)
 
-    refused, after_idle = await in_thread(talk)
+        def knock() -> dict[str, Any]:
+            extra = Peer(server.path)
+            try:
+                return extra.reply()
+            finally:
+                extra.close()
+
+        refused = await in_thread(knock)
+        gate.released.set()
+        assert (await in_thread(peers[2].reply))["result"] == "released"
+        # An idle connection is closed by the daemon after idle_timeout_s (1 s).
+        after_idle = await in_thread(peers[2].file.readline)
+    finally:
+        for peer in peers:
+            peer.close()
     assert refused["error"]["data"]["kind"] == "busy"
     assert after_idle == b""
 
@@ -374,3 +418,147 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         assert not path.exists()  # removed on the way out
 
     anyio.run(main)
+
+
+HOLD = b'{"jsonrpc":"2.0","method":"test.hold","id":1}\n'
+
+
+async def test_at_the_limit_the_connection_idle_longest_makes_room(
+    server: ControlServer, gate: Gate
+) -> None:
+    """A newcomer at the limit is let in by closing the connection idle the longest (no call
+    running, not subscribed, oldest last byte), which is told `busy` and hung up on. A
+    subscriber and a running call are never taken, however long ago they last spoke."""
+    server.idle_timeout_s = 30.0  # only eviction closes anything here
+    LISTENERS.clear()
+    subscriber, holder, older, newer = peers = [Peer(server.path) for _ in range(4)]
+    try:
+        assert (await in_thread(lambda: subscriber.call("test.listen")))["result"]
+        holder.send(HOLD)
+        await gate.wait_held(1)
+        for peer in (older, newer):
+            assert (await in_thread(partial(peer.call, "test.echo", {"text": "x"})))["result"]
+        # `older` connected after the subscriber and the holder, and spoke before `newer`.
+        newcomer = await in_thread(lambda: Peer(server.path))
+        peers.append(newcomer)
+        admitted = await in_thread(lambda: newcomer.call("test.echo", {"text": "in"}))
+        told = await in_thread(older.reply)
+        hung_up = await in_thread(older.file.readline)
+        # The others are untouched: events flow, the call completes, `newer` still works.
+        (listener,) = LISTENERS
+        assert listener.push(b'{"jsonrpc":"2.0","method":"events.tick","params":{}}\n')
+        tick = await in_thread(subscriber.reply)
+        gate.released.set()
+        released = await in_thread(holder.reply)
+        still = await in_thread(lambda: newer.call("test.echo", {"text": "y"}, id_=2))
+    finally:
+        for peer in peers:
+            peer.close()
+    assert admitted["result"] == {"echo": "in"}, admitted
+    assert told["id"] is None and told["error"]["data"]["kind"] == "busy", told
+    assert "idle" in told["error"]["message"]
+    assert hung_up == b""
+    assert tick["method"] == "events.tick"
+    assert released["result"] == "released"
+    assert still["result"] == {"echo": "y"}
+
+
+async def test_a_started_request_line_must_finish_within_the_line_timeout(
+    server: ControlServer,
+) -> None:
+    """Half a request, then silence, or a line trickled a byte at a time: answered
+    `too_slow` and closed once `line_timeout_s` has passed since the line's first byte,
+    long before the idle timeout. A line sent in pieces in time is answered as usual."""
+    server.idle_timeout_s = 30.0
+    server.line_timeout_s = 0.5
+
+    def half_then_silence() -> tuple[dict[str, Any], bytes, float]:
+        peer = Peer(server.path)
+        try:
+            started = time.monotonic()
+            peer.send(b'{"jsonrpc":"2.0","id":1,"meth')
+            told = peer.reply()
+            return told, peer.file.readline(), time.monotonic() - started
+        finally:
+            peer.close()
+
+    def trickle() -> tuple[dict[str, Any], float]:
+        peer = Peer(server.path)
+        line = b'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"' + b"x" * 1000
+        try:
+            started = time.monotonic()
+            for byte in line:  # one byte every 20 ms, never silent for long
+                if select.select([peer.sock], [], [], 0.02)[0]:
+                    break  # the daemon has spoken
+                peer.send(bytes([byte]))
+            return peer.reply(), time.monotonic() - started
+        finally:
+            peer.close()
+
+    def in_pieces() -> dict[str, Any]:
+        peer = Peer(server.path)
+        try:
+            peer.send(b'{"jsonrpc":"2.0","id":7,"meth')
+            peer.send(b'od":"test.echo","params":{"text":"whole"}}\n')
+            return peer.reply()
+        finally:
+            peer.close()
+
+    told, eof, took = await in_thread(half_then_silence)
+    trickled, trickle_took = await in_thread(trickle)
+    whole = await in_thread(in_pieces)
+    assert told["id"] is None and told["error"]["data"]["kind"] == "too_slow", told
+    assert "not finished within 0.5 s" in told["error"]["message"]
+    assert eof == b""
+    assert 0.5 <= took < 5 and 0.5 <= trickle_took < 5  # the line timeout, not the idle one
+    assert trickled["error"]["data"]["kind"] == "too_slow", trickled
+    assert whole == {"jsonrpc": "2.0", "id": 7, "result": {"echo": "whole"}}
+
+
+STRANGER = (
+    "import json, socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
+    's.sendall(b\'{"jsonrpc":"2.0","method":"test.echo","params":{"text":"x"},"id":1}\\n\')\n'
+    "f = s.makefile('rb')\n"
+    "print(f.readline().decode(), end='', flush=True)\n"
+    "try:\n"
+    "    print(json.dumps({'hung_up': f.read() == b''}), flush=True)\n"
+    "except TimeoutError:\n"
+    "    print(json.dumps({'hung_up': False}), flush=True)\n"
+)
+
+
+async def test_a_caller_refused_by_its_credentials_holds_no_slot(server: ControlServer) -> None:
+    """A stranger is answered `permission_denied` and hung up on at once: it never takes a
+    slot, so as many allowed callers as `max_connections` still get in beside it."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client under another uid")
+    server.idle_timeout_s = 30.0
+    server.path.chmod(0o666)
+    server.path.parent.chmod(0o755)
+    stranger = await anyio.open_process(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+         sys.executable, "-c", STRANGER, str(server.path)],
+    )  # fmt: skip
+    peers: list[Peer] = []
+    try:
+        assert stranger.stdout is not None
+        out = BufferedByteReceiveStream(stranger.stdout)
+        with anyio.fail_after(10):
+            refused = json.loads(await out.receive_until(b"\n", 65536))
+        # The daemon has answered it: on a server that kept it, it holds a slot by now.
+        for _ in range(server.max_connections):
+            peers.append(peer := await in_thread(lambda: Peer(server.path)))
+            reply = await in_thread(partial(peer.call, "test.listen"))  # never evicted
+            assert reply.get("result") == "subscribed", reply
+        with anyio.fail_after(15):
+            after = json.loads(await out.receive_until(b"\n", 65536))
+    finally:
+        for peer in peers:
+            peer.close()
+        if stranger.returncode is None:
+            stranger.kill()
+        await stranger.aclose()
+    assert refused["error"]["data"]["kind"] == "permission_denied", refused
+    assert "uid 65534" in refused["error"]["message"]
+    assert after == {"hung_up": True}

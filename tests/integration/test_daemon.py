@@ -3,8 +3,11 @@ cameras to a real central MediaMTX."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
+import select
 import shutil
 import signal
 import socket
@@ -12,6 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +23,16 @@ from typing import Any
 import pytest
 
 from tests.harness.cameras import CameraFarm
-from tests.harness.daemon import Ucvd, add_camera, add_target, secrets_of_lab
+from tests.harness.daemon import (
+    CtlResult,
+    Ucvd,
+    add_camera,
+    add_target,
+    secrets_of_lab,
+)
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
+from tests.harness.tools import ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client, RemoteError
 
@@ -304,6 +315,33 @@ def test_restart_resumes_publications_and_keeps_configuration(
     assert d.ctl_json("history", "cam-0")["items"][1]["end_reason"] == "daemon_stopped"
 
 
+def test_a_second_daemon_on_the_same_state_refuses_and_touches_nothing(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """`sudo ucvd` beside the service: it names the daemon holding the state and exits,
+    leaving that daemon's FFmpeg, sessions and socket as they were."""
+    d = make_ucvd().start()
+    add_target(d, mediamtx).check()
+    add_camera(d, cameras.add(), "cam").check()
+    d.ctl("publish", "cam", "--wait").check()
+    before = d.status("cam")
+    ffmpeg = ffmpeg_children(d)
+    assert before["status"] == "publishing" and len(ffmpeg) == 1
+    # Its own socket, so that only the state directory is shared.
+    argv = d.argv("console")
+    argv[argv.index("--socket") + 1] = str(d.workdir / "second.sock")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1, result
+    assert f"another ucvd (pid {d.pid}) is using the state directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (d.workdir / "second.sock").exists()
+    assert ffmpeg_children(d) == ffmpeg and all(Path(f"/proc/{pid}").exists() for pid in ffmpeg)
+    after = d.status("cam")
+    assert after["status"] == "publishing" and after["restarts"] == before["restarts"]
+    history = d.ctl_json("history", "cam")["items"]
+    assert len(history) == 1 and history[0]["ended_at"] is None  # not closed as interrupted
+
+
 def test_parallel_camera_adds_all_land(ucvd: Ucvd) -> None:
     """100 concurrent camera.add calls over 100 connections: each lands or is refused
     cleanly (`busy` beyond the connection limit), nothing is lost, a retry completes it."""
@@ -460,7 +498,11 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     # A supervision-only change applies without touching the stream.
     d.config.write_text(good.replace("stall_timeout_s = 6.0", "stall_timeout_s = 7.0"))
     reloaded = d.ctl_json("reload")
-    assert reloaded == {"changed": ["supervision.stall_timeout_s"], "restarted": []}
+    assert reloaded == {
+        "changed": ["supervision.stall_timeout_s"],
+        "restarted": [],
+        "left_failed": [],
+    }
     assert d.status("cam")["pid"] == pid
     # A bad file is refused; the daemon keeps running as it was.
     d.config.write_text("[supervision]\nstall_timeout_s = -1\n")
@@ -477,6 +519,49 @@ def test_bad_config_refuses_to_start_and_reload_keeps_running_settings(
     d.wait_status("cam", "publishing")
     argv = Path(f"/proc/{d.status('cam')['pid']}/cmdline").read_bytes().split(b"\0")
     assert b"1000000" in argv
+
+
+def test_reload_retries_what_is_trying_and_leaves_failed_cameras_failed(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, cameras: CameraFarm
+) -> None:
+    """A relay or FFmpeg change restarts the running publications with it (the new FFmpeg
+    path included); a camera that gave up stays failed until an operator retries it."""
+    d = make_ucvd().start()
+    add_target(d, mediamtx).check()
+    add_camera(d, cameras.add(), "live").check()
+    d.ctl("camera", "add", "dead", "--url", "rtsp://127.0.0.1:1/nothing-listens",
+          "--max-reconnects", "1").check()  # fmt: skip
+    d.ctl("publish", "live", "--wait").check()
+    d.ctl("publish", "dead").check()
+    failed = d.wait_status("dead", "failed", timeout=20)
+    pid = d.status("live")["pid"]
+    ffmpeg = shutil.which(ffmpeg_under_test())
+    assert ffmpeg is not None
+    renamed = d.workdir / "ffmpeg-renamed"
+    renamed.symlink_to(ffmpeg)
+    d.config.write_text(
+        d.config.read_text().replace("analyzeduration_us = 1500000", "analyzeduration_us = 1000000")
+        + f'\n[daemon]\nffmpeg = "{renamed}"\n'
+    )
+    reloaded = d.ctl_json("reload")
+    assert reloaded["restarted"] == ["live"] and reloaded["left_failed"] == ["dead"]
+    after = d.status("dead")
+    assert after["status"] == "failed"
+    assert after["restarts"] == failed["restarts"] and after["error_count"] == failed["error_count"]
+    d.wait_status("live", "publishing")
+    new_pid = d.status("live")["pid"]
+    assert new_pid != pid
+    argv = Path(f"/proc/{new_pid}/cmdline").read_bytes().split(b"\0")
+    assert str(renamed).encode() in argv and b"1000000" in argv
+    # SIGHUP is the same reload; the text says how to retry.
+    d.config.write_text(d.config.read_text().replace("= 1000000", "= 1200000"))
+    text = d.ctl("reload").check().stdout
+    assert "restarted to apply: live" in text
+    assert "still failed (a reload never retries what gave up): dead" in text
+    assert "ucvctl restart ID" in text
+    assert d.status("dead")["status"] == "failed"
+    retried = d.ctl_json("restart", "dead")
+    assert retried["status"] != "failed"
 
 
 def test_a_camera_removed_while_the_daemon_was_down(
@@ -514,3 +599,86 @@ def test_a_camera_removed_while_the_daemon_was_down(
     assert "Traceback" not in d.log_text()
     code, _ = d.terminate()
     assert code == 0
+
+
+HALF_REQUEST = b'{"jsonrpc":"2.0","id":1,"meth'
+
+
+@contextlib.contextmanager
+def half_open_connections(path: Path, count: int) -> Iterator[list[socket.socket]]:
+    """`count` clients that connect and send half a request, held open by this process (a
+    leaking script, a stuck monitoring agent), with the file descriptors they need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = count + 256  # and what the test itself has open
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} file descriptors, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.connect(str(path))
+            sock.sendall(HALF_REQUEST)
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def answered(socks: list[socket.socket]) -> int:
+    """How many of these connections the daemon has said something to (or hung up on)."""
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, select.POLLIN)
+    return len(poller.poll(0))
+
+
+def timed_info(d: Ucvd) -> tuple[CtlResult, float]:
+    started = time.monotonic()
+    result = d.ctl("info", timeout=30)
+    return result, time.monotonic() - started
+
+
+def test_300_half_open_connections_do_not_lock_ucvctl_out(ucvd: Ucvd) -> None:
+    """300 connections that each sent half a request fill the 64 slots several times over;
+    `ucvctl info` (and systemd's `ucvctl reload`) still gets in, by taking the slot of the
+    connection idle the longest, and answers within a second, not `busy`."""
+    _, idle_took = timed_info(ucvd)  # the same call on an idle daemon, for scale
+    with half_open_connections(ucvd.socket, 300) as socks:
+        # Every connection past the 64th has been dealt with: the daemon holds 64 of them.
+        wait_until(
+            lambda: answered(socks) >= 300 - 64,
+            timeout=20,
+            what=lambda: f"the daemon to see all 300 ({answered(socks)} answered)",
+        )
+        info, took = timed_info(ucvd)
+        held = 300 - answered(socks)
+    print(f"ucvctl info with 300 half-open connections: {took:.3f} s (idle: {idle_took:.3f} s)")
+    assert info.code == 0, info.stderr
+    assert json.loads(ucvd.ctl("--json", "info").stdout)["version"]
+    assert held <= 64
+    # Under a second; a machine so loaded that an idle call takes over a third of one
+    # gets proportionally more (the point is an answer rather than `busy`).
+    assert took < max(1.0, 3 * idle_took), (took, idle_took)
+    assert ucvd.proc is not None and ucvd.proc.alive()
+    assert "Traceback" not in ucvd.log_text()
+
+
+def test_a_daemon_out_of_file_descriptors_keeps_serving(make_ucvd: Callable[..., Ucvd]) -> None:
+    """A daemon whose file descriptors run out before its connection limit is reached
+    (40 in all, 64 connections allowed): accept() fails with EMFILE, which must cost the
+    idlest connection, never the daemon."""
+    d = make_ucvd(prefix=["prlimit", "--nofile=40", "--"]).start()
+    with half_open_connections(d.socket, 300):
+        info, took = timed_info(d)
+        assert info.code == 0, info.stderr
+        assert d.proc is not None and d.proc.alive()
+    print(f"ucvctl info with 300 half-open connections and 40 fds: {took:.3f} s")
+    assert "out of file descriptors" in d.log_text()
+    assert d.ctl("info").code == 0
+    code, _ = d.terminate()
+    assert code == 0
+    assert "Traceback" not in d.log_text()

@@ -330,7 +330,7 @@ async def test_kicked_session_comes_back(cameras: CameraFarm, mediamtx: Central)
         await wait_change(recorder, "kick", Status.RECONNECTING, since=mark, timeout=10)
         await wait_status(sup, Status.PUBLISHING, timeout=15)
         assert news(recorder, mark) == [Status.RECONNECTING, Status.STARTING, Status.PUBLISHING]
-        assert recorder.errors("kick") == [ErrorKind.MEDIAMTX_UNREACHABLE]
+        assert recorder.errors("kick") == [ErrorKind.MEDIAMTX_CLOSED]
 
 
 async def test_camera_outage_comes_back_after_backoff(

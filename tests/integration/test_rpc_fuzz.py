@@ -371,7 +371,7 @@ def test_thousands_of_abandoned_connections_never_starve_a_working_client(fuzzed
     through a line, closed after requests without reading the replies, closed after a line
     without its newline), eight at a time, while one client on its own connection calls
     between every fifty: each of its calls is answered. Ten more connections stop halfway
-    through a line and stay open: the idle timeout hangs up on them. Afterwards every slot
+    through a line and stay open: the daemon tells them so and hangs up. Afterwards every slot
     and every file descriptor is given back: the full connection limit serves again."""
     baseline = fd_count(fuzzed.pid)
     request = envelope("publishing.status", {}, 1) + b"\n"
@@ -405,7 +405,9 @@ def test_thousands_of_abandoned_connections_never_starve_a_working_client(fuzzed
             for job in jobs:
                 job.result(timeout=60)  # one that raised or hung fails the test here
     assert not [f for f in failures if not isinstance(f, BrokenPipeError)], failures[:3]
-    for wire in held:  # hung up on by the daemon (3 s idle timeout), not left to hold a slot
+    for wire in held:  # told and hung up on (the line timeout), not left to hold a slot
+        told = wire.message()
+        assert told["id"] is None and told["error"]["data"]["kind"] == "too_slow", told
         assert wire.sock.recv(1) == b""
         wire.close()
 

@@ -32,7 +32,7 @@ STATE_KINDS = (Kind.DISK_FULL, Kind.DB_READ_ONLY)  # need root (a tmpfs of the s
 # What ucvd must report for each camera fault (the error kind of the status change).
 EXPECTED_ERROR: dict[Kind, str] = {
     Kind.KILL_FFMPEG: "process_crashed",
-    Kind.KICK_SESSION: "mediamtx_unreachable",
+    Kind.KICK_SESSION: "mediamtx_closed",
     Kind.CAMERA_OUTAGE: "connection_failed",
     Kind.CAMERA_FREEZE: "stream_stalled",
     Kind.MEDIAMTX_RESTART: "mediamtx_unreachable",

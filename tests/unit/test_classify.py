@@ -86,7 +86,7 @@ CASES: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
             "Broken pipe",
             "[info] Conversion failed!",
         ],
-        1, ErrorKind.MEDIAMTX_UNREACHABLE, "closed the publishing connection",
+        1, ErrorKind.MEDIAMTX_CLOSED, "closed the publishing session while still answering",
     ),
     (
         "MediaMTX path busy (overridePublisher off), or a silent port",
@@ -259,7 +259,7 @@ CASES_7_1: list[tuple[str, list[str], int | None, ErrorKind, str]] = [
             "[out#0/rtsp @ 0x563a1e95f540] [error] Terminating thread with return code -32 (Broken pipe)",
             "[out#0/rtsp @ 0x563a1e95f540] [error] Error writing trailer: Broken pipe",
         ],
-        224, ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX 127.0.0.1:39359 closed the publishing connection",
+        224, ErrorKind.MEDIAMTX_CLOSED, "MediaMTX 127.0.0.1:39359 closed the publishing session",
     ),
     (
         "7.1 old FFmpeg option",

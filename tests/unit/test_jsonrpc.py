@@ -171,6 +171,17 @@ def test_line_splitter_frames_and_bounds() -> None:
     assert splitter.feed(b"0123456789A\nfine\n") == [LineSplitter.TOO_LONG, b"fine"]
 
 
+def test_line_splitter_tells_a_started_line() -> None:
+    """The daemon gives a started line a deadline: `partial` says one is under way."""
+    splitter = LineSplitter(limit=10)
+    states = [splitter.partial]
+    # The last two: an overlong line being skipped is still a line under way, until its end.
+    for chunk in (b'{"a":1}\n{"b"', b":2}\n", b"x" * 20, b"x\n"):
+        splitter.feed(chunk)
+        states.append(splitter.partial)
+    assert states == [False, True, False, True, False]
+
+
 def _clean_line(b: bytes) -> bool:
     return b"\n" not in b and b.strip() == b
 

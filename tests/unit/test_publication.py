@@ -8,6 +8,7 @@ from ucvd.backoff import BackoffPolicy
 from ucvd.errors import ErrorKind, Fault
 from ucvd.publication import (
     Action,
+    AwaitTarget,
     CancelRetry,
     Confirmed,
     Event,
@@ -28,8 +29,16 @@ CRASH = Fault(ErrorKind.PROCESS_CRASHED, "boom")
 CONFIG = Fault(ErrorKind.CONFIG_ERROR, "bad option")
 
 
+DARK = Fault(ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX does not answer")
+
+
 def fail(fault: Fault = CRASH, now: float = 0.0, running: bool = False) -> Failed:
     return Failed(fault=fault, now=now, draw=0.0, process_running=running)
+
+
+def dark(running: bool = False, fault: Fault = DARK) -> Failed:
+    """A failure while the target does not answer."""
+    return Failed(fault=fault, now=0.0, draw=0.0, process_running=running, target_down=True)
 
 
 def drive(events: list[Event], policy: BackoffPolicy = POLICY) -> tuple[Publication, list[Action]]:
@@ -85,6 +94,21 @@ TABLE: list[tuple[str, list[Event], Status, list[Action]]] = [
      Status.STARTING, [Spawn()]),
     ("stopped in reconnecting (after a watchdog stop) is ignored",
      [Start(), fail(running=True), Stopped()], Status.RECONNECTING, []),
+    ("target down: the retry waits for it, no timer", [Start(), Confirmed(1), dark()],
+     Status.RECONNECTING, [AwaitTarget()]),
+    ("target down after a stall: stop the process, then wait",
+     [Start(), Confirmed(1), dark(running=True)], Status.RECONNECTING,
+     [Terminate(), AwaitTarget()]),
+    ("target back: the retry spawns", [Start(), dark(), RetryDue()], Status.STARTING, [Spawn()]),
+    ("stop while waiting for the target cancels the wait", [Start(), dark(), Stop()],
+     Status.STOPPED, [CancelRetry()]),
+    ("force start while waiting for the target retries now", [Start(), dark(), Start(True)],
+     Status.STARTING, [CancelRetry(), Spawn()]),
+    ("a permanent fault fails even with the target down", [Start(), dark(fault=CONFIG)],
+     Status.FAILED, []),
+    ("a camera failure after the target came back counts from where it was",
+     [Start(), fail(), RetryDue(), dark(), RetryDue(), fail()], Status.RECONNECTING,
+     [Schedule(2.0)]),
 ]  # fmt: skip
 
 
@@ -149,3 +173,18 @@ def test_jitter_draw_is_used() -> None:
         Schedule(5.0)
     ]
     assert pub.retry_in == 5.0
+
+
+def test_failures_while_the_target_is_down_never_count_nor_give_up() -> None:
+    """An hour without the centre must not leave a camera failed, nor a long backoff."""
+    pub = Publication(BackoffPolicy(jitter=0.0, max_reconnects=2))
+    pub.handle(Start())
+    for _ in range(50):
+        assert pub.handle(dark()) == [AwaitTarget()]
+        assert pub.status is Status.RECONNECTING and pub.awaiting_target
+        assert pub.retry_in is None
+        assert pub.handle(RetryDue()) == [Spawn()]
+        assert not pub.awaiting_target
+    assert pub.failures == 0 and pub.error_count == 50 and pub.restarts == 50
+    assert pub.last_error == DARK
+    assert pub.handle(fail()) == [Schedule(1.0)]  # the camera's own first failure

@@ -73,6 +73,7 @@ PHASE1 = (
     "reload",
     "reload_broken_config",
     "ffmpeg_sigkill",
+    "second_daemon_refused",
     "restart_backlog",
     "watchdog",
     "security_exposure",
@@ -701,6 +702,35 @@ class Checks:
         took = time.monotonic() - t0
         return f"ffmpeg {old} SIGKILLed; ffmpeg {new} publishing after {took:.1f}s, path ready"
 
+    def second_daemon_refused(self) -> str:
+        """`sudo ucvd` beside the service, default paths: it must refuse on the state lock,
+        naming the service's pid, and leave its FFmpeg and session alone."""
+        pid = main_pid()
+        before = self.env.status()
+        ffmpegs = descendants(pid, "ffmpeg")
+        done = sh("ucvd", timeout=60)
+        expected = f"another ucvd (pid {pid}) is using the state directory /var/lib/ucvd"
+        if done.returncode != 1 or expected not in done.stderr:
+            raise CheckFailed(f"a second ucvd: exit {done.returncode}, wanted 1 and "
+                              f"{expected!r}:\n{out(done)}")  # fmt: skip
+        after = self.env.status()
+        history = self.ucvctl_history()
+        if (
+            descendants(pid, "ffmpeg") != ffmpegs
+            or main_pid() != pid
+            or after.get("pid") != before.get("pid")
+            or after.get("status") != "publishing"
+            or history[0].get("ended_at") is not None
+        ):
+            raise CheckFailed(f"the service was touched: ffmpeg {ffmpegs} -> "
+                              f"{descendants(pid, 'ffmpeg')}, status {after}, last session "
+                              f"{history[0]}")  # fmt: skip
+        return f"refused: {done.stderr.strip()}; ucvd {pid} and ffmpeg {ffmpegs} untouched"
+
+    def ucvctl_history(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.env.ucvctl("history", CAMERA, "-n", "1")["items"]
+        return items
+
     def restart_backlog(self) -> str:
         old = main_pid()
         restart = subprocess.Popen(["systemctl", "restart", "ucvd.service"])
@@ -877,6 +907,7 @@ def phase1(c: Checks) -> None:
     c.run("reload", c.reload, i)
     c.run("reload_broken_config", c.reload_broken_config, p)
     c.run("ffmpeg_sigkill", c.ffmpeg_sigkill, p)
+    c.run("second_daemon_refused", c.second_daemon_refused, p)
     c.run("restart_backlog", c.restart_backlog, p)
     c.run("watchdog", c.watchdog, i)
     c.run("security_exposure", c.security_exposure, i)

@@ -104,10 +104,13 @@ def _r(pattern: str) -> re.Pattern[str]:
 
 _CONN = r"Connection refused|Connection timed out|Operation timed out|No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution|Connection reset by peer"  # noqa: E501
 
+# The server hung up on a session it had accepted. When it then does not answer at all, the
+# supervisor's probe turns this into mediamtx_unreachable; when it does, someone there
+# ended the session (its API, or a publisher that took the path over) or it restarted.
 _CLOSED_BY_MEDIAMTX = (
-    ErrorKind.MEDIAMTX_UNREACHABLE,
-    "MediaMTX {target} closed the publishing connection (kicked, replaced by another "
-    "publisher, or restarted)",
+    ErrorKind.MEDIAMTX_CLOSED,
+    "MediaMTX {target} closed the publishing session while still answering: kicked through "
+    "its API, replaced by another publisher, or restarted",
 )
 
 # Highest priority first. Messages may use {camera}, {target}, {status}, {reason}.
@@ -224,7 +227,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         _r(r"End of file"),
         (ErrorKind.CONNECTION_FAILED, "camera {camera} ended the stream"),
-        (ErrorKind.MEDIAMTX_UNREACHABLE, "MediaMTX {target} closed the connection"),
+        (ErrorKind.MEDIAMTX_CLOSED, "MediaMTX {target} closed the connection"),
         Side.CAMERA,
     ),
 )
