@@ -203,6 +203,8 @@ class ProcessRegistry:
 # a process right after starting it waits with `wait_exec`; leak checks count the processes
 # on their way to the name they look for (`pids_of(..., becoming=True)`, `tagged`).
 _PF_KTHREAD = 0x00200000
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of a process's start time in /proc
+_SPAWN_S = 10.0  # a process this young without argv may be mid-spawn
 WRAPPER = "setpriv"  # execs the program named after its "--" (ucvd's FFmpegs, every Proc)
 
 
@@ -235,14 +237,21 @@ def _live_user_process(pid: int) -> bool:
 
 
 def _in_exec(pid: int) -> bool:
-    """Caught between an exec's memory swap and the new program's arguments."""
-    return _read(f"/proc/{pid}/cmdline") == b"" and _live_user_process(pid)
+    """Caught between an exec's memory swap and the new program's arguments. Only a young
+    process counts: a spawn execs within milliseconds of its fork, and an older process
+    without arguments was started without any (waiting for it would slow every check)."""
+    if _read(f"/proc/{pid}/cmdline") != b"":
+        return False
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] == "Z" or int(fields[6]) & _PF_KTHREAD:
+        return False
+    uptime = float((_read("/proc/uptime") or b"0").split()[0])
+    return uptime - int(fields[19]) / _CLOCK_TICKS < _SPAWN_S
 
 
 def _settle(pids: set[int], timeout: float = 2.0) -> None:
-    """Wait until none of `pids` is inside an exec any more (a matter of microseconds). One
-    that stays without arguments that long was started without any; the caller reads it as
-    it is."""
+    """Wait until none of `pids` is inside an exec any more (a matter of microseconds, or
+    more on a loaded machine); the caller then reads them as they are."""
     if pids:
         with contextlib.suppress(WaitTimeout):
             wait_until(lambda: not any(_in_exec(pid) for pid in pids), timeout=timeout,

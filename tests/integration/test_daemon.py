@@ -57,9 +57,9 @@ def ucvd(make_ucvd: Callable[..., Ucvd]) -> Ucvd:
 
 
 def ffmpeg_children(d: Ucvd) -> set[int]:
-    """FFmpeg processes whose parent is this daemon."""
+    """FFmpeg processes whose parent is this daemon (one still in setpriv too)."""
     found = set()
-    for pid in pids_of("ffmpeg"):
+    for pid in pids_of("ffmpeg", becoming=True):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

@@ -26,7 +26,7 @@ from tests.harness.cameras import Camera as SimCamera
 from tests.harness.cameras import CameraFarm
 from tests.harness.media import Audio, packets_read, probe_streams
 from tests.harness.mediamtx import Central, Credentials
-from tests.harness.procs import ProcessRegistry, pids_of
+from tests.harness.procs import ProcessRegistry, pids_of, tagged
 from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools, ffmpeg_under_test
@@ -163,9 +163,10 @@ def news(recorder: Recorder, since: int) -> list[Status]:
 
 def relays(sup: Supervisor) -> set[int]:
     """Live FFmpeg processes of this test's supervisors (found by their tag, as a restarted
-    daemon would find them; the harness's own FFmpeg feeders carry no tag)."""
+    daemon would find them; the harness's own FFmpeg feeders carry no tag). One caught on
+    its way, in setpriv or mid-exec, counts: checks that there is none or one must see it."""
     assert sup.tag is not None
-    return set(find_tagged(sup.tag)) & pids_of("ffmpeg")
+    return set(tagged(sup.tag).get(sup.tag, [])) & pids_of("ffmpeg", becoming=True)
 
 
 def _ppid(pid: int) -> int:

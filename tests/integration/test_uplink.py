@@ -43,7 +43,7 @@ def statuses(d: Ucvd) -> dict[str, dict[str, Any]]:
 
 def ffmpegs_of(d: Ucvd) -> set[int]:
     found = set()
-    for pid in pids_of("ffmpeg"):
+    for pid in pids_of("ffmpeg", becoming=True):  # one still in setpriv counts too
         try:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError):

@@ -8,6 +8,7 @@ import time
 import anyio
 import pytest
 
+from tests.harness.waiting import wait_until_async
 from ucvd.uplink import RELEASE_AT_ONCE, Uplink, release_delay, tcp_answers
 
 pytestmark = pytest.mark.anyio
@@ -120,7 +121,7 @@ async def test_a_cancelled_prober_does_not_leave_the_others_waiting() -> None:
     link._connect = slow
     async with anyio.create_task_group() as tg:
         tg.start_soon(link.check)
-        await anyio.sleep(0.01)
+        await wait_until_async(lambda: target.probes == 1, timeout=2, what="a probe in flight")
         tg.cancel_scope.cancel()
     with anyio.fail_after(2):
         assert await link.check()
