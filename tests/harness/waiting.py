@@ -33,24 +33,12 @@ def wait_until(
     condition can no longer come true and ends the wait at once.
     """
     deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
     while True:
-        try:
-            value = probe()
-        except HarnessError:
-            raise
-        except Exception as exc:
-            last_error = exc
-        else:
-            if value:
-                return value
-            last_error = None
+        value, last_error = _ask(probe)
+        if value:
+            return value
         if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            label = what() if callable(what) else what  # a callable says what it saw last
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {label}{detail}") from (
-                last_error
-            )
+            raise _timed_out(timeout, what, last_error)
         time.sleep(interval)
         interval = min(interval * 1.5, max_interval)
 
@@ -67,19 +55,29 @@ async def wait_until_async(
     last_error: Exception | None = None
     with anyio.move_on_after(timeout):
         while True:
-            try:
-                value = probe()
-            except HarnessError:
-                raise
-            except Exception as exc:
-                last_error = exc
-            else:
-                if value:
-                    return value
-                last_error = None
+            value, last_error = _ask(probe)
+            if value:
+                return value
             await anyio.sleep(interval)
+    raise _timed_out(timeout, what, last_error)
+
+
+def _ask(probe: Callable[[], T | None]) -> tuple[T | None, Exception | None]:
+    """One look: the probe's value, or the exception that counts as "not yet".
+    `HarnessError` means the condition can no longer come true: it propagates."""
+    try:
+        return probe(), None
+    except HarnessError:
+        raise
+    except Exception as exc:
+        return None, exc
+
+
+def _timed_out(
+    timeout: float, what: str | Callable[[], str], last_error: Exception | None
+) -> WaitTimeout:
     detail = f" (last error: {last_error!r})" if last_error else ""
-    label = what() if callable(what) else what
-    raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {label}{detail}") from (
-        last_error
-    )
+    label = what() if callable(what) else what  # a callable says what it saw last
+    error = WaitTimeout(f"timed out after {timeout:.1f}s waiting for {label}{detail}")
+    error.__cause__ = last_error  # the failure says what was actually going wrong
+    return error
