@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"uplink outage: {_WHY}
 
 CAMERAS = 4
 BACK_WITHIN_S = 5.0  # the issue's goal: every camera publishing again this soon
+WATCH_S = 5.0  # how long, at least, the test watches that nobody retries a dark target
 
 
 @pytest.fixture
@@ -54,8 +55,8 @@ def ffmpegs_of(d: Ucvd) -> set[int]:
 
 
 def outage(site: wan.Wan, d: Ucvd, cameras: list[str], dark_s: float) -> float:
-    """Take the link down for `dark_s`, checking what ucvd says meanwhile; return how long
-    after the link came back the last camera was publishing again."""
+    """Take the link down for at least `dark_s`, checking what ucvd says meanwhile; return
+    how long after the link came back the last camera was publishing again."""
     cut_at = time.monotonic()
     site.cut()
     seen: dict[str, dict[str, Any]] = {}
@@ -66,7 +67,7 @@ def outage(site: wan.Wan, d: Ucvd, cameras: list[str], dark_s: float) -> float:
         return all(seen[c]["status"] == "reconnecting" and seen[c]["waiting_for_target"]
                    for c in cameras)  # fmt: skip
 
-    wait_until(all_waiting_for_the_link, timeout=dark_s, interval=0.25,
+    wait_until(all_waiting_for_the_link, timeout=30, interval=0.25,
                what=lambda: f"every camera to wait for the link (now {seen})")  # fmt: skip
     for camera in cameras:
         error = seen[camera]["last_error"]
@@ -81,8 +82,10 @@ def outage(site: wan.Wan, d: Ucvd, cameras: list[str], dark_s: float) -> float:
     # While the target is dark nobody retries: once the stalled FFmpegs are stopped (the
     # stop ladder: `q`, SIGTERM, SIGKILL), none is spawned until it answers.
     wait_until(lambda: not ffmpegs_of(d), timeout=10, what="the stalled FFmpegs to be stopped")
-    assert time.monotonic() - cut_at < dark_s - 1, "the outage is too short to watch"
-    while time.monotonic() - cut_at < dark_s:
+    # The link stays dark for `dark_s`, and for WATCH_S at least once nothing runs: on a
+    # loaded machine noticing the stall and stopping FFmpeg can take most of `dark_s`.
+    dark_until = max(cut_at + dark_s, time.monotonic() + WATCH_S)
+    while time.monotonic() < dark_until:
         assert ffmpegs_of(d) == set(), "an FFmpeg was started while the target was dark"
         assert all(s["status"] == "reconnecting" for s in statuses(d).values())
         time.sleep(0.5)
