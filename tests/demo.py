@@ -34,7 +34,7 @@ from tests.harness.mediamtx import Credentials
 from tests.harness.procs import ProcessRegistry, ours_or_orphaned, pids_of, wait_gone
 from tests.harness.tools import find_tools
 from tests.harness.waiting import wait_until
-from ucvd.ffmpeg.version import detect
+from ucvd.relay.ffmpeg.version import detect
 
 _T0 = time.monotonic()
 

@@ -21,8 +21,8 @@ import msgspec
 
 from ucvctl import render
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
-from ucvd import exposure
-from ucvd import protocol as p
+from ucvd.api import protocol as p
+from ucvd.host import exposure
 from ucvd.version import __version__
 
 DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ucvd.jsonrpc import (
+from ucvd.api.jsonrpc import (
     MAX_MESSAGE_BYTES,
     ErrorObject,
     LineSplitter,
@@ -23,7 +23,7 @@ from ucvd.jsonrpc import (
     Response,
     encode_request,
 )
-from ucvd.jsonrpc import parse_reply as _parse_reply
+from ucvd.api.jsonrpc import parse_reply as _parse_reply
 
 
 class Unreachable(Exception):

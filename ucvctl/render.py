@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 
 
 def duration(seconds: float | None) -> str:

@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so that `--version` and `--help` stay instant.
     import anyio
 
-    from ucvd import logs
-    from ucvd.activation import ActivationError, socket_path, take_inherited
     from ucvd.config import ConfigError, load
     from ucvd.daemon import Daemon, Paths
-    from ucvd.statelock import StateLock, StateLocked
-    from ucvd.store import Store, StoreError
+    from ucvd.host import logs
+    from ucvd.host.activation import ActivationError, socket_path, take_inherited
+    from ucvd.host.statelock import StateLock, StateLocked
+    from ucvd.state.store import Store, StoreError
 
     logs.configure(args.log_format or logs.default_format())
     try:

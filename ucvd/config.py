@@ -13,8 +13,8 @@ from typing import Annotated
 
 import msgspec
 
-from ucvd.ffmpeg.argv import RelaySettings
-from ucvd.supervisor import SupervisorSettings
+from ucvd.relay.ffmpeg.argv import RelaySettings
+from ucvd.relay.status import SupervisorSettings
 
 DEFAULT_CONFIG = Path("/etc/ucvd/ucvd.toml")
 DEFAULT_SOCKET = Path("/run/ucvd/ucvd.sock")

@@ -1,6 +1,6 @@
 """The daemon: one anyio task group owning the socket, the supervisors, the bus, the ticks.
 
-Start-up order matters: the state directory's lock is taken (ucvd.statelock: a second
+Start-up order matters: the state directory's lock is taken (ucvd.host.statelock: a second
 daemon on the same state refuses there) and the database opened (a damaged one refused)
 before anything else; FFmpegs left by a crashed predecessor are killed before any new one
 is spawned (never two per camera); sessions it left open are closed as `interrupted`; then
@@ -26,21 +26,21 @@ import anyio.abc
 import msgspec
 import structlog
 
-from ucvd import exposure
-from ucvd import protocol as p
+from ucvd.api import protocol as p
+from ucvd.api.jsonrpc import RpcError
 from ucvd.config import Config, ConfigError, load
-from ucvd.control import AccessPolicy, Connection, ControlServer, Method, give_to_group
-from ucvd.events import EventBus
-from ucvd.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
-from ucvd.jsonrpc import RpcError
-from ucvd.notify import Notifier, status_line
-from ucvd.probe import ffprobe_next_to
-from ucvd.publication import Status
-from ucvd.publications import Publications
+from ucvd.control.events import EventBus
+from ucvd.control.server import AccessPolicy, Connection, ControlServer, Method, give_to_group
+from ucvd.control.views import counts, iso
+from ucvd.discovery.probe import ffprobe_next_to
+from ucvd.host import exposure
+from ucvd.host.notify import Notifier, status_line
+from ucvd.relay.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
+from ucvd.relay.publication import Status
+from ucvd.relay.registry import Publications
 from ucvd.service import Service
-from ucvd.store import DB_NAME, AsyncStore, Store
+from ucvd.state.store import DB_NAME, AsyncStore, Store
 from ucvd.version import __version__
-from ucvd.views import counts, iso
 
 log = structlog.get_logger(__name__)
 

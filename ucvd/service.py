@@ -23,26 +23,26 @@ import anyio
 import msgspec
 import structlog
 
-from ucvd import protocol as p
-from ucvd.control import Connection, Method
+from ucvd.api import protocol as p
+from ucvd.api.jsonrpc import DomainKind, RpcError
+from ucvd.control.events import EventBus
+from ucvd.control.server import Connection, Method
+from ucvd.control.views import camera_view, iso, session_view, status_list, status_view, target_view
 from ucvd.discovery import results as discovery_results
 from ucvd.discovery import scan as discovery
 from ucvd.discovery.interfaces import InterfaceError
+from ucvd.discovery.probe import ProbeFailed, probe
 from ucvd.discovery.request import plan_for
 from ucvd.discovery.rtsp_probe import StreamAccess
 from ucvd.discovery.subnet import InvalidScope
-from ucvd.errors import ErrorKind
-from ucvd.events import EventBus
-from ucvd.ffmpeg.classify import Endpoint, classify
-from ucvd.jsonrpc import DomainKind, RpcError
-from ucvd.mediamtx import MediaMTXClient, MediaMTXError
-from ucvd.model import Camera, InvalidName, Target, slug
-from ucvd.probe import ProbeFailed, probe
-from ucvd.publication import Status
-from ucvd.publications import Publications
-from ucvd.store import AsyncStore, Conflict, Snapshot, StoreError
-from ucvd.urls import InvalidURL, publish_path, split_credentials, validate_api_url
-from ucvd.views import camera_view, iso, session_view, status_list, status_view, target_view
+from ucvd.domain.errors import ErrorKind
+from ucvd.domain.model import Camera, InvalidName, Target, slug
+from ucvd.domain.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.relay.ffmpeg.classify import Endpoint, classify
+from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
+from ucvd.relay.publication import Status
+from ucvd.relay.registry import Publications
+from ucvd.state.store import AsyncStore, Conflict, Snapshot, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -550,6 +550,7 @@ class Service:
             with _validating():
                 ids = sorted({slug(c) for c in params.camera_ids})
         self.bus.subscribe(conn, ids)
+        conn.subscribed = True  # the server neither times it out nor evicts it now
         return p.Subscribed(camera_ids=ids)
 
     # --- discovery --------------------------------------------------------------------------

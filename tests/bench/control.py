@@ -44,7 +44,7 @@ from tests.harness.mediamtx import Central
 from ucvctl.client import Client
 
 SUBSCRIBERS = 10
-METRICS_EVERY_S = 2.0  # ucvd.publications.EVENT_METRICS_EVERY_S
+METRICS_EVERY_S = 2.0  # ucvd.relay.registry.EVENT_METRICS_EVERY_S
 
 
 @contextlib.contextmanager

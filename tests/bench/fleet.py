@@ -28,7 +28,7 @@ from tests.harness.procs import Proc
 from tests.harness.relay import plain_relay_argv
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 from ucvd.config import RelaySection, SupervisionSection
 
 # What an installed ucvd runs with (config.py's defaults), not the harness's fast test

@@ -22,7 +22,7 @@ import msgspec
 from tests.bench.procstat import cpu_seconds, pss_kib
 from tests.bench.time_to_live import percentile
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 
 _STARTED = time.monotonic()
 

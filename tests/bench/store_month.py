@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.bench.procstat import machine
 from tests.bench.time_to_live import RESULTS, percentile
-from ucvd.store import Sample, Store
+from ucvd.state.store import Sample, Store
 
 DAY = 24 * 3600
 

@@ -20,10 +20,11 @@ import anyio
 from tests.bench.procstat import machine
 from tests.harness.lab import lab
 from tests.harness.relayed import camera_for, target_for
-from ucvd.ffmpeg.argv import RelaySettings
-from ucvd.mediamtx import MediaMTXClient
-from ucvd.publication import Status
-from ucvd.supervisor import Supervisor, SupervisorSettings
+from ucvd.relay.ffmpeg.argv import RelaySettings
+from ucvd.relay.mediamtx import MediaMTXClient
+from ucvd.relay.publication import Status
+from ucvd.relay.status import SupervisorSettings
+from ucvd.relay.supervisor import Supervisor
 
 RESULTS = Path(__file__).parent / "results"
 

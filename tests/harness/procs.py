@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tests.harness.errors import HarnessError
 from tests.harness.waiting import WaitTimeout, wait_until
-from ucvd.runner import TAG_VARIABLE
+from ucvd.relay.ffmpeg.process import TAG_VARIABLE
 
 # Variables a systemd-supervised parent would pass on; a child must never inherit them.
 _SYSTEMD_VARS = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID")
@@ -334,9 +334,9 @@ def pids_of(executable_name: str, *, becoming: bool = False) -> set[int]:
 
 
 def tagged(prefix: str) -> dict[str, list[int]]:
-    """`ucvd.runner.tagged_processes`, for checks that must not miss one: a process caught
-    inside an exec (its environment not yet readable) is read again once the exec is over.
-    Zombies have no environment and do not count."""
+    """`ucvd.relay.ffmpeg.process.tagged_processes`, for checks that must not miss one: a
+    process caught inside an exec (its environment not yet readable) is read again once the
+    exec is over. Zombies have no environment and do not count."""
     needle = f"{TAG_VARIABLE}={prefix}".encode()
     found: dict[str, list[int]] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.harness.cameras import Camera as SimCamera
 from tests.harness.mediamtx import Central
-from ucvd.model import Camera, CameraOptions, Target
+from ucvd.domain.model import Camera, CameraOptions, Target
 
 
 def target_for(central: Central, **overrides: object) -> Target:

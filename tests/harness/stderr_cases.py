@@ -24,10 +24,10 @@ from tests.harness.media import Audio
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
-from ucvd.ffmpeg.argv import RelaySettings, relay_argv
-from ucvd.ffmpeg.classify import Endpoint, classify
-from ucvd.model import Camera, Target
-from ucvd.runner import child_environment
+from ucvd.domain.model import Camera, Target
+from ucvd.relay.ffmpeg.argv import RelaySettings, relay_argv
+from ucvd.relay.ffmpeg.classify import Endpoint, classify
+from ucvd.relay.ffmpeg.process import child_environment
 
 # ucvd's defaults: with shorter socket timeouts MediaMTX's pause before it refuses a wrong
 # password (against guessing) outlasts FFmpeg's wait, and the 401 is never read.

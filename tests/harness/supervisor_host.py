@@ -16,9 +16,10 @@ import anyio
 import msgspec
 
 from tests.harness.tools import ffmpeg_under_test
-from ucvd.mediamtx import MediaMTXClient
-from ucvd.model import Camera, Target
-from ucvd.supervisor import Notification, StatusChanged, Supervisor
+from ucvd.domain.model import Camera, Target
+from ucvd.relay.mediamtx import MediaMTXClient
+from ucvd.relay.status import Notification, StatusChanged
+from ucvd.relay.supervisor import Supervisor
 
 
 class Spec(msgspec.Struct):

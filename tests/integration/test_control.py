@@ -22,8 +22,8 @@ import msgspec
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ucvd.control import AccessPolicy, Connection, ControlServer, Method
-from ucvd.jsonrpc import RpcError
+from ucvd.api.jsonrpc import RpcError
+from ucvd.control.server import AccessPolicy, Connection, ControlServer, Method
 
 pytestmark = pytest.mark.anyio
 

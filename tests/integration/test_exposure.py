@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness.daemon import Ucvd
 from tests.harness.procs import ProcessRegistry
-from ucvd.exposure import WARNING, argv_exposed
+from ucvd.host.exposure import WARNING, argv_exposed
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts /proc in a namespace")
 

@@ -16,9 +16,9 @@ from tests.harness.ports import free_port
 from tests.harness.procs import ProcessRegistry
 from tests.harness.relay import start_plain_relay
 from tests.harness.tools import Tools
-from ucvd.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError
-from ucvd.pathwatch import PathWatch, Snapshot
-from ucvd.urls import InvalidURL
+from ucvd.domain.urls import InvalidURL
+from ucvd.relay.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError
+from ucvd.relay.pathwatch import PathWatch, Snapshot
 
 pytestmark = pytest.mark.anyio
 

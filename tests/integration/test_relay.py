@@ -31,20 +31,14 @@ from tests.harness.relay import start_plain_relay
 from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools, ffmpeg_under_test
 from tests.harness.waiting import wait_until, wait_until_async
-from ucvd.errors import ErrorKind
-from ucvd.ffmpeg.argv import RelaySettings
-from ucvd.mediamtx import MediaMTXClient
-from ucvd.model import Camera, Target
-from ucvd.publication import Status
-from ucvd.runner import find_tagged
-from ucvd.supervisor import (
-    MetricsSampled,
-    Notification,
-    StatusChanged,
-    Supervisor,
-    SupervisorClosed,
-    SupervisorSettings,
-)
+from ucvd.domain.errors import ErrorKind
+from ucvd.domain.model import Camera, Target
+from ucvd.relay.ffmpeg.argv import RelaySettings
+from ucvd.relay.ffmpeg.process import find_tagged
+from ucvd.relay.mediamtx import MediaMTXClient
+from ucvd.relay.publication import Status
+from ucvd.relay.status import MetricsSampled, Notification, StatusChanged, SupervisorSettings
+from ucvd.relay.supervisor import Supervisor, SupervisorClosed
 
 pytestmark = pytest.mark.anyio
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from tests.harness.daemon import Ucvd
 from tests.harness.procs import ProcessRegistry
 from tests.harness.waiting import wait_until
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 
 LIMIT = 65_536  # the fuzzed daemon's max_message_bytes: overlong lines stay cheap to send
 MAX_CONNECTIONS = 32

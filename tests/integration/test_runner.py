@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from tests.harness.waiting import wait_until_async
-from ucvd.ffmpeg.progress import ProgressBlock
-from ucvd.runner import TAG_VARIABLE, FFmpegProcess, SpawnError, find_tagged
+from ucvd.relay.ffmpeg.process import TAG_VARIABLE, FFmpegProcess, SpawnError, find_tagged
+from ucvd.relay.ffmpeg.progress import ProgressBlock
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from tests.harness.waiting import wait_until
 from tests.soak import chaos
 from tests.soak.observe import ProcessGuard
 from tests.soak.schedule import EXPECTED_ERROR, Kind
-from ucvd.runner import TAG_VARIABLE
+from ucvd.relay.ffmpeg.process import TAG_VARIABLE
 
 
 def test_short_chaos_soak_every_fault_once_and_no_violation() -> None:

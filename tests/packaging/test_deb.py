@@ -204,7 +204,7 @@ from pathlib import Path
 sys.path.insert(0, {str(unpacked / LIB)!r})
 import anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog
 import ucvctl.cli, ucvd.daemon
-from ucvd.store import Store
+from ucvd.state.store import Store
 for module in (anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog, ucvctl, ucvd):
     assert module.__file__.startswith(sys.path[0] + "/"), module.__file__
 import importlib

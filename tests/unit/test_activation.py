@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ucvd.activation import (
+from ucvd.host.activation import (
     SD_LISTEN_FDS_START,
     ActivationError,
     listen_fds,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ucvd.ffmpeg.argv import RelaySettings, publish_url, relay_argv
-from ucvd.model import Camera, CameraOptions, Target, Transport
+from ucvd.domain.model import Camera, CameraOptions, Target, Transport
+from ucvd.relay.ffmpeg.argv import RelaySettings, publish_url, relay_argv
 
 CAM = Camera(id="cam-001", url="rtsp://10.1.1.5:554/Streaming/Channels/101",
              username="admin", password="p@ss word")  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ucvd.backoff import BackoffPolicy
+from ucvd.relay.backoff import BackoffPolicy
 
 POLICY = BackoffPolicy(initial_s=1.0, factor=2.0, cap_s=60.0, jitter=0.2)
 

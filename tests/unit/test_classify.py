@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ucvd.errors import ErrorKind
-from ucvd.ffmpeg.classify import Endpoint, Side, classify, side_of
+from ucvd.domain.errors import ErrorKind
+from ucvd.relay.ffmpeg.classify import Endpoint, Side, classify, side_of
 
 CAM = Endpoint.of("rtsp://127.0.0.1:50545/Streaming/Channels/101")
 MTX = Endpoint.of("rtsp://127.0.0.1:39359")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ucvctl.client import Client, RemoteError, Unreachable
-from ucvd.jsonrpc import RpcError, encode_error
+from ucvd.api.jsonrpc import RpcError, encode_error
 
 
 def refusing_server(path: Path, reply: bytes | None) -> threading.Thread:

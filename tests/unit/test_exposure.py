@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ucvd.exposure import WARNING, argv_exposed, proc_options, warnings
+from ucvd.host.exposure import WARNING, argv_exposed, proc_options, warnings
 
 HOST_PLAIN = "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
 HOST_HIDDEN = "22 27 0:21 / /proc rw,relatime - proc proc rw,hidepid=invisible\n"

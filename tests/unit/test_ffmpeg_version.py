@@ -5,7 +5,7 @@ import os
 import pytest
 
 from tests.harness.tools import ffmpeg_under_test
-from ucvd.ffmpeg.version import FFmpegUnavailable, check_version, detect, parse_version
+from ucvd.relay.ffmpeg.version import FFmpegUnavailable, check_version, detect, parse_version
 
 
 @pytest.mark.parametrize(

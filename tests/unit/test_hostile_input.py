@@ -17,12 +17,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ucvd import protocol as p
-from ucvd.ffmpeg.argv import relay_argv
-from ucvd.jsonrpc import TOO_DEEP, Code, RpcError, decode_params, parse_request
-from ucvd.logs import redact_secrets
-from ucvd.model import Camera, InvalidName, Target, slug
-from ucvd.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.api import protocol as p
+from ucvd.api.jsonrpc import TOO_DEEP, Code, RpcError, decode_params, parse_request
+from ucvd.domain.model import Camera, InvalidName, Target, slug
+from ucvd.domain.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.host.logs import redact_secrets
+from ucvd.relay.ffmpeg.argv import relay_argv
 
 PASSWORD = "Zq9-Hostile-Pw"  # distinctive: a refusal that echoed it would show
 DETERMINISTIC = settings(derandomize=True, max_examples=400, deadline=None)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ucvd.jsonrpc import (
+from ucvd.api.jsonrpc import (
     MAX_MESSAGE_BYTES,
     Code,
     DomainKind,

@@ -8,9 +8,9 @@ import msgspec
 import pytest
 
 from ucvctl import render
-from ucvd import protocol as p
-from ucvd.logs import journal_message
-from ucvd.model import InvalidName, slug
+from ucvd.api import protocol as p
+from ucvd.domain.model import InvalidName, slug
+from ucvd.host.logs import journal_message
 
 
 def parse_journal(data: bytes) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ucvd.mediamtx import covers, error_message
+from ucvd.relay.mediamtx import covers, error_message
 
 
 @pytest.mark.parametrize(

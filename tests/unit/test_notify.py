@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ucvd import protocol as p
-from ucvd.notify import Notifier, status_line, watchdog_interval
+from ucvd.api import protocol as p
+from ucvd.host.notify import Notifier, status_line, watchdog_interval
 
 
 @pytest.mark.parametrize(

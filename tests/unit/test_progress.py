@@ -5,7 +5,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ucvd.ffmpeg.progress import MAX_LINE, ProgressBlock, ProgressParser
+from ucvd.relay.ffmpeg.progress import MAX_LINE, ProgressBlock, ProgressParser
 
 # Two blocks exactly as FFmpeg 5.1 writes them for an RTSP copy relay.
 SAMPLE = (

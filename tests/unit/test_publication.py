@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ucvd.backoff import BackoffPolicy
-from ucvd.errors import ErrorKind, Fault
-from ucvd.publication import (
+from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.relay.backoff import BackoffPolicy
+from ucvd.relay.publication import (
     Action,
     AwaitTarget,
     CancelRetry,

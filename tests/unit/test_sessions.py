@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ucvd.errors import ErrorKind, Fault
-from ucvd.publication import Status
-from ucvd.sessions import CloseSession, OpenSession, SessionBook
-from ucvd.supervisor import MetricsSampled, PublicationMetrics, StatusChanged
+from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.relay.publication import Status
+from ucvd.relay.status import MetricsSampled, PublicationMetrics, StatusChanged
+from ucvd.state.history import CloseSession, OpenSession, SessionBook
 
 
 def change(old: Status, new: Status, error: Fault | None = None) -> StatusChanged:

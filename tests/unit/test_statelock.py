@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ucvd.statelock import LOCK_NAME, StateLock, StateLocked
+from ucvd.host.statelock import LOCK_NAME, StateLock, StateLocked
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     state = tmp_path / "state"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, pathlib; from ucvd.statelock import StateLock;"
+         "import sys, pathlib; from ucvd.host.statelock import StateLock;"
          f"StateLock.acquire(pathlib.Path({str(state)!r})); print('held', flush=True);"
          "sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ucvd import migrations, store
-from ucvd.model import Camera, CameraOptions, Target, Transport
-from ucvd.store import Conflict, Sample, Store, StoreError
+from ucvd.domain.model import Camera, CameraOptions, Target, Transport
+from ucvd.state import migrations, store
+from ucvd.state.store import Conflict, Sample, Store, StoreError
 
 
 class Clock:

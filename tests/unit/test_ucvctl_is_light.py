@@ -11,7 +11,7 @@ def test_ucvctl_imports_no_daemon_machinery() -> None:
         "import sys, ucvctl.cli; "
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('anyio', 'sqlalchemy', 'structlog', 'httpx', 'sdnotify') or m in "
-        "('ucvd.supervisor', 'ucvd.store', 'ucvd.daemon', 'ucvd.service'))))"
+        "('ucvd.relay.supervisor', 'ucvd.state.store', 'ucvd.daemon', 'ucvd.service'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

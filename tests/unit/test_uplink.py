@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from tests.harness.waiting import wait_until_async
-from ucvd.uplink import RELEASE_AT_ONCE, Uplink, release_delay, tcp_answers
+from ucvd.relay.uplink import RELEASE_AT_ONCE, Uplink, release_delay, tcp_answers
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ucvd.urls import (
+from ucvd.domain.urls import (
     InvalidURL,
     join_path,
     publish_path,

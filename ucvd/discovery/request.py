@@ -6,7 +6,7 @@ against the /22 rule), the interface named or the one on that subnet, the ports.
 
 from __future__ import annotations
 
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 from ucvd.discovery import interfaces
 from ucvd.discovery.onvif_client import Credentials
 from ucvd.discovery.scan import Plan

@@ -11,10 +11,10 @@ import ipaddress
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 from ucvd.discovery.rtsp_probe import RtspAccess, StreamAccess
 from ucvd.discovery.scan import Finding, Plan, Report
-from ucvd.urls import InvalidURL, redact, split_credentials
+from ucvd.domain.urls import InvalidURL, redact, split_credentials
 
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 _ASKED = (

@@ -39,7 +39,7 @@ import anyio.abc
 import msgspec
 import structlog
 
-from ucvd.jsonrpc import (
+from ucvd.api.jsonrpc import (
     MAX_MESSAGE_BYTES,
     Code,
     DomainKind,
@@ -176,6 +176,10 @@ class Connection:
         # The last message for a peer closed by the server (dropped, evicted, too slow):
         # sent after its queue, then it is hung up on within DROP_GRACE_S.
         self.farewell: bytes | None = None
+
+    @property
+    def gone(self) -> bool:
+        return self.closed.is_set()
 
     def push(self, message: bytes) -> bool:
         """Queue a message; a peer too slow to take it is dropped. False once dropped."""

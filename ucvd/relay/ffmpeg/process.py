@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.abc
 
-from ucvd.ffmpeg.progress import ProgressBlock, ProgressParser
-from ucvd.urls import redact
+from ucvd.domain.urls import redact
+from ucvd.relay.ffmpeg.progress import ProgressBlock, ProgressParser
 
 STDERR_LINES = 200
 _LINE_SPLIT = re.compile(rb"[\r\n]+")

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from ucvd.errors import ErrorKind, Fault
-from ucvd.urls import redact
+from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.domain.urls import redact
 
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from ucvd.urls import redact
+from ucvd.domain.urls import redact
 
 FORMATS = ("console", "json", "journal")
 JOURNAL_SOCKET = "/run/systemd/journal/socket"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import msgspec
 
-from ucvd.model import Camera, Target
-from ucvd.urls import join_path, publish_path, with_credentials
+from ucvd.domain.model import Camera, Target
+from ucvd.domain.urls import join_path, publish_path, with_credentials
 
 
 class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):

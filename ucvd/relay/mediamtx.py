@@ -21,7 +21,7 @@ import anyio
 import httpx
 import msgspec
 
-from ucvd.urls import validate_path_name
+from ucvd.domain.urls import validate_path_name
 
 DEFAULT_TIMEOUT_S = 8.0
 _CATCH_ALL = ("all_others", "all")

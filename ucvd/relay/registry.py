@@ -21,27 +21,25 @@ import anyio.abc
 import msgspec
 import structlog
 
-from ucvd import protocol as p
-from ucvd.events import EventBus
-from ucvd.mediamtx import MediaMTXClient
-from ucvd.model import Camera, Target
-from ucvd.pathwatch import PathWatch
-from ucvd.publication import Status
-from ucvd.runner import LogLine, find_tagged
-from ucvd.sessions import CloseSession, OpenSession, SessionBook
-from ucvd.store import AsyncStore, Sample, StoreError
-from ucvd.supervisor import (
+from ucvd.api import protocol as p
+from ucvd.control.events import EventBus
+from ucvd.control.views import iso, last_error, metrics_view
+from ucvd.domain.model import Camera, Target
+from ucvd.relay.ffmpeg.process import LogLine, find_tagged
+from ucvd.relay.mediamtx import MediaMTXClient
+from ucvd.relay.pathwatch import PathWatch
+from ucvd.relay.publication import Status
+from ucvd.relay.status import (
     MetricsSampled,
     Notification,
     PublicationState,
     StatusChanged,
-    Supervisor,
-    SupervisorClosed,
     SupervisorSettings,
-    host_port,
 )
-from ucvd.uplink import Uplink
-from ucvd.views import iso, last_error, metrics_view
+from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port
+from ucvd.relay.uplink import Uplink
+from ucvd.state.history import CloseSession, OpenSession, SessionBook
+from ucvd.state.store import AsyncStore, Sample, StoreError
 
 log = structlog.get_logger(__name__)
 

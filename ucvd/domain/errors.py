@@ -42,7 +42,8 @@ class Fault(msgspec.Struct, frozen=True):
 
 
 # Faults the target could be behind: before one is reported, the target is asked whether it
-# answers at all (ucvd.uplink); if not, the link is blamed instead, and the retry waits for it.
+# answers at all (ucvd.relay.uplink); if not, the link is blamed instead, and the retry waits
+# for it.
 TARGET_SUSPECT_KINDS = frozenset({
     ErrorKind.MEDIAMTX_UNREACHABLE,
     ErrorKind.MEDIAMTX_CLOSED,

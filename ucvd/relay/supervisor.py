@@ -25,18 +25,19 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
-import msgspec
 import structlog
 
-from ucvd.backoff import BackoffPolicy
-from ucvd.errors import TARGET_SUSPECT_KINDS, ErrorKind, Fault
-from ucvd.ffmpeg.argv import DEFAULT_SETTINGS, RelaySettings, relay_argv
-from ucvd.ffmpeg.classify import Endpoint, classify
-from ucvd.ffmpeg.progress import ProgressBlock
-from ucvd.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
-from ucvd.model import Camera, Target, secrets_of
-from ucvd.pathwatch import PathWatch
-from ucvd.publication import (
+from ucvd.domain.errors import TARGET_SUSPECT_KINDS, ErrorKind, Fault
+from ucvd.domain.model import Camera, Target, secrets_of
+from ucvd.domain.urls import publish_path, redact
+from ucvd.relay.backoff import BackoffPolicy
+from ucvd.relay.ffmpeg.argv import relay_argv
+from ucvd.relay.ffmpeg.classify import Endpoint, classify
+from ucvd.relay.ffmpeg.process import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
+from ucvd.relay.ffmpeg.progress import ProgressBlock
+from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
+from ucvd.relay.pathwatch import PathWatch
+from ucvd.relay.publication import (
     Action,
     AwaitTarget,
     CancelRetry,
@@ -53,69 +54,20 @@ from ucvd.publication import (
     Stopped,
     Terminate,
 )
-from ucvd.runner import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
-from ucvd.uplink import Uplink
-from ucvd.urls import publish_path, redact
+from ucvd.relay.status import (
+    MetricsSampled,
+    Notification,
+    PublicationMetrics,
+    PublicationState,
+    StatusChanged,
+    SupervisorSettings,
+)
+from ucvd.relay.uplink import Uplink
 
 log = structlog.get_logger(__name__)
 
 
 STALL_CHECK_S = 1.0  # a confirmed publication's stall check runs at most this often
-
-
-class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
-    start_timeout_s: float = 20.0  # spawn -> confirmed; copy mode waits for a keyframe
-    stall_timeout_s: float = 10.0  # no advancing frame/out_time for this long = stalled
-    poll_s: float = 0.5  # how often readiness (and stalls, at most once a second) are checked
-    metrics_every_s: float = 1.0
-    healthy_after_s: float = 30.0  # publishing this long forgives earlier failures
-    backoff_cap_s: float = 60.0
-    relay: RelaySettings = DEFAULT_SETTINGS
-
-
-class PublicationMetrics(msgspec.Struct, kw_only=True):
-    fps: float | None = None  # instantaneous, from frame deltas
-    frames: int = 0
-    speed: float | None = None
-    bitrate_kbps: float | None = None  # from MediaMTX's inbound byte counter
-    bytes_in: int = 0  # at MediaMTX, this session
-    tracks: tuple[str, ...] = ()
-    readers: int = 0
-    uptime_s: float | None = None  # since confirmed
-    since_progress_s: float | None = None
-
-
-class PublicationState(msgspec.Struct, kw_only=True):
-    """What `ucvctl status` shows for one camera; contains no secret."""
-
-    camera_id: str
-    status: Status
-    path: str
-    pid: int | None
-    restarts: int
-    error_count: int
-    last_error: Fault | None
-    last_error_at: float | None  # wall clock
-    retry_in_s: float | None
-    waiting_for_target: bool  # reconnecting, and the retry waits for the target to answer
-    metrics: PublicationMetrics
-
-
-class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
-    camera_id: str
-    old: Status
-    new: Status
-    error: Fault | None
-    at: float  # wall clock
-
-
-class MetricsSampled(msgspec.Struct, frozen=True, kw_only=True):
-    camera_id: str
-    metrics: PublicationMetrics
-    at: float
-
-
-Notification = StatusChanged | MetricsSampled
 
 
 class SupervisorClosed(RuntimeError):

@@ -5,7 +5,7 @@ the daemon calls them through `AsyncStore`, which runs them in a worker thread o
 time (a single writer: SQLite allows one anyway, and serialising in-process means no
 `database is locked` retries). WAL keeps a reader from ever waiting on that writer.
 
-The schema is created by ordered migrations (`ucvd.migrations`), never by
+The schema is created by ordered migrations (`ucvd.state.migrations`), never by
 `metadata.create_all`, so that the first release's schema stays reproducible and every
 later one is reached the same way on every box. The ORM classes below must describe the
 schema the migrations produce; a test compares them.
@@ -49,8 +49,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ucvd.migrations import LATEST, migrate
-from ucvd.model import Camera, CameraOptions, Target
+from ucvd.domain.model import Camera, CameraOptions, Target
+from ucvd.state.migrations import LATEST, migrate
 
 DB_NAME = "ucvd.db"
 BUSY_TIMEOUT_MS = 5000
@@ -453,15 +453,6 @@ class Store:
                     frames=frames,
                     bytes=bytes_,
                 )
-            )
-
-    def update_session(self, session_id: int, *, restarts: int, frames: int, bytes_: int) -> None:
-        """Counters of a running session, so a crash loses at most one sampling period."""
-        with self._tx() as s:
-            s.execute(
-                update(SessionRow)
-                .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
-                .values(restarts=restarts, frames=frames, bytes=bytes_)
             )
 
     def checkpoint(self, samples: list[Sample], counters: list[tuple[int, int, int, int]]) -> None:

@@ -38,7 +38,7 @@ class Code(IntEnum):
 
 
 class DomainKind(StrEnum):
-    """Kinds of refusal that are not relay faults (those are `ucvd.errors.ErrorKind`)."""
+    """Kinds of refusal that are not relay faults (those are `ucvd.domain.errors.ErrorKind`)."""
 
     NOT_FOUND = "not_found"
     ALREADY_EXISTS = "already_exists"

@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 import msgspec
 
-from ucvd import protocol as p
-from ucvd.model import Camera, Transport
-from ucvd.runner import child_environment
-from ucvd.urls import redact, with_credentials
+from ucvd.api import protocol as p
+from ucvd.domain.model import Camera, Transport
+from ucvd.domain.urls import redact, with_credentials
+from ucvd.relay.ffmpeg.process import child_environment
 
 PROBE_TIMEOUT_S = 15.0
 
@@ -85,7 +85,7 @@ def parse(camera_id: str, output: bytes, seconds: float) -> p.ProbeResult:
 
 def argv(ffprobe: str, camera: Camera, timeout_s: float) -> list[str]:
     """ffprobe's command line. It carries the camera's password in the URL, as the relay's
-    does (see `ucvd.ffmpeg.argv.relay_argv` on who can read it), for the probe's seconds."""
+    does (see `ucvd.relay.ffmpeg.argv.relay_argv` on who can read it), for the probe's seconds."""
     args: list[str] = [ffprobe, "-hide_banner", "-v", "error"]
     if camera.options.transport is Transport.TCP:
         args += ["-rtsp_transport", "tcp"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from ucvd.publication import Status
-from ucvd.supervisor import MetricsSampled, StatusChanged
+from ucvd.relay.publication import Status
+from ucvd.relay.status import MetricsSampled, StatusChanged
 
 ENDED = frozenset({Status.STOPPED, Status.FAILED})
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import anyio
 import msgspec
 
-from ucvd.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
+from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
 
 LIST_PAGE_SIZE = 500
 

@@ -27,8 +27,8 @@ from enum import StrEnum
 
 import msgspec
 
-from ucvd.backoff import BackoffPolicy
-from ucvd.errors import Fault
+from ucvd.domain.errors import Fault
+from ucvd.relay.backoff import BackoffPolicy
 
 
 class Status(StrEnum):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import sdnotify
 
-from ucvd import protocol as p
+from ucvd.api import protocol as p
 
 
 def watchdog_interval(environ: Mapping[str, str], pid: int) -> float | None:

@@ -14,7 +14,7 @@ import subprocess
 
 import msgspec
 
-from ucvd.runner import child_environment
+from ucvd.relay.ffmpeg.process import child_environment
 
 MINIMUM = (5, 0)
 

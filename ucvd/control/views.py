@@ -11,15 +11,13 @@ import datetime
 from collections import Counter
 from collections.abc import Iterable
 
-from ucvd import protocol as p
-from ucvd.errors import Fault
-from ucvd.model import Camera, Target
-from ucvd.publication import Status
-from ucvd.store import SessionRecord
-from ucvd.supervisor import PublicationMetrics, PublicationState
-from ucvd.urls import redact
-
-RUNNING = frozenset({Status.STARTING, Status.PUBLISHING, Status.RECONNECTING, Status.STOPPING})
+from ucvd.api import protocol as p
+from ucvd.domain.errors import Fault
+from ucvd.domain.model import Camera, Target
+from ucvd.domain.urls import redact
+from ucvd.relay.publication import Status
+from ucvd.relay.status import PublicationMetrics, PublicationState
+from ucvd.state.store import SessionRecord
 
 
 def iso(at: float | None) -> str | None:

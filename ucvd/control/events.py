@@ -1,23 +1,35 @@
 """The event bus: state changes and metrics fanned out to `events.subscribe` connections.
 
-Publishing never waits: each subscriber has a bounded outbox (control.Connection), and a
-subscriber that lets it fill is dropped. Encoding happens once per event, not per peer.
+Publishing never waits: each subscriber has a bounded outbox (the socket server's
+`Connection`), and a subscriber that lets it fill is dropped. Encoding happens once per
+event, not per peer. The bus knows a subscriber only by the two things it asks of one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
-from ucvd.control import Connection
-from ucvd.jsonrpc import encode_notification
+from ucvd.api.jsonrpc import encode_notification
+
+
+class Subscriber(Protocol):
+    @property
+    def gone(self) -> bool:
+        """Closed, or dropped for not reading: the bus forgets it."""
+        ...
+
+    def push(self, message: bytes) -> bool:
+        """Queue one encoded message without waiting; False if it was not taken."""
+        ...
 
 
 @dataclass
 class _Subscription:
-    conn: Connection
+    conn: Subscriber
     cameras: frozenset[str] | None  # None: every camera
 
 
@@ -25,10 +37,9 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: list[_Subscription] = []
 
-    def subscribe(self, conn: Connection, cameras: Iterable[str] | None) -> None:
+    def subscribe(self, conn: Subscriber, cameras: Iterable[str] | None) -> None:
         self._subs = [s for s in self._subs if s.conn is not conn]
         self._subs.append(_Subscription(conn, None if cameras is None else frozenset(cameras)))
-        conn.subscribed = True
 
     def wants(self, camera_id: str) -> bool:
         return any(s.cameras is None or camera_id in s.cameras for s in self._subs)
@@ -41,7 +52,7 @@ class EventBus:
         delivered = 0
         kept: list[_Subscription] = []
         for sub in self._subs:
-            if sub.conn.closed.is_set():
+            if sub.conn.gone:
                 continue  # gone (or dropped for not reading): forget it
             kept.append(sub)
             if sub.cameras is not None and camera_id not in sub.cameras:
@@ -52,6 +63,3 @@ class EventBus:
                 delivered += 1
         self._subs = kept
         return delivered
-
-    def __len__(self) -> int:
-        return sum(1 for s in self._subs if not s.conn.closed.is_set())

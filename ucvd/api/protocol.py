@@ -2,7 +2,7 @@
 
 The daemon decodes `params` into these types (stage two of jsonrpc.py) and `ucvctl` decodes
 results from them; one module, so the two can never disagree. It imports only msgspec, the
-standard library and `ucvd.model` (itself light), because `ucvctl status` must start fast.
+standard library and `ucvd.domain.model` (itself light), because `ucvctl status` must start fast.
 
 Conventions: params forbid unknown fields (a typo is an error, not a silent default);
 results carry no secret, only whether one is set (`has_password`); times are wall-clock
@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ucvd.model import DEFAULT_PATH_TEMPLATE, CameraOptions
+from ucvd.domain.model import DEFAULT_PATH_TEMPLATE, CameraOptions
 
 # Bounds checked at the boundary, before anything reaches the store or FFmpeg.
 Text = Annotated[str, msgspec.Meta(max_length=2048)]
