@@ -30,6 +30,7 @@ from ucvd.api import protocol as p
 from ucvd.api.jsonrpc import RpcError
 from ucvd.config import Config, ConfigError, load
 from ucvd.control.events import EventBus
+from ucvd.control.feed import EventFeed
 from ucvd.control.server import AccessPolicy, Connection, ControlServer, Method, give_to_group
 from ucvd.control.views import counts, iso
 from ucvd.discovery.probe import ffprobe_next_to
@@ -38,7 +39,9 @@ from ucvd.host.notify import Notifier, status_line
 from ucvd.relay.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
+from ucvd.relay.status import Notification
 from ucvd.service import Service
+from ucvd.state.recorder import Recorder
 from ucvd.state.store import DB_NAME, AsyncStore, Store
 from ucvd.version import __version__
 
@@ -76,12 +79,13 @@ class Daemon:
         self.ffmpeg: FFmpegInfo | None = None
         self.ffmpeg_problem: str | None = None
         self.pubs = Publications(
-            self.store,
             settings=config.supervisor_settings(),
             ffmpeg=config.daemon.ffmpeg,
             tag_prefix=f"ucvd:{paths.state_dir.resolve()}:",
-            bus=self.bus,
+            notify=self._notified,
         )
+        self.recorder = Recorder(self.store, self.pubs.states)
+        self.feed = EventFeed(self.bus, self.pubs.states)
         self.service: Service | None = None
         self.server: ControlServer | None = None
         self._stopping = anyio.Event()
@@ -122,7 +126,9 @@ class Daemon:
             inherited=self.inherited,
         )
         async with anyio.create_task_group() as tg:
+            await tg.start(self.recorder.run)
             await tg.start(self.pubs.run)
+            await tg.start(self.feed.run)
             server_scope = anyio.CancelScope()
             await tg.start(self._serve, server_scope)
             tg.start_soon(self._signals)
@@ -147,10 +153,15 @@ class Daemon:
             server_scope.cancel()
             with anyio.CancelScope(shield=True):
                 await self.pubs.shutdown()
+                await self.recorder.close()
             tg.cancel_scope.cancel()
         await self.store.call(store.close)
         log.info("stopped")
         return 0
+
+    def _notified(self, note: Notification) -> None:
+        self.recorder.notified(note)
+        self.feed.notified(note)
 
     def _status_line(self) -> str:
         return status_line(self._counts(), target=self.service.active if self.service else None)
@@ -233,8 +244,8 @@ class Daemon:
         problems: list[str] = []
         if self.ffmpeg_problem:
             problems.append(self.ffmpeg_problem)
-        if self.pubs.writer_failures:
-            problems.append(f"{self.pubs.writer_failures} history writes failed (see the log)")
+        if self.recorder.failures:
+            problems.append(f"{self.recorder.failures} history writes failed (see the log)")
         wanted = [c for c, d in self.service.desired.items() if d == "publishing"]
         if wanted and self.service.active_target() is None:
             problems.append(f"{len(wanted)} cameras wait for an active target")

@@ -1,18 +1,17 @@
-"""Every camera's supervisor, and what follows their notifications: history, events, samples.
+"""Every camera's supervisor, kept by camera id, and the shared things they use.
 
 One `Publications` lives inside the daemon's task group. Each supervisor runs in its own
 cancel scope in that group, so replacing one (the camera or its target changed) never
-touches the others. History rows go through one writer task, in the order the changes
-happened, so a session is always opened before it is closed, and the event loop never
-waits for the disk.
+touches the others. Supervisors publishing to one target share its API client, its path
+watch and, per RTSP host:port, its uplink probe. Their notifications are logged here, told
+what only the registry knows (the target's name, why a stop happened), and passed on to
+whoever the daemon wired in: the history recorder and the event feed.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,16 +20,12 @@ import anyio.abc
 import msgspec
 import structlog
 
-from ucvd.api import protocol as p
-from ucvd.control.events import EventBus
-from ucvd.control.views import iso, last_error, metrics_view
 from ucvd.domain.model import Camera, Target
 from ucvd.relay.ffmpeg.process import LogLine, find_tagged
 from ucvd.relay.mediamtx import MediaMTXClient
 from ucvd.relay.pathwatch import PathWatch
 from ucvd.relay.publication import Status
 from ucvd.relay.status import (
-    MetricsSampled,
     Notification,
     PublicationState,
     StatusChanged,
@@ -38,26 +33,8 @@ from ucvd.relay.status import (
 )
 from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port
 from ucvd.relay.uplink import Uplink
-from ucvd.state.history import CloseSession, OpenSession, SessionBook
-from ucvd.state.store import AsyncStore, Sample, StoreError
 
 log = structlog.get_logger(__name__)
-
-EVENT_METRICS_EVERY_S = 2.0
-SAMPLE_EVERY_S = 60.0
-COMPACT_EVERY_S = 3600.0
-
-
-class _Checkpoint(msgspec.Struct, frozen=True):
-    samples: list[Sample]
-    counters: list[tuple[str, int, int, int]]  # camera_id, restarts, frames, bytes
-
-
-class _Compact(msgspec.Struct, frozen=True):
-    now: float
-
-
-_Op = OpenSession | CloseSession | _Checkpoint | _Compact
 
 
 @dataclass
@@ -71,31 +48,22 @@ class _Pub:
 class Publications:
     def __init__(
         self,
-        store: AsyncStore,
         *,
         settings: SupervisorSettings,
         ffmpeg: str,
         tag_prefix: str,
-        bus: EventBus,
-        clock: Callable[[], float] = time.time,
+        notify: Callable[[Notification], None] = lambda _n: None,
     ) -> None:
-        self.store = store
         self.settings = settings
         self.ffmpeg = ffmpeg
         self.tag_prefix = tag_prefix
-        self.bus = bus
-        self._clock = clock
+        self._notify = notify
         self._pubs: dict[str, _Pub] = {}
         self._clients: dict[Target, MediaMTXClient] = {}
         self._watches: dict[Target, PathWatch] = {}
         self._uplinks: dict[tuple[str, int], Uplink] = {}  # by the target's RTSP host:port
-        self._book = SessionBook()
         self._stop_reasons: dict[str, str] = {}
-        self._session_ids: dict[str, int] = {}  # owned by the writer task
-        self._ops_send, self._ops_recv = anyio.create_memory_object_stream[_Op](math.inf)
         self._tg: anyio.abc.TaskGroup | None = None
-        self._writer_done = anyio.Event()
-        self.writer_failures = 0
 
     # --- lifecycle --------------------------------------------------------------------------
     def kill_leftovers(self) -> list[int]:
@@ -113,25 +81,23 @@ class Publications:
     ) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            tg.start_soon(self._writer)
-            tg.start_soon(self._tick)
             task_status.started()
             await anyio.sleep_forever()
 
     async def shutdown(self, reason: str = "daemon_stopped") -> None:
-        """Stop every FFmpeg cleanly (all at once), then let the history writer finish."""
+        """Stop every FFmpeg cleanly (all at once)."""
         async with anyio.create_task_group() as tg:
             for camera_id in list(self._pubs):
                 tg.start_soon(self.discard, camera_id, reason)
-        self._ops_send.close()
-        with anyio.move_on_after(10):
-            await self._writer_done.wait()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
         self._watches.clear()
 
     # --- queries ----------------------------------------------------------------------------
+    def states(self) -> list[PublicationState]:
+        return [pub.sup.state() for pub in self._pubs.values()]
+
     def state(self, camera_id: str) -> PublicationState | None:
         pub = self._pubs.get(camera_id)
         return pub.sup.state() if pub is not None else None
@@ -280,36 +246,17 @@ class Publications:
 
     # --- notifications ----------------------------------------------------------------------
     def _notified(self, note: Notification) -> None:
-        if isinstance(note, MetricsSampled):
-            self._book.metrics(note)
-            return
-        pub = self._pubs.get(note.camera_id)
-        restarts = pub.sup.machine.restarts if pub is not None else 0
-        reason = (
-            self._stop_reasons.pop(note.camera_id, "stopped")
-            if note.new is Status.STOPPED
-            else "stopped"
-        )
-        op = self._book.status(
-            note,
-            target=pub.target.name if pub is not None else None,
-            restarts=restarts,
-            stop_reason=reason,
-        )
-        if op is not None:
-            self._queue(op)
-        self._log(note)
-        self.bus.publish(
-            p.STATUS_EVENT,
-            note.camera_id,
-            p.StatusEvent(
-                camera_id=note.camera_id,
-                old=str(note.old),
-                new=str(note.new),
-                error=last_error(note.error, note.at),
-                at=iso(note.at) or "",
-            ),
-        )
+        if isinstance(note, StatusChanged):
+            pub = self._pubs.get(note.camera_id)
+            stopped = note.new is Status.STOPPED
+            note = msgspec.structs.replace(
+                note,
+                target=pub.target.name if pub is not None else None,
+                restarts=pub.sup.machine.restarts if pub is not None else 0,
+                reason=self._stop_reasons.pop(note.camera_id, "stopped") if stopped else "stopped",
+            )
+            self._log(note)
+        self._notify(note)
 
     @staticmethod
     def _log(note: StatusChanged) -> None:
@@ -326,96 +273,3 @@ class Publications:
             log.warning("publication interrupted; will retry", **fields)
         else:
             log.info("publication status changed", **fields)
-
-    def _queue(self, op: _Op) -> None:
-        try:
-            self._ops_send.send_nowait(op)
-        except anyio.ClosedResourceError:
-            log.warning("history write after shutdown dropped", op=type(op).__name__)
-
-    # --- background tasks -------------------------------------------------------------------
-    async def _tick(self) -> None:
-        """Metrics to subscribers every 2 s; samples to the database every minute."""
-        next_sample = time.monotonic() + SAMPLE_EVERY_S
-        next_compact = time.monotonic() + 60.0
-        while True:
-            await anyio.sleep(EVENT_METRICS_EVERY_S)
-            now = time.monotonic()
-            states = [pub.sup.state() for pub in self._pubs.values()]
-            at = iso(self._clock()) or ""
-            for state in states:
-                if state.pid is not None and self.bus.wants(state.camera_id):
-                    self.bus.publish(
-                        p.METRICS_EVENT,
-                        state.camera_id,
-                        p.MetricsEvent(
-                            camera_id=state.camera_id,
-                            metrics=metrics_view(state.metrics),
-                            uptime_seconds=state.metrics.uptime_s,
-                            at=at,
-                        ),
-                    )
-            if now >= next_sample:
-                next_sample = now + SAMPLE_EVERY_S
-                wall = self._clock()
-                samples = [
-                    Sample(
-                        camera_id=s.camera_id,
-                        at=wall,
-                        fps=s.metrics.fps,
-                        bitrate_kbps=s.metrics.bitrate_kbps,
-                        readers=s.metrics.readers,
-                    )
-                    for s in states
-                    if s.status is Status.PUBLISHING
-                ]
-                counters = [
-                    (c.camera_id, c.restarts, c.frames, c.bytes) for c in self._book.counters()
-                ]
-                self._queue(_Checkpoint(samples, counters))
-            if now >= next_compact:
-                next_compact = now + COMPACT_EVERY_S
-                self._queue(_Compact(self._clock()))
-
-    async def _writer(self) -> None:
-        """The only task that writes history; a failed write is logged, never fatal."""
-        try:
-            async for op in self._ops_recv:
-                try:
-                    await self._write(op)
-                except StoreError as exc:
-                    self.writer_failures += 1
-                    log.error("could not record history", error=str(exc), op=type(op).__name__)
-        finally:
-            self._writer_done.set()
-
-    async def _write(self, op: _Op) -> None:
-        store = self.store.store
-        match op:
-            case OpenSession():
-                self._session_ids[op.camera_id] = await self.store.call(
-                    store.open_session, op.camera_id, op.target, op.at
-                )
-            case CloseSession():
-                session_id = self._session_ids.pop(op.camera_id, None)
-                if session_id is not None:
-                    await self.store.call(
-                        store.close_session,
-                        session_id,
-                        at=op.at,
-                        reason=op.reason,
-                        error_kind=op.error_kind,
-                        error_message=op.error_message,
-                        restarts=op.restarts,
-                        frames=op.frames,
-                        bytes_=op.bytes,
-                    )
-            case _Checkpoint():
-                counters = [
-                    (self._session_ids[cam], restarts, frames, bytes_)
-                    for cam, restarts, frames, bytes_ in op.counters
-                    if cam in self._session_ids
-                ]
-                await self.store.call(store.checkpoint, op.samples, counters)
-            case _Compact():
-                await self.store.call(store.compact_samples, op.now)

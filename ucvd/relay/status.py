@@ -59,6 +59,10 @@ class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
     new: Status
     error: Fault | None
     at: float  # wall clock
+    # Filled in by the registry, which alone knows them, before anyone else hears of it:
+    target: str | None = None  # the target's name
+    restarts: int = 0  # of the publication, so far
+    reason: str = "stopped"  # why it stopped, when `new` is STOPPED
 
 
 class MetricsSampled(msgspec.Struct, frozen=True, kw_only=True):

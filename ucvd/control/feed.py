@@ -1,0 +1,70 @@
+"""What `events.subscribe` callers hear: every status change as it happens, and the running
+publications' metrics every few seconds.
+
+Fed by the registry's notifications, it turns them into the protocol's events (through the
+views, so nothing secret leaves) and hands them to the bus. Metrics go out on a timer rather
+than with every supervisor sample: a subscriber wants a steady pulse, not a burst per camera.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import anyio
+import anyio.abc
+
+from ucvd.api import protocol as p
+from ucvd.control.events import EventBus
+from ucvd.control.views import iso, last_error, metrics_view
+from ucvd.relay.status import Notification, PublicationState, StatusChanged
+
+METRICS_EVERY_S = 2.0
+
+
+class EventFeed:
+    def __init__(
+        self,
+        bus: EventBus,
+        states: Callable[[], Iterable[PublicationState]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bus = bus
+        self._states = states
+        self._clock = clock
+
+    def notified(self, note: Notification) -> None:
+        if not isinstance(note, StatusChanged):
+            return
+        self.bus.publish(
+            p.STATUS_EVENT,
+            note.camera_id,
+            p.StatusEvent(
+                camera_id=note.camera_id,
+                old=str(note.old),
+                new=str(note.new),
+                error=last_error(note.error, note.at),
+                at=iso(note.at) or "",
+            ),
+        )
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        while True:
+            await anyio.sleep(METRICS_EVERY_S)
+            at = iso(self._clock()) or ""
+            for state in self._states():
+                if state.pid is not None and self.bus.wants(state.camera_id):
+                    self.bus.publish(
+                        p.METRICS_EVENT,
+                        state.camera_id,
+                        p.MetricsEvent(
+                            camera_id=state.camera_id,
+                            metrics=metrics_view(state.metrics),
+                            uptime_seconds=state.metrics.uptime_s,
+                            at=at,
+                        ),
+                    )
