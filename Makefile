@@ -31,7 +31,7 @@ lint: deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Benchmarks (issue 7), not part of `make test`: figures go to tests/bench/results/.
+# Benchmarks, not part of `make test`: figures go to tests/bench/results/.
 # `make bench` is the full run (~30 min); `make bench-quick` or `make bench ARGS=--quick`
 # the quick one (< 5 min); ARGS passes options, e.g. ARGS="--only scale --sizes 100".
 ARGS ?=
@@ -41,7 +41,7 @@ bench: deps
 bench-quick: deps
 	$(PY) -m tests.bench.suite --quick $(ARGS)
 
-# The chaos soak (issue 8): 20 cameras for 10 minutes under a seeded fault schedule; exits 1
+# The chaos soak: 20 cameras for 10 minutes under a seeded fault schedule; exits 1
 # on any violation; summary in tests/soak/results/. SOAK_ARGS="--seed 5 --minutes 30" etc.
 # Its short variant (every fault once, 3 cameras) is part of `make test`.
 SOAK_ARGS ?=
@@ -58,7 +58,7 @@ DIST ?=
 deb: deps
 	bash packaging/build-deb.sh $(if $(DIST),--dist $(DIST))
 
-# The boot test (issue 14): the package installed with apt on a booted Debian under QEMU,
+# The boot test: the package installed with apt on a booted Debian under QEMU,
 # checked from inside across a reboot. Root. Results in tests/vm/results/<dist>.{json,md}.
 # DIST=bookworm or DIST=trixie for one; both unless DIST is given (whatever default DIST
 # has for other targets).

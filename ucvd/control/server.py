@@ -1,6 +1,6 @@
 """The control socket: a Unix-socket JSON-RPC server that nothing on the socket can crash.
 
-Who may call (design.md §5): the socket is created 0660 (the umask is set around `bind`,
+Who may call (docs/architecture.md §4): the socket is created 0660 (the umask is set around `bind`,
 so it never exists with looser permissions) and handed to the operator group; on top of
 that, every connection's `SO_PEERCRED` is checked against an allowlist (root, the daemon's
 own uid, members of the operator group), and anyone else is answered `permission_denied`

@@ -1,4 +1,4 @@
-"""What went wrong with a publication, in the product's vocabulary (design.md §2).
+"""What went wrong with a publication, in the product's vocabulary.
 
 Every failure an operator sees is one of these kinds plus a short message written for a
 person, with credentials already redacted. The kind is stable (scripts and alerts match on

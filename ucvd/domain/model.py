@@ -1,4 +1,4 @@
-"""Cameras and targets as the relay engine needs them (design.md §2).
+"""Cameras and targets as the relay engine needs them.
 
 Credentials live apart from URLs and are merged only when FFmpeg is spawned, so that a URL
 can be shown anywhere while a password is shown nowhere.
@@ -12,7 +12,7 @@ from enum import StrEnum
 import msgspec
 
 DEFAULT_PATH_TEMPLATE = "camera_{camera_id}"
-# Camera ids and target names (design.md §2): safe in a MediaMTX path, a file name, a
+# Camera ids and target names: safe in a MediaMTX path, a file name, a
 # journald field and a shell, without quoting.
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 

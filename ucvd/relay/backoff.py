@@ -1,4 +1,5 @@
-"""How long to wait before the next attempt, and when to stop trying (design.md §4 rule 8).
+"""How long to wait before the next attempt, and when to stop trying
+(docs/architecture.md §3).
 
 Pure: the random draw is passed in, so tests choose it and supervisors use `random.random`.
 The delay never exceeds the nominal exponential value (jitter only shortens it), which

@@ -1,9 +1,10 @@
 """Async client of MediaMTX's Control API v3: provision paths and verify publications.
 
-Facts it respects (design.md §4): both error-body formats (`{"error": ...}` up to v1.15.4,
-`{"status": "error", "error": ...}` since); lists paginate; failed authentication answers
-only after a deliberate delay of up to ~4 s, so the default timeout sits above it; only
-transport errors are retried, because an HTTP answer, even an error, is MediaMTX's word.
+Facts it respects (docs/architecture.md §6): both error-body formats (`{"error": ...}` up
+to v1.15.4, `{"status": "error", "error": ...}` since); lists paginate; failed
+authentication answers only after a deliberate delay of up to ~4 s, so the default timeout
+sits above it; only transport errors are retried, because an HTTP answer, even an error,
+is MediaMTX's word.
 
 Ensuring a path never overwrites the operator's own configuration: if a configured path
 already covers the name (the exact name, a `~regex`, `all_others` or `all`), nothing is

@@ -2,8 +2,8 @@
 
 Each publication needs MediaMTX's word on its path: often while it waits to be confirmed,
 then once per metrics period. Asking per path (`/v3/paths/get/<name>`) costs one HTTP round
-trip per camera per second; at 100 cameras that was most of the daemon's CPU (issue 7's
-benchmark: ~70 % of ucvd's 35 % of a core). Here the question is asked once for all of them:
+trip per camera per second; at 100 cameras that was most of the daemon's CPU (~70 % of
+ucvd's 35 % of a core, measured by tests/bench). Here the question is asked once for all of them:
 `/v3/paths/list`, fetched by whichever caller first finds the snapshot too old, while the
 others wait for that same answer (single flight). No background task: when nobody asks,
 nothing is fetched.

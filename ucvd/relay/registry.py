@@ -67,7 +67,7 @@ class Publications:
 
     # --- lifecycle --------------------------------------------------------------------------
     def kill_leftovers(self) -> list[int]:
-        """FFmpegs a crashed predecessor left (design.md §4 rule 2): never two per camera."""
+        """FFmpegs a crashed predecessor left: never two per camera."""
         pids = find_tagged(self.tag_prefix, prefix=True)
         for pid in pids:
             try:

@@ -1,4 +1,4 @@
-"""Ordered schema migrations, from the first release on (design.md §6).
+"""Ordered schema migrations, from the first release on (docs/architecture.md §5).
 
 The schema version is SQLite's `PRAGMA user_version`. Migration N takes a database at
 version N-1 to N inside one transaction, so a crash mid-migration leaves the old version

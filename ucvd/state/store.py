@@ -1,7 +1,7 @@
 """What survives a restart: cameras, targets, desired states, history, metric samples.
 
-SQLite through SQLAlchemy 2 (design.md §6). Every method here is synchronous and blocking;
-the daemon calls them through `AsyncStore`, which runs them in a worker thread one at a
+SQLite through SQLAlchemy 2 (docs/architecture.md §5). Every method here is synchronous and
+blocking; the daemon calls them through `AsyncStore`, which runs them in a worker thread one at a
 time (a single writer: SQLite allows one anyway, and serialising in-process means no
 `database is locked` retries). WAL keeps a reader from ever waiting on that writer.
 

@@ -1,7 +1,7 @@
 """The FFmpeg command line for one relay, built from a camera, a target and settings.
 
-Every choice here is one of design.md §4's verified facts about FFmpeg 5.1, and holds for
-7.1 (Debian 13): TCP on both
+Every choice here is one of the verified facts about FFmpeg 5.1 (docs/architecture.md §6),
+and holds for 7.1 (Debian 13): TCP on both
 legs (without `-rtsp_transport tcp` before the output the publish leg may go over UDP),
 `-timeout` in microseconds on both legs (`-stimeout` is gone since 5.0), explicit mapping
 (a camera whose video cannot be probed must fail, not be published as audio only; ONVIF
@@ -25,9 +25,10 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     analyzeduration_us: int | None = None  # input probing limits; None = FFmpeg's default
     probesize: int | None = None
     # Frames used to estimate the frame rate while probing; -1 = FFmpeg's own (20). Copy mode
-    # needs no frame rate, and waiting for 20 frames was half of the time to live (issue 7:
-    # 1.98 s -> ~1.1 s median with a 1 s GOP). The analysis time stays FFmpeg's, so a camera
-    # that sends its SPS/PPS only in-band still gets probed up to its first keyframe.
+    # needs no frame rate, and waiting for 20 frames was half of the time to live (measured
+    # by tests/bench: 1.98 s -> ~1.1 s median with a 1 s GOP). The analysis time stays
+    # FFmpeg's, so a camera that sends its SPS/PPS only in-band still gets probed up to its
+    # first keyframe.
     fpsprobesize: int = 0
     loglevel: str = "info"  # stream descriptions at start, errors later; never per-frame
 
@@ -47,9 +48,9 @@ def relay_argv(
 
     Why the passwords sit in argv: FFmpeg 5.1's RTSP demuxer and muxer take credentials
     only in the URL, and the URL only from the command line. A process's argv is readable
-    in /proc/<pid>/cmdline by every local account unless /proc hides it: the unit's
-    `ProtectProc=invisible` does, leaving it to root and the `ucvd` user (README,
-    "Security"). Without that (ucvd run by hand), other accounts can read these passwords.
+    in /proc/<pid>/cmdline by every local account unless the host mounts /proc with
+    `hidepid=` (the unit's `ProtectProc=` does not help: it changes only the service's own
+    /proc). `host/exposure.py` tells whether this host shows them; README, "Security".
     Nothing else a user can see carries them: the URLs are `rtsp://`/`rtsps://` with a
     host (checked at the socket), credentials are percent-encoded into the userinfo so no
     field can add an argument, and every line FFmpeg prints is redacted before use.

@@ -1,4 +1,5 @@
-"""One FFmpeg child process, run the way design.md §4 rules 2, 3 and 6 demand.
+"""One FFmpeg child process, run the way supervision needs it
+(docs/architecture.md §3).
 
 - Spawned from the event-loop thread through `setpriv --pdeathsig KILL`, in its own process
   group, with a minimal environment (no systemd variables; `LC_ALL=C` so that the error
@@ -33,7 +34,7 @@ STDERR_LINES = 200
 _LINE_SPLIT = re.compile(rb"[\r\n]+")
 _MAX_PARTIAL = 8192
 # The environment variable that marks our children, so that a restarted daemon can find
-# the FFmpeg processes a crashed one left behind (design.md §4 rule 2).
+# the FFmpeg processes a crashed one left behind.
 TAG_VARIABLE = "UCVD_RELAY_TAG"
 
 
