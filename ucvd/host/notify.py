@@ -5,7 +5,8 @@
 variable is unset and every call here does nothing, so the daemon never has to ask.
 
 The watchdog is pinged by the daemon's event loop itself (`Daemon._heartbeat`), at half the
-interval systemd asked for: if the loop is stuck, the pings stop and systemd restarts the
+interval systemd asked for or every second, whichever is sooner (the same beat refreshes
+the status line): if the loop is stuck, the pings stop and systemd restarts the
 service. The interval is honoured only when `WATCHDOG_PID` is unset or names this process,
 as sd_watchdog_enabled(3) prescribes.
 
