@@ -20,8 +20,10 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -34,6 +36,7 @@ from ucvd.relay.backoff import BackoffPolicy
 from ucvd.relay.ffmpeg.argv import relay_argv
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.ffmpeg.process import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
+from ucvd.relay.ffmpeg.progress import ProgressBlock
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
 from ucvd.relay.pathwatch import PathWatch
 from ucvd.relay.publication import (
@@ -67,6 +70,39 @@ from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, che
 log = structlog.get_logger(__name__)
 
 
+class RelayProcess(Protocol):
+    """What a supervisor needs of a running FFmpeg (`FFmpegProcess`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def stop_requested(self) -> bool: ...  # its exit was asked for, so it explains nothing
+
+    @property
+    def own_lines(self) -> Iterable[LogLine]: ...  # this process's stderr, redacted
+
+    async def finished(self) -> int: ...
+
+
+class Starter(Protocol):
+    """Spawns an FFmpeg for the length of a block and stops and reaps it on leaving
+    (`FFmpegProcess.run`); raises `SpawnError` when it cannot start one at all."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        secrets: Sequence[str],
+        on_progress: Callable[[ProgressBlock], None],
+        lines: deque[LogLine],
+        tag: str | None,
+    ) -> AbstractAsyncContextManager[RelayProcess]: ...
+
+
 class SupervisorClosed(RuntimeError):
     """A command reached a supervisor whose loop is not (or no longer) running."""
 
@@ -84,7 +120,7 @@ class _Attempt:
     number: int
     scope: anyio.CancelScope
     done: anyio.Event = field(default_factory=anyio.Event)
-    proc: FFmpegProcess | None = None
+    proc: RelayProcess | None = None
 
 
 def host_port(target: Target) -> tuple[str, int]:
@@ -116,6 +152,7 @@ class Supervisor:
         settings: SupervisorSettings | None = None,
         tag: str | None = None,
         rng: Callable[[], float] = random.random,
+        starter: Starter = FFmpegProcess.run,
     ) -> None:
         self.camera = camera
         self.target = target
@@ -130,6 +167,7 @@ class Supervisor:
         self._notify = notify
         self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
         self._rng = rng
+        self._starter = starter  # a test passes a stand-in, to check ordering without FFmpeg
         self._secrets = secrets_of(camera, target)
         self._camera_ep = Endpoint.of(camera.url)
         self._target_ep = Endpoint.of(target.rtsp_url)
@@ -366,7 +404,7 @@ class Supervisor:
         watch = ProgressWatch(time.monotonic())
         api = _ApiView(foreign=foreign)
         try:
-            async with FFmpegProcess.run(
+            async with self._starter(
                 argv,
                 secrets=self._secrets,
                 on_progress=lambda block: watch.progress(block, time.monotonic()),
@@ -383,7 +421,7 @@ class Supervisor:
             self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
 
     async def _watch_exit(
-        self, attempt: _Attempt, proc: FFmpegProcess, scope: anyio.CancelScope
+        self, attempt: _Attempt, proc: RelayProcess, scope: anyio.CancelScope
     ) -> None:
         code = await proc.finished()
         if not proc.stop_requested:
