@@ -21,6 +21,7 @@ import msgspec
 
 from tests.bench.procstat import machine
 from tests.bench.time_to_live import RESULTS, percentile
+from tests.harness.store_queries import sample_count
 from ucvd.state.history import SessionRecord
 from ucvd.state.store import Sample, Store
 
@@ -74,8 +75,8 @@ def main() -> None:
                     latencies.append(time.perf_counter() - t0)
             now[0] += DAY
             db.compact_samples(now[0])
-            print(f"day {day + 1}: {db.sample_count()}", flush=True)
-        counts = db.sample_count()
+            print(f"day {day + 1}: {sample_count(db)}", flush=True)
+        counts = sample_count(db)
         db.close()
         size = sum(f.stat().st_size for f in (Path(tmp) / "state").iterdir())
     result = {

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from tests.harness import store_queries as queries
 from ucvd.domain.model import Camera, CameraOptions, Target, Transport
 from ucvd.state import migrations, store
 from ucvd.state.history import SessionRecord
@@ -40,7 +41,7 @@ def test_files_are_private(tmp_path: Path) -> None:
     s = Store(tmp_path / "state" / "ucvd.db")
     assert (s.path.stat().st_mode & 0o777) == 0o600
     assert (s.path.parent.stat().st_mode & 0o777) == 0o700
-    assert s.schema_version() == migrations.LATEST
+    assert queries.schema_version(s) == migrations.LATEST
 
 
 def test_cameras_targets_and_desired_state_round_trip(db: Store) -> None:
@@ -101,7 +102,7 @@ def test_checkpoint_updates_running_sessions_only(db: Store) -> None:
     assert (a_now.restarts, a_now.frames, a_now.bytes, a_now.ended_at) == (2, 1500, 90_000, None)
     assert (b_now.restarts, b_now.frames, b_now.bytes) == (0, 1400, 80_000)
     assert (a_before.restarts, a_before.frames, a_before.bytes) == (1, 5, 6)
-    assert db.samples("a", 0.0) == [(260.0, 0, 25.0)]
+    assert queries.samples(db, "a", 0.0) == [(260.0, 0, 25.0)]
 
 
 def test_a_session_reads_back_as_it_was_written(db: Store) -> None:
@@ -147,18 +148,18 @@ def test_metric_retention_keeps_the_table_bounded(tmp_path: Path) -> None:
             for m in range(day // 60)
             for c in range(cameras)
         ]
-        db.add_samples(samples)
+        db.checkpoint(samples, [])
         clock.now += day
         db.compact_samples(clock.now)
-        counts = db.sample_count()
+        counts = queries.sample_count(db)
         assert counts.get(0, 0) <= cameras * (day // 60 + 60)
-    hourly = db.sample_count()[3600]
+    hourly = queries.sample_count(db)[3600]
     assert hourly == cameras * 9 * 24  # every complete hour older than a day, averaged once
-    assert all(fps == 25.0 for _, period, fps in db.samples("c0", start) if period == 3600)
+    assert all(fps == 25.0 for _, period, fps in queries.samples(db, "c0", start) if period == 3600)
     # Past the 90-day window even the hourly averages go.
     clock.now += 100 * day
     db.compact_samples(clock.now)
-    assert db.sample_count() == {}
+    assert queries.sample_count(db) == {}
 
 
 def test_a_first_release_database_migrates(tmp_path: Path) -> None:
@@ -172,10 +173,10 @@ def test_a_first_release_database_migrates(tmp_path: Path) -> None:
     conn.execute("INSERT INTO publications VALUES ('old', 'publishing', 1)")
     conn.close()
     db = Store(path)
-    assert db.schema_version() == migrations.LATEST
+    assert queries.schema_version(db) == migrations.LATEST
     snap = db.snapshot()
     assert [c.id for c in snap.cameras] == ["old"] and snap.desired == {"old": "publishing"}
-    db.add_samples([Sample(camera_id="old", at=1.0, fps=None, bitrate_kbps=None, readers=0)])
+    db.checkpoint([Sample(camera_id="old", at=1.0, fps=None, bitrate_kbps=None, readers=0)], [])
 
 
 def test_orm_models_describe_the_migrated_schema(db: Store) -> None:

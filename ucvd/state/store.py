@@ -43,7 +43,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -461,9 +460,6 @@ class Store:
             return [_session(r) for r in rows]
 
     # --- metric samples ---------------------------------------------------------------------
-    def add_samples(self, samples: list[Sample]) -> None:
-        self.checkpoint(samples, [])
-
     def compact_samples(self, now: float) -> None:
         """Raw samples older than a day become hourly averages; those go after 90 days.
         Bounded whatever the uptime: per camera, 1 day of raw plus 90 days of hours."""
@@ -495,27 +491,6 @@ class Store:
             )
             s.execute(delete(SampleRow).where(SampleRow.period_s == 0, SampleRow.at < raw_cutoff))
             s.execute(delete(SampleRow).where(SampleRow.at < now - HOURLY_KEEP_S))
-
-    def sample_count(self) -> dict[int, int]:
-        with self._tx() as s:
-            rows = s.execute(
-                select(SampleRow.period_s, func.count()).group_by(SampleRow.period_s)
-            ).all()
-            return {int(period): int(count) for period, count in rows}
-
-    def samples(self, camera_id: str, since: float) -> list[tuple[float, int, float | None]]:
-        """(at, period_s, fps) of one camera since a time, oldest first."""
-        with self._tx() as s:
-            rows = s.execute(
-                select(SampleRow.at, SampleRow.period_s, SampleRow.fps)
-                .where(SampleRow.camera_id == camera_id, SampleRow.at >= since)
-                .order_by(SampleRow.at)
-            ).all()
-            return [(float(a), int(p), f) for a, p, f in rows]
-
-    def schema_version(self) -> int:
-        with self._tx() as s:
-            return int(s.execute(text("PRAGMA user_version")).scalar() or 0)
 
 
 def _check_and_migrate(path: Path) -> None:
