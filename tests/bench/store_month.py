@@ -17,8 +17,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from tests.bench.procstat import machine
 from tests.bench.time_to_live import RESULTS, percentile
+from tests.harness.store_queries import sample_count
+from ucvd.state.history import SessionRecord
 from ucvd.state.store import Sample, Store
 
 DAY = 24 * 3600
@@ -54,19 +58,25 @@ def main() -> None:
             for s in range(args.sessions_per_day):
                 for c in range(args.cameras):
                     t0 = time.perf_counter()
-                    sid = db.open_session(f"cam-{c:03d}", "central", start + s * 3600)
+                    opened = SessionRecord(
+                        camera_id=f"cam-{c:03d}", target="central", started_at=start + s * 3600
+                    )
+                    sid = db.open_session(opened)
                     latencies.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     db.close_session(
-                        sid, at=start + s * 3600 + 60, reason="failed",
-                        error_kind="stream_stalled", error_message="no new frames for 10 s",
-                        restarts=1, frames=1500, bytes_=4_000_000,
+                        sid,
+                        msgspec.structs.replace(
+                            opened, ended_at=opened.started_at + 60, end_reason="failed",
+                            error_kind="stream_stalled", error_message="no new frames for 10 s",
+                            restarts=1, frames=1500, bytes=4_000_000,
+                        ),
                     )  # fmt: skip
                     latencies.append(time.perf_counter() - t0)
             now[0] += DAY
             db.compact_samples(now[0])
-            print(f"day {day + 1}: {db.sample_count()}", flush=True)
-        counts = db.sample_count()
+            print(f"day {day + 1}: {sample_count(db)}", flush=True)
+        counts = sample_count(db)
         db.close()
         size = sum(f.stat().st_size for f in (Path(tmp) / "state").iterdir())
     result = {

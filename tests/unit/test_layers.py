@@ -37,6 +37,7 @@ PURE = {
     "ucvd.relay.backoff",
     "ucvd.relay.publication",
     "ucvd.relay.status",
+    "ucvd.relay.watchdog",
     "ucvd.relay.ffmpeg.argv",
     "ucvd.relay.ffmpeg.classify",
     "ucvd.relay.ffmpeg.progress",
@@ -96,6 +97,22 @@ def test_imports_point_inward(module: str) -> None:
 def test_pure_modules_do_no_io(module: str) -> None:
     found = sorted(n for n in imports_of(modules()[module]) if n.split(".")[0] in IO)
     assert found == [], f"{module} is sans I/O, yet imports {found}"
+
+
+def test_pure_modules_load_no_io_library_at_all() -> None:
+    """What they import, and what that imports in turn: one interpreter per module."""
+    code = (
+        "import importlib, sys; importlib.import_module(sys.argv[1]); "
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(IO)!r})))"
+    )
+    loaded = {}
+    for module in sorted(PURE):
+        out = subprocess.run(
+            [sys.executable, "-c", code, module], capture_output=True, text=True, check=True
+        )
+        if out.stdout.strip():
+            loaded[module] = out.stdout.strip()
+    assert loaded == {}
 
 
 def test_the_layer_table_names_real_modules() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ucvd.domain.errors import ErrorKind, Fault
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, PublicationMetrics, StatusChanged
-from ucvd.state.history import CloseSession, OpenSession, SessionBook
+from ucvd.state.history import CloseSession, OpenSession, SessionBook, SessionRecord
 
 
 def change(old: Status, new: Status, error: Fault | None = None) -> StatusChanged:
@@ -22,7 +22,7 @@ def test_a_session_spans_restarts_and_totals_fold() -> None:
     book = SessionBook()
     op = book.status(change(Status.STOPPED, Status.STARTING), target="t", restarts=0,
                      stop_reason="stopped")  # fmt: skip
-    assert op == OpenSession(camera_id="cam", target="t", at=10.0)
+    assert op == OpenSession(SessionRecord(camera_id="cam", target="t", started_at=10.0))
     book.metrics(sample(100, 1000))
     book.metrics(sample(250, 3000))
     fault = Fault(ErrorKind.STREAM_STALLED, "no new frames")
@@ -36,13 +36,15 @@ def test_a_session_spans_restarts_and_totals_fold() -> None:
     close = book.status(change(Status.PUBLISHING, Status.STOPPED), target="t", restarts=1,
                         stop_reason="daemon_stopped")  # fmt: skip
     assert isinstance(close, CloseSession)
-    assert (close.reason, close.frames, close.bytes, close.restarts) == (
+    closed = close.session
+    assert (closed.end_reason, closed.frames, closed.bytes, closed.restarts) == (
         "daemon_stopped",
         290,
         3500,
         1,
     )
-    assert close.error_kind is None
+    assert closed.error_kind is None
+    assert (closed.started_at, closed.ended_at, closed.target) == (10.0, 10.0, "t")
     assert not book.is_open("cam")
 
 
@@ -53,7 +55,8 @@ def test_giving_up_closes_with_the_error() -> None:
     close = book.status(change(Status.STARTING, Status.FAILED, fault), target=None, restarts=2,
                         stop_reason="stopped")  # fmt: skip
     assert isinstance(close, CloseSession)
-    assert (close.reason, close.error_kind) == ("failed", "auth_failed")
+    assert (close.session.end_reason, close.session.error_kind) == ("failed", "auth_failed")
+    assert close.session.error_message == "camera refused the credentials"
     # Stopping a failed publication closes nothing more; starting it opens a new session.
     assert book.status(change(Status.FAILED, Status.STOPPED), target=None, restarts=0,
                        stop_reason="stopped") is None  # fmt: skip

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
+from tests.harness import store_queries as queries
 from ucvd.domain.model import Camera, CameraOptions, Target, Transport
 from ucvd.state import migrations, store
+from ucvd.state.history import SessionRecord
 from ucvd.state.store import Conflict, Sample, Store, StoreError
 
 
@@ -20,6 +24,14 @@ class Clock:
         return self.now
 
 
+def opened(camera_id: str, at: float, target: str | None = "t") -> SessionRecord:
+    return SessionRecord(camera_id=camera_id, target=target, started_at=at)
+
+
+def closed(record: SessionRecord, *, at: float, **outcome: Any) -> SessionRecord:
+    return msgspec.structs.replace(record, ended_at=at, **outcome)
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Store:
     return Store(tmp_path / "state" / "ucvd.db")
@@ -29,7 +41,7 @@ def test_files_are_private(tmp_path: Path) -> None:
     s = Store(tmp_path / "state" / "ucvd.db")
     assert (s.path.stat().st_mode & 0o777) == 0o600
     assert (s.path.parent.stat().st_mode & 0o777) == 0o700
-    assert s.schema_version() == migrations.LATEST
+    assert queries.schema_version(s) == migrations.LATEST
 
 
 def test_cameras_targets_and_desired_state_round_trip(db: Store) -> None:
@@ -64,10 +76,11 @@ def test_only_one_target_can_be_active(db: Store) -> None:
 def test_sessions_open_close_and_interrupted(tmp_path: Path) -> None:
     clock = Clock()
     db = Store(tmp_path / "ucvd.db", clock=clock)
-    first = db.open_session("cam", "t", 100.0)
-    db.close_session(first, at=200.0, reason="failed", error_kind="auth_failed",
-                     error_message="camera refused", restarts=3, frames=10, bytes_=20)  # fmt: skip
-    db.open_session("cam", "t", 300.0)
+    first = db.open_session(opened("cam", 100.0))
+    db.close_session(first, closed(opened("cam", 100.0), at=200.0, end_reason="failed",
+                     error_kind="auth_failed", error_message="camera refused", restarts=3,
+                     frames=10, bytes=20))  # fmt: skip
+    db.open_session(opened("cam", 300.0))
     assert db.close_interrupted(400.0) == 1
     newest, older = db.history("cam", 10)
     assert (newest.end_reason, newest.ended_at) == ("interrupted", 400.0)
@@ -77,11 +90,11 @@ def test_sessions_open_close_and_interrupted(tmp_path: Path) -> None:
 def test_checkpoint_updates_running_sessions_only(db: Store) -> None:
     """Counters of running sessions land in one commit with the samples; a session that has
     ended keeps the counters it was closed with."""
-    ended = db.open_session("a", "t", 100.0)
-    db.close_session(ended, at=150.0, reason="stopped", error_kind=None, error_message=None,
-                     restarts=1, frames=5, bytes_=6)  # fmt: skip
-    running_a = db.open_session("a", "t", 200.0)
-    running_b = db.open_session("b", "t", 200.0)
+    ended = db.open_session(opened("a", 100.0))
+    db.close_session(ended, closed(opened("a", 100.0), at=150.0, end_reason="stopped",
+                     restarts=1, frames=5, bytes=6))  # fmt: skip
+    running_a = db.open_session(opened("a", 200.0))
+    running_b = db.open_session(opened("b", 200.0))
     samples = [Sample(camera_id="a", at=260.0, fps=25.0, bitrate_kbps=500.0, readers=1)]
     counters = [(running_a, 2, 1500, 90_000), (running_b, 0, 1400, 80_000), (ended, 9, 9, 9)]
     db.checkpoint(samples, counters)
@@ -89,14 +102,32 @@ def test_checkpoint_updates_running_sessions_only(db: Store) -> None:
     assert (a_now.restarts, a_now.frames, a_now.bytes, a_now.ended_at) == (2, 1500, 90_000, None)
     assert (b_now.restarts, b_now.frames, b_now.bytes) == (0, 1400, 80_000)
     assert (a_before.restarts, a_before.frames, a_before.bytes) == (1, 5, 6)
-    assert db.samples("a", 0.0) == [(260.0, 0, 25.0)]
+    assert queries.samples(db, "a", 0.0) == [(260.0, 0, 25.0)]
+
+
+def test_a_session_reads_back_as_it_was_written(db: Store) -> None:
+    running = msgspec.structs.replace(opened("cam", 100.0), restarts=2, frames=7, bytes=9)
+    session_id = db.open_session(running)
+    assert db.history("cam", 10) == [running]
+    ended = closed(running, at=200.0, end_reason="failed", error_kind="auth_failed",
+                   error_message="camera refused", restarts=3, frames=10, bytes=20)  # fmt: skip
+    db.close_session(session_id, ended)
+    assert db.history("cam", 10) == [ended]
+    db.close_session(session_id, closed(running, at=300.0, end_reason="stopped"))
+    assert db.history("cam", 10) == [ended]  # closed once: a second close changes nothing
+
+
+def test_a_session_record_has_the_columns_of_a_session_row() -> None:
+    """The store converts between the two by name; neither may grow a field alone."""
+    columns = {c.name for c in store.SessionRow.__table__.columns} - {"id"}
+    assert set(SessionRecord.__struct_fields__) == columns
 
 
 def test_history_is_bounded_per_camera(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "SESSIONS_KEPT", 5)
     for i in range(12):
-        db.open_session("cam", None, float(i))
-    db.open_session("other", None, 0.0)
+        db.open_session(opened("cam", float(i), target=None))
+    db.open_session(opened("other", 0.0, target=None))
     kept = db.history("cam", 100)
     assert [r.started_at for r in kept] == [11.0, 10.0, 9.0, 8.0, 7.0]
     assert len(db.history("other", 100)) == 1
@@ -117,18 +148,18 @@ def test_metric_retention_keeps_the_table_bounded(tmp_path: Path) -> None:
             for m in range(day // 60)
             for c in range(cameras)
         ]
-        db.add_samples(samples)
+        db.checkpoint(samples, [])
         clock.now += day
         db.compact_samples(clock.now)
-        counts = db.sample_count()
+        counts = queries.sample_count(db)
         assert counts.get(0, 0) <= cameras * (day // 60 + 60)
-    hourly = db.sample_count()[3600]
+    hourly = queries.sample_count(db)[3600]
     assert hourly == cameras * 9 * 24  # every complete hour older than a day, averaged once
-    assert all(fps == 25.0 for _, period, fps in db.samples("c0", start) if period == 3600)
+    assert all(fps == 25.0 for _, period, fps in queries.samples(db, "c0", start) if period == 3600)
     # Past the 90-day window even the hourly averages go.
     clock.now += 100 * day
     db.compact_samples(clock.now)
-    assert db.sample_count() == {}
+    assert queries.sample_count(db) == {}
 
 
 def test_a_first_release_database_migrates(tmp_path: Path) -> None:
@@ -142,10 +173,10 @@ def test_a_first_release_database_migrates(tmp_path: Path) -> None:
     conn.execute("INSERT INTO publications VALUES ('old', 'publishing', 1)")
     conn.close()
     db = Store(path)
-    assert db.schema_version() == migrations.LATEST
+    assert queries.schema_version(db) == migrations.LATEST
     snap = db.snapshot()
     assert [c.id for c in snap.cameras] == ["old"] and snap.desired == {"old": "publishing"}
-    db.add_samples([Sample(camera_id="old", at=1.0, fps=None, bitrate_kbps=None, readers=0)])
+    db.checkpoint([Sample(camera_id="old", at=1.0, fps=None, bitrate_kbps=None, readers=0)], [])
 
 
 def test_orm_models_describe_the_migrated_schema(db: Store) -> None:

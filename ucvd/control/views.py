@@ -17,7 +17,7 @@ from ucvd.domain.model import Camera, Target
 from ucvd.domain.urls import redact
 from ucvd.relay.publication import Status
 from ucvd.relay.status import PublicationMetrics, PublicationState
-from ucvd.state.store import SessionRecord
+from ucvd.state.history import SessionRecord
 
 
 def iso(at: float | None) -> str | None:

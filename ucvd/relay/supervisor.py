@@ -20,8 +20,10 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -63,11 +65,42 @@ from ucvd.relay.status import (
     SupervisorSettings,
 )
 from ucvd.relay.uplink import Uplink
+from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, check_every, judge
 
 log = structlog.get_logger(__name__)
 
 
-STALL_CHECK_S = 1.0  # a confirmed publication's stall check runs at most this often
+class RelayProcess(Protocol):
+    """What a supervisor needs of a running FFmpeg (`FFmpegProcess`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def stop_requested(self) -> bool: ...  # its exit was asked for, so it explains nothing
+
+    @property
+    def own_lines(self) -> Iterable[LogLine]: ...  # this process's stderr, redacted
+
+    async def finished(self) -> int: ...
+
+
+class Starter(Protocol):
+    """Spawns an FFmpeg for the length of a block and stops and reaps it on leaving
+    (`FFmpegProcess.run`); raises `SpawnError` when it cannot start one at all."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        secrets: Sequence[str],
+        on_progress: Callable[[ProgressBlock], None],
+        lines: deque[LogLine],
+        tag: str | None,
+    ) -> AbstractAsyncContextManager[RelayProcess]: ...
 
 
 class SupervisorClosed(RuntimeError):
@@ -87,7 +120,7 @@ class _Attempt:
     number: int
     scope: anyio.CancelScope
     done: anyio.Event = field(default_factory=anyio.Event)
-    proc: FFmpegProcess | None = None
+    proc: RelayProcess | None = None
 
 
 def host_port(target: Target) -> tuple[str, int]:
@@ -119,6 +152,7 @@ class Supervisor:
         settings: SupervisorSettings | None = None,
         tag: str | None = None,
         rng: Callable[[], float] = random.random,
+        starter: Starter = FFmpegProcess.run,
     ) -> None:
         self.camera = camera
         self.target = target
@@ -133,6 +167,7 @@ class Supervisor:
         self._notify = notify
         self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
         self._rng = rng
+        self._starter = starter  # a test passes a stand-in, to check ordering without FFmpeg
         self._secrets = secrets_of(camera, target)
         self._camera_ep = Endpoint.of(camera.url)
         self._target_ep = Endpoint.of(target.rtsp_url)
@@ -366,13 +401,13 @@ class Supervisor:
             # Someone else publishes there now: their readiness must not count as ours.
             foreign = before.source_id if before is not None and before.ready else None
         argv = relay_argv(self.ffmpeg, self.camera, self.target, self.settings.relay)
-        watch = _Watch(time.monotonic())
+        watch = ProgressWatch(time.monotonic())
         api = _ApiView(foreign=foreign)
         try:
-            async with FFmpegProcess.run(
+            async with self._starter(
                 argv,
                 secrets=self._secrets,
-                on_progress=watch.progress,
+                on_progress=lambda block: watch.progress(block, time.monotonic()),
                 lines=self.lines,
                 tag=self.tag,
             ) as proc:
@@ -386,7 +421,7 @@ class Supervisor:
             self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
 
     async def _watch_exit(
-        self, attempt: _Attempt, proc: FFmpegProcess, scope: anyio.CancelScope
+        self, attempt: _Attempt, proc: RelayProcess, scope: anyio.CancelScope
     ) -> None:
         code = await proc.finished()
         if not proc.stop_requested:
@@ -419,57 +454,39 @@ class Supervisor:
                 api.updated = anyio.Event()
             await anyio.sleep(period)
 
-    async def _watch_health(self, attempt: _Attempt, watch: _Watch, api: _ApiView) -> None:
-        """Confirm, then watch for stalls, sampling metrics as it goes. Never returns: a
-        fault is posted and the attempt waits to be terminated (or the process exits)."""
+    async def _watch_health(self, attempt: _Attempt, watch: ProgressWatch, api: _ApiView) -> None:
+        """Confirm, then watch for stalls, sampling metrics as it goes; what to make of
+        what it sees is the watchdog module's judgement. Never returns: a fault is posted
+        and the attempt waits to be terminated (or the process exits)."""
         next_metrics = 0.0
         last_bytes: tuple[float, int] | None = None
         while True:
             confirmed = api.confirmed_at is not None
-            # Once confirmed, a stall is measured in seconds (stall_timeout_s): checking twice a
-            # second per camera was a quarter of the daemon's wakeups at 100 cameras.
+            period = check_every(self.settings, confirmed=confirmed)
             if confirmed:
-                await anyio.sleep(max(self.settings.poll_s, STALL_CHECK_S))
+                await anyio.sleep(period)
             else:
-                with anyio.move_on_after(self.settings.poll_s):
+                with anyio.move_on_after(period):
                     # A fresh word from MediaMTX wakes it early: ready is acted on when it is
                     # seen, not up to a poll period later.
                     await api.updated.wait()
             now = time.monotonic()
-            if api.confirmed_at is None:
-                if self._ready(api, watch):
+            look = watch.look(now, confirmed_at=api.confirmed_at, api=api.word())
+            match judge(look, self.settings):
+                case Confirm():
                     api.confirmed_at = watch.advanced_at = now
                     self._post(attempt, Confirmed(now))
-                elif now - watch.spawned_at > self.settings.start_timeout_s:
-                    sending = "" if watch.last_block is None else " (FFmpeg is sending)"
-                    await self._fault_and_wait(
-                        attempt,
-                        f"no stream reached MediaMTX within {self.settings.start_timeout_s:g} s"
-                        + sending,
-                    )
-            elif now - watch.advanced_at > self.settings.stall_timeout_s:
-                await self._fault_and_wait(
-                    attempt, f"no new frames for {self.settings.stall_timeout_s:g} s"
-                )
+                case Fail(fault=fault):
+                    await self._fail_checked(attempt, fault, running=True)
+                    await anyio.sleep_forever()
+                case Wait():
+                    pass
             if now >= next_metrics:
                 next_metrics = now + self.settings.metrics_every_s
                 last_bytes = self._sample(watch, api, now, last_bytes)
 
-    def _ready(self, api: _ApiView, watch: _Watch) -> bool:
-        """MediaMTX says the path is ready with a publisher that is not someone else's; or,
-        with no API to ask (off, or not answering), FFmpeg reports progress, which it only
-        does once RECORD has succeeded."""
-        if self.mediamtx is not None and api.ok:
-            path = api.path
-            return path is not None and path.ready and path.source_id != api.foreign
-        return watch.last_block is not None
-
-    async def _fault_and_wait(self, attempt: _Attempt, message: str) -> None:
-        await self._fail_checked(attempt, Fault(ErrorKind.STREAM_STALLED, message), running=True)
-        await anyio.sleep_forever()
-
     def _sample(
-        self, watch: _Watch, api: _ApiView, now: float, last_bytes: tuple[float, int] | None
+        self, watch: ProgressWatch, api: _ApiView, now: float, last_bytes: tuple[float, int] | None
     ) -> tuple[float, int] | None:
         m = self.metrics
         block = watch.last_block
@@ -498,27 +515,6 @@ class _ApiView:
     confirmed_at: float | None = None
     updated: anyio.Event = field(default_factory=anyio.Event)  # set on each unconfirmed poll
 
-
-class _Watch:
-    """Progress as it arrives: when the stream last moved, and the instantaneous fps."""
-
-    def __init__(self, spawned_at: float) -> None:
-        self.spawned_at = spawned_at
-        self.advanced_at = spawned_at
-        self.last_block: ProgressBlock | None = None
-        self._frames: deque[tuple[float, int]] = deque(maxlen=2)
-
-    def progress(self, block: ProgressBlock) -> None:
-        now = time.monotonic()
-        previous = self.last_block
-        if previous is None or block.position() != previous.position():
-            self.advanced_at = now
-        self.last_block = block
-        if block.frame is not None:
-            self._frames.append((now, block.frame))
-
-    def fps(self) -> float | None:
-        if len(self._frames) < 2:
-            return None
-        (t0, f0), (t1, f1) = self._frames
-        return (f1 - f0) / (t1 - t0) if t1 > t0 and f1 >= f0 else None
+    def word(self) -> ApiWord | None:
+        """The watchdog's input: None while there is no answer to go by."""
+        return ApiWord(path=self.path, foreign=self.foreign) if self.ok else None

@@ -18,28 +18,34 @@ from ucvd.relay.status import MetricsSampled, StatusChanged
 ENDED = frozenset({Status.STOPPED, Status.FAILED})
 
 
-class OpenSession(msgspec.Struct, frozen=True, kw_only=True):
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One session of a camera's history: as this book makes it, the store keeps it (a row
+    of `sessions`, same names) and `ucvctl history` shows it."""
+
     camera_id: str
-    target: str | None
-    at: float
+    target: str | None  # the target's name
+    started_at: float  # wall clock, like ended_at
+    ended_at: float | None = None  # None while it runs
+    # stopped, failed, daemon_stopped, reconfigured, removed; or interrupted: left open by
+    # a daemon that died, and closed by the next one
+    end_reason: str | None = None
+    error_kind: str | None = None  # why it failed, when it did
+    error_message: str | None = None
+    restarts: int = 0
+    frames: int = 0  # totals over its FFmpeg processes
+    bytes: int = 0
 
 
-class CloseSession(msgspec.Struct, frozen=True, kw_only=True):
-    camera_id: str
-    at: float
-    reason: str  # stopped, failed, daemon_stopped, reconfigured, removed
-    error_kind: str | None
-    error_message: str | None
-    restarts: int
-    frames: int
-    bytes: int
+class OpenSession(msgspec.Struct, frozen=True):
+    """A session began: record it."""
+
+    session: SessionRecord
 
 
-class Counters(msgspec.Struct, frozen=True, kw_only=True):
-    camera_id: str
-    restarts: int
-    frames: int
-    bytes: int
+class CloseSession(msgspec.Struct, frozen=True):
+    """A session ended: its final record."""
+
+    session: SessionRecord
 
 
 Op = OpenSession | CloseSession
@@ -47,6 +53,7 @@ Op = OpenSession | CloseSession
 
 @dataclass
 class _Tally:
+    opened: SessionRecord
     frames_banked: int = 0
     frames_now: int = 0
     bytes_banked: int = 0
@@ -69,6 +76,11 @@ class _Tally:
     def bytes(self) -> int:
         return self.bytes_banked + self.bytes_now
 
+    def now(self) -> SessionRecord:
+        return msgspec.structs.replace(
+            self.opened, restarts=self.restarts, frames=self.frames, bytes=self.bytes
+        )
+
 
 class SessionBook:
     def __init__(self) -> None:
@@ -86,21 +98,21 @@ class SessionBook:
         if tally is not None:
             tally.restarts = restarts
         if note.new is Status.STARTING and tally is None:
-            self._open[note.camera_id] = _Tally()
-            return OpenSession(camera_id=note.camera_id, target=target, at=note.at)
+            opened = SessionRecord(camera_id=note.camera_id, target=target, started_at=note.at)
+            self._open[note.camera_id] = _Tally(opened)
+            return OpenSession(opened)
         if note.new in ENDED and tally is not None:
             del self._open[note.camera_id]
             failed = note.new is Status.FAILED
             error = note.error if failed else None
             return CloseSession(
-                camera_id=note.camera_id,
-                at=note.at,
-                reason="failed" if failed else stop_reason,
-                error_kind=str(error.kind) if error else None,
-                error_message=error.message if error else None,
-                restarts=restarts,
-                frames=tally.frames,
-                bytes=tally.bytes,
+                msgspec.structs.replace(
+                    tally.now(),
+                    ended_at=note.at,
+                    end_reason="failed" if failed else stop_reason,
+                    error_kind=str(error.kind) if error else None,
+                    error_message=error.message if error else None,
+                )
             )
         return None
 
@@ -109,8 +121,6 @@ class SessionBook:
         if tally is not None:
             tally.fold(note.metrics.frames, note.metrics.bytes_in)
 
-    def counters(self) -> list[Counters]:
-        return [
-            Counters(camera_id=cam, restarts=t.restarts, frames=t.frames, bytes=t.bytes)
-            for cam, t in self._open.items()
-        ]
+    def counters(self) -> list[SessionRecord]:
+        """The running sessions as they stand: their counters are saved periodically."""
+        return [tally.now() for tally in self._open.values()]

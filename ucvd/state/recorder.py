@@ -128,24 +128,14 @@ class Recorder:
     async def _write(self, op: _Op) -> None:
         store = self.store.store
         match op:
-            case OpenSession():
-                self._session_ids[op.camera_id] = await self.store.call(
-                    store.open_session, op.camera_id, op.target, op.at
+            case OpenSession(session=session):
+                self._session_ids[session.camera_id] = await self.store.call(
+                    store.open_session, session
                 )
-            case CloseSession():
-                session_id = self._session_ids.pop(op.camera_id, None)
+            case CloseSession(session=session):
+                session_id = self._session_ids.pop(session.camera_id, None)
                 if session_id is not None:
-                    await self.store.call(
-                        store.close_session,
-                        session_id,
-                        at=op.at,
-                        reason=op.reason,
-                        error_kind=op.error_kind,
-                        error_message=op.error_message,
-                        restarts=op.restarts,
-                        frames=op.frames,
-                        bytes_=op.bytes,
-                    )
+                    await self.store.call(store.close_session, session_id, session)
             case _Checkpoint():
                 counters = [
                     (self._session_ids[cam], restarts, frames, bytes_)

@@ -43,13 +43,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ucvd.domain.model import Camera, CameraOptions, Target
+from ucvd.state.history import SessionRecord
 from ucvd.state.migrations import LATEST, migrate
 
 DB_NAME = "ucvd.db"
@@ -146,19 +146,6 @@ class SampleRow(Base):
     readers: Mapped[int] = mapped_column(Integer)
 
 
-class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    camera_id: str
-    target: str | None
-    started_at: float
-    ended_at: float | None
-    end_reason: str | None
-    error_kind: str | None
-    error_message: str | None
-    restarts: int
-    frames: int
-    bytes: int
-
-
 class Sample(msgspec.Struct, frozen=True, kw_only=True):
     camera_id: str
     at: float
@@ -205,6 +192,18 @@ def _target(row: TargetRow) -> Target:
         reconnect_delay=row.reconnect_delay,
         path_template=row.path_template,
     )
+
+
+def _session(row: SessionRow) -> SessionRecord:
+    return SessionRecord(**{name: getattr(row, name) for name in SessionRecord.__struct_fields__})
+
+
+# What closing a session writes: everything but what opening it wrote.
+_OUTCOME = tuple(
+    name
+    for name in SessionRecord.__struct_fields__
+    if name not in ("camera_id", "target", "started_at")
+)
 
 
 def _sample_row(sample: Sample) -> dict[str, Any]:
@@ -395,27 +394,16 @@ class Store:
             s.execute(update(TargetRow).where(TargetRow.name == name).values(active=True))
 
     # --- history ----------------------------------------------------------------------------
-    def open_session(self, camera_id: str, target: str | None, at: float) -> int:
+    def open_session(self, session: SessionRecord) -> int:
         with self._tx() as s:
-            row = SessionRow(
-                camera_id=camera_id,
-                target=target,
-                started_at=at,
-                ended_at=None,
-                end_reason=None,
-                error_kind=None,
-                error_message=None,
-                restarts=0,
-                frames=0,
-                bytes=0,
-            )
+            row = SessionRow(**msgspec.structs.asdict(session))
             s.add(row)
             s.flush()
             session_id = row.id
             # Keep the newest SESSIONS_KEPT of this camera.
             cutoff = s.scalar(
                 select(SessionRow.id)
-                .where(SessionRow.camera_id == camera_id)
+                .where(SessionRow.camera_id == session.camera_id)
                 .order_by(SessionRow.id.desc())
                 .offset(SESSIONS_KEPT)
                 .limit(1)
@@ -423,36 +411,18 @@ class Store:
             if cutoff is not None:
                 s.execute(
                     delete(SessionRow).where(
-                        SessionRow.camera_id == camera_id, SessionRow.id <= cutoff
+                        SessionRow.camera_id == session.camera_id, SessionRow.id <= cutoff
                     )
                 )
             return session_id
 
-    def close_session(
-        self,
-        session_id: int,
-        *,
-        at: float,
-        reason: str,
-        error_kind: str | None,
-        error_message: str | None,
-        restarts: int,
-        frames: int,
-        bytes_: int,
-    ) -> None:
+    def close_session(self, session_id: int, session: SessionRecord) -> None:
+        """Write how a session ended; once only (a closed session stays as it was closed)."""
         with self._tx() as s:
             s.execute(
                 update(SessionRow)
                 .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
-                .values(
-                    ended_at=at,
-                    end_reason=reason,
-                    error_kind=error_kind,
-                    error_message=error_message,
-                    restarts=restarts,
-                    frames=frames,
-                    bytes=bytes_,
-                )
+                .values({name: getattr(session, name) for name in _OUTCOME})
             )
 
     def checkpoint(self, samples: list[Sample], counters: list[tuple[int, int, int, int]]) -> None:
@@ -487,26 +457,9 @@ class Store:
                 .order_by(SessionRow.id.desc())
                 .limit(limit)
             ).all()
-            return [
-                SessionRecord(
-                    camera_id=r.camera_id,
-                    target=r.target,
-                    started_at=r.started_at,
-                    ended_at=r.ended_at,
-                    end_reason=r.end_reason,
-                    error_kind=r.error_kind,
-                    error_message=r.error_message,
-                    restarts=r.restarts,
-                    frames=r.frames,
-                    bytes=r.bytes,
-                )
-                for r in rows
-            ]
+            return [_session(r) for r in rows]
 
     # --- metric samples ---------------------------------------------------------------------
-    def add_samples(self, samples: list[Sample]) -> None:
-        self.checkpoint(samples, [])
-
     def compact_samples(self, now: float) -> None:
         """Raw samples older than a day become hourly averages; those go after 90 days.
         Bounded whatever the uptime: per camera, 1 day of raw plus 90 days of hours."""
@@ -538,27 +491,6 @@ class Store:
             )
             s.execute(delete(SampleRow).where(SampleRow.period_s == 0, SampleRow.at < raw_cutoff))
             s.execute(delete(SampleRow).where(SampleRow.at < now - HOURLY_KEEP_S))
-
-    def sample_count(self) -> dict[int, int]:
-        with self._tx() as s:
-            rows = s.execute(
-                select(SampleRow.period_s, func.count()).group_by(SampleRow.period_s)
-            ).all()
-            return {int(period): int(count) for period, count in rows}
-
-    def samples(self, camera_id: str, since: float) -> list[tuple[float, int, float | None]]:
-        """(at, period_s, fps) of one camera since a time, oldest first."""
-        with self._tx() as s:
-            rows = s.execute(
-                select(SampleRow.at, SampleRow.period_s, SampleRow.fps)
-                .where(SampleRow.camera_id == camera_id, SampleRow.at >= since)
-                .order_by(SampleRow.at)
-            ).all()
-            return [(float(a), int(p), f) for a, p, f in rows]
-
-    def schema_version(self) -> int:
-        with self._tx() as s:
-            return int(s.execute(text("PRAGMA user_version")).scalar() or 0)
 
 
 def _check_and_migrate(path: Path) -> None:
@@ -602,4 +534,4 @@ class AsyncStore:
         return await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
 
-__all__ = ["LATEST", "AsyncStore", "Conflict", "Sample", "SessionRecord", "Store", "StoreError"]
+__all__ = ["LATEST", "AsyncStore", "Conflict", "Sample", "Store", "StoreError"]

@@ -1,0 +1,208 @@
+"""Spawn and stop ordering of one supervisor, with a stand-in for FFmpeg: milliseconds per
+case, and every process the supervisor ever held is accounted for."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import anyio
+import pytest
+
+from tests.harness.waiting import wait_until_async
+from ucvd.domain.model import Camera, Target
+from ucvd.relay.ffmpeg.process import LogLine
+from ucvd.relay.ffmpeg.progress import ProgressBlock
+from ucvd.relay.publication import Status
+from ucvd.relay.status import SupervisorSettings
+from ucvd.relay.supervisor import Supervisor
+from ucvd.relay.uplink import Uplink
+
+pytestmark = pytest.mark.anyio
+
+CAMERA = Camera(id="cam", url="rtsp://192.0.2.10:554/stream")
+TARGET = Target(name="t", rtsp_url="rtsp://192.0.2.20:8554", api_enabled=False,
+                reconnect_delay=0.01)  # fmt: skip
+SETTINGS = SupervisorSettings(poll_s=0.01, metrics_every_s=0.01)
+WAIT_S = 5.0  # only ever reached when a case fails
+
+
+class StandIn:
+    """A process as the supervisor sees it: alive until stopped or told to exit."""
+
+    def __init__(self, pid: int, on_progress: Callable[[ProgressBlock], None]) -> None:
+        self.pid = pid
+        self.running = True
+        self.stop_requested = False
+        self.own_lines: list[LogLine] = []
+        self.on_progress = on_progress
+        self._exited = anyio.Event()
+        self._code = 0
+
+    def exit(self, code: int) -> None:
+        self.running = False
+        self._code = code
+        self._exited.set()
+
+    async def finished(self) -> int:
+        await self._exited.wait()
+        return self._code
+
+
+class Spawner:
+    """The stand-in starter: a journal of spawns and exits, and the most alive at once."""
+
+    def __init__(self) -> None:
+        self.journal: list[str] = []
+        self.spawns = 0
+        self.alive: list[StandIn] = []
+        self.most_alive = 0
+        self.spawning = 0  # inside the spawn, not yet handed to the supervisor
+        self.hold_spawns: anyio.Event | None = None  # while set and unset, spawns hang
+
+    @contextlib.asynccontextmanager
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        secrets: Sequence[str],
+        on_progress: Callable[[ProgressBlock], None],
+        lines: deque[LogLine],
+        tag: str | None,
+    ) -> AsyncIterator[StandIn]:
+        self.spawns += 1
+        proc = StandIn(self.spawns, on_progress)
+        self.alive.append(proc)
+        self.most_alive = max(self.most_alive, len(self.alive))
+        self.journal.append(f"spawn {proc.pid}")
+        try:
+            self.spawning += 1
+            try:
+                if self.hold_spawns is not None:
+                    await self.hold_spawns.wait()
+            finally:
+                self.spawning -= 1
+            yield proc
+        finally:
+            proc.stop_requested = True
+            # Stopping takes a while, as FFmpeg's stop ladder does: a supervisor that did not
+            # wait for it would spawn the next one in between.
+            with anyio.CancelScope(shield=True):
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+            if proc.running:
+                proc.exit(255)
+            self.alive.remove(proc)
+            self.journal.append(f"exit {proc.pid}")
+
+
+async def _answers(_host: str, _port: int, _within: float) -> str | None:
+    return None  # the target always answers: no fault is blamed on the link
+
+
+@contextlib.asynccontextmanager
+async def supervised(spawner: Spawner) -> AsyncIterator[Supervisor]:
+    sup = Supervisor(
+        CAMERA,
+        TARGET,
+        ffmpeg="ffmpeg",
+        mediamtx=None,
+        uplink=Uplink("192.0.2.20", 8554, connect=_answers),
+        settings=SETTINGS,
+        starter=spawner,
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        try:
+            yield sup
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def until(probe: Callable[[], object], what: str) -> None:
+    await wait_until_async(probe, timeout=WAIT_S, what=what)
+
+
+async def publishing(sup: Supervisor, spawner: Spawner) -> None:
+    """Let the newest process report progress, which confirms it (no API to ask)."""
+    await until(lambda: spawner.alive and not spawner.spawning, "a spawned process")
+    spawner.alive[-1].on_progress(ProgressBlock(frame=1, out_time_us=40_000))
+    await until(lambda: sup.machine.status is Status.PUBLISHING, "publishing")
+
+
+async def test_twenty_concurrent_starts_spawn_once() -> None:
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        results: list[bool] = []
+
+        async def start() -> None:
+            results.append(await sup.start())
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(start)
+        assert sorted(results) == [False] * 19 + [True]
+        await publishing(sup, spawner)
+        assert await sup.stop()
+    assert spawner.journal == ["spawn 1", "exit 1"]
+
+
+async def test_stop_while_spawning_leaves_no_process() -> None:
+    spawner = Spawner()
+    spawner.hold_spawns = anyio.Event()  # never set: the spawn hangs until cancelled
+    async with supervised(spawner) as sup:
+        assert await sup.start()
+        await until(lambda: spawner.spawning, "a spawn under way")
+        assert await sup.stop()
+        assert spawner.alive == []
+        assert spawner.journal == ["spawn 1", "exit 1"]
+        assert sup.machine.status is Status.STOPPED
+        assert sup.state().pid is None
+
+
+async def test_restart_stops_the_old_process_before_spawning_the_new() -> None:
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        assert await sup.start()
+        await publishing(sup, spawner)
+        assert await sup.restart()
+        await publishing(sup, spawner)
+        assert spawner.journal == ["spawn 1", "exit 1", "spawn 2"]
+        assert sup.state().pid == 2
+    assert spawner.journal == ["spawn 1", "exit 1", "spawn 2", "exit 2"]
+    assert spawner.most_alive == 1
+
+
+async def test_commands_in_any_order_never_run_two_processes() -> None:
+    """Starts, restarts and stops racing each other, some while a spawn hangs: at no time
+    are two processes alive, and the last stop leaves none."""
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        for round_ in range(10):
+            spawner.hold_spawns = anyio.Event() if round_ % 2 else None
+            async with anyio.create_task_group() as tg:
+                for command in (sup.start, sup.restart, sup.stop, sup.start, sup.restart):
+                    tg.start_soon(command)
+            if spawner.hold_spawns is not None:
+                spawner.hold_spawns.set()
+        assert sup.machine.status is not Status.STOPPED  # the last command was a restart
+        await sup.stop()
+        assert spawner.alive == []
+    assert spawner.most_alive == 1
+    assert spawner.spawns > 10  # the restarts did spawn, so the bound above was tested
+    assert len(spawner.journal) == 2 * spawner.spawns
+
+
+async def test_a_process_that_exits_by_itself_is_replaced_after_it_is_reaped() -> None:
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        assert await sup.start()
+        await publishing(sup, spawner)
+        spawner.alive[0].exit(1)  # FFmpeg died; the supervisor did not ask
+        await until(lambda: spawner.journal[-1] == "spawn 2", "the retry's spawn")
+        assert spawner.journal == ["spawn 1", "exit 1", "spawn 2"]
+        error = sup.state().last_error
+        assert error is not None
+        assert sup.machine.status is Status.STARTING
+    assert spawner.most_alive == 1

@@ -1,0 +1,146 @@
+"""The watchdog's judgement of one attempt, sans I/O: facts in, a verdict out.
+
+An attempt (one FFmpeg process) is *confirmed* once the stream demonstrably reached
+MediaMTX: the Control API lists the path as ready with a publisher that is not the one
+that was there before we spawned; or, with no API to ask (off, or not answering), FFmpeg
+writes its first progress block, which it only does once RECORD has succeeded. Until then
+the start timeout runs from the spawn; after it, the stall timeout runs from the last
+progress block whose position (frame, out_time) moved.
+
+The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
+acts on the verdict; the timing of the checks is its business too, apart from the period
+a confirmed attempt is checked at (`check_every`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.relay.ffmpeg.progress import ProgressBlock
+from ucvd.relay.status import SupervisorSettings
+
+STALL_CHECK_S = 1.0  # a confirmed publication's stall check runs at most this often
+
+
+class PathWord(Protocol):
+    """What the watchdog reads of MediaMTX's view of a path (`mediamtx.PathInfo`)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def source_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ApiWord:
+    """MediaMTX's last answer on the path. Absent (None) when there is none to go by: the
+    API is off for this target, or its last poll failed; the RTSP leg decides then."""
+
+    path: PathWord | None  # None: nobody publishes or reads there
+    foreign: str | None  # the publisher that was there before we spawned, if any
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the watchdog sees at one check."""
+
+    now: float  # monotonic, like every time below
+    spawned_at: float
+    advanced_at: float  # the spawn, until progress moves; then the last move
+    progressed: bool  # FFmpeg has written at least one progress block
+    confirmed_at: float | None
+    api: ApiWord | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do: still starting within the timeout, or confirmed and moving."""
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The stream reached MediaMTX: the attempt is publishing from now on."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The attempt is stuck; the fault says how."""
+
+    fault: Fault
+
+
+Verdict = Wait | Confirm | Fail
+
+
+def ready(look: Look) -> bool:
+    """Has the stream reached MediaMTX? The API's word when there is one, else progress."""
+    if look.api is not None:
+        path = look.api.path
+        return path is not None and path.ready and path.source_id != look.api.foreign
+    return look.progressed
+
+
+def judge(look: Look, settings: SupervisorSettings) -> Verdict:
+    if look.confirmed_at is None:
+        if ready(look):
+            return Confirm()
+        if look.now - look.spawned_at > settings.start_timeout_s:
+            sending = " (FFmpeg is sending)" if look.progressed else ""
+            return Fail(
+                Fault(
+                    ErrorKind.STREAM_STALLED,
+                    f"no stream reached MediaMTX within {settings.start_timeout_s:g} s" + sending,
+                )
+            )
+        return Wait()
+    if look.now - look.advanced_at > settings.stall_timeout_s:
+        return Fail(
+            Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
+        )
+    return Wait()
+
+
+def check_every(settings: SupervisorSettings, *, confirmed: bool) -> float:
+    """How long the watchdog sleeps between checks. Once confirmed, a stall is measured in
+    seconds (stall_timeout_s): checking twice a second per camera was a quarter of the
+    daemon's wakeups at 100 cameras. Before, a fresh answer from the API may wake it
+    earlier (the supervisor's business), so that readiness is acted on when it is seen."""
+    return max(settings.poll_s, STALL_CHECK_S) if confirmed else settings.poll_s
+
+
+class ProgressWatch:
+    """Progress as it arrives: when the stream last moved, and the instantaneous fps."""
+
+    def __init__(self, spawned_at: float) -> None:
+        self.spawned_at = spawned_at
+        self.advanced_at = spawned_at
+        self.last_block: ProgressBlock | None = None
+        self._frames: deque[tuple[float, int]] = deque(maxlen=2)
+
+    def progress(self, block: ProgressBlock, now: float) -> None:
+        previous = self.last_block
+        if previous is None or block.position() != previous.position():
+            self.advanced_at = now
+        self.last_block = block
+        if block.frame is not None:
+            self._frames.append((now, block.frame))
+
+    def fps(self) -> float | None:
+        if len(self._frames) < 2:
+            return None
+        (t0, f0), (t1, f1) = self._frames
+        return (f1 - f0) / (t1 - t0) if t1 > t0 and f1 >= f0 else None
+
+    def look(self, now: float, *, confirmed_at: float | None, api: ApiWord | None) -> Look:
+        return Look(
+            now=now,
+            spawned_at=self.spawned_at,
+            advanced_at=self.advanced_at,
+            progressed=self.last_block is not None,
+            confirmed_at=confirmed_at,
+            api=api,
+        )
