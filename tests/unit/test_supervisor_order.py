@@ -206,3 +206,20 @@ async def test_a_process_that_exits_by_itself_is_replaced_after_it_is_reaped() -
         assert error is not None
         assert sup.machine.status is Status.STARTING
     assert spawner.most_alive == 1
+
+
+async def test_new_settings_reach_a_running_publication_and_its_backoff() -> None:
+    """A reload's supervision settings apply at once, the backoff's cap and forgiveness too
+    (they are the state machine's, not read from the settings at each failure)."""
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        assert await sup.start()
+        await publishing(sup, spawner)
+        new = SupervisorSettings(
+            poll_s=0.01, metrics_every_s=0.01, backoff_cap_s=7.0, healthy_after_s=3.0
+        )
+        sup.apply_settings(new)
+        assert sup.settings is new
+        assert (sup.machine.policy.cap_s, sup.machine.policy.healthy_after_s) == (7.0, 3.0)
+        assert sup.status is Status.PUBLISHING  # applied in place: nothing was restarted
+    assert spawner.journal == ["spawn 1", "exit 1"]

@@ -104,7 +104,7 @@ class Publications:
 
     def status(self, camera_id: str) -> Status:
         pub = self._pubs.get(camera_id)
-        return pub.sup.machine.status if pub is not None else Status.STOPPED
+        return pub.sup.status if pub is not None else Status.STOPPED
 
     def target_of(self, camera_id: str) -> Target | None:
         pub = self._pubs.get(camera_id)
@@ -115,9 +115,7 @@ class Publications:
         return list(pub.sup.lines) if pub is not None else []
 
     def running(self) -> list[str]:
-        return [
-            cid for cid, pub in self._pubs.items() if pub.sup.machine.status is not Status.STOPPED
-        ]
+        return [cid for cid, pub in self._pubs.items() if pub.sup.status is not Status.STOPPED]
 
     # --- commands ---------------------------------------------------------------------------
     async def start(self, camera: Camera, target: Target, *, force: bool = False) -> bool:
@@ -169,7 +167,7 @@ class Publications:
         """Supervision timeouts apply at once; relay (argv) settings to the next FFmpeg."""
         self.settings = settings
         for pub in self._pubs.values():
-            pub.sup.settings = settings
+            pub.sup.apply_settings(settings)
 
     # --- supervisors ------------------------------------------------------------------------
     async def _spawn_supervisor(self, camera: Camera, target: Target) -> _Pub:
@@ -252,7 +250,7 @@ class Publications:
             note = msgspec.structs.replace(
                 note,
                 target=pub.target.name if pub is not None else None,
-                restarts=pub.sup.machine.restarts if pub is not None else 0,
+                restarts=pub.sup.restarts if pub is not None else 0,
                 reason=self._stop_reasons.pop(note.camera_id, "stopped") if stopped else "stopped",
             )
             self._log(note)

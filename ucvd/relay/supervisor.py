@@ -210,6 +210,20 @@ class Supervisor:
         proc = self._attempt.proc if self._attempt is not None else None
         return proc.pid if proc is not None and proc.running else None
 
+    @property
+    def status(self) -> Status:
+        return self.machine.status
+
+    @property
+    def restarts(self) -> int:
+        return self.machine.restarts
+
+    def apply_settings(self, settings: SupervisorSettings) -> None:
+        """New supervision settings: timeouts and the backoff's cap and forgiveness apply
+        from now on, relay (argv) settings from the next FFmpeg."""
+        self.settings = settings
+        self.machine.policy = _policy(self.camera, self.target, settings)
+
     def state(self) -> PublicationState:
         m = self.machine
         return PublicationState(
