@@ -2,7 +2,7 @@
 
 Everything that happens to a publication (an operator's command, a confirmation from
 MediaMTX, a stall, an exit, a retry timer) becomes an event on one queue, handled one at a
-time by `run()`. That queue is the per-camera lock of design.md §4 rule 1: twenty
+time by `run()`. That queue is the per-camera lock (docs/architecture.md §3): twenty
 concurrent `start` calls are twenty events, the first spawns, the others find the
 publication already starting. Actions the machine returns are carried out in that same
 loop; a `Terminate` is awaited there (stop ladder and reap) before anything else happens,
@@ -165,7 +165,7 @@ class Supervisor:
         # Shared with the other publications on this server when the caller has one.
         self.uplink = uplink or Uplink(*host_port(target))
         self._notify = notify
-        self.tag = tag  # marks our FFmpeg children (runner.find_tagged)
+        self.tag = tag  # marks our FFmpeg children (ffmpeg.process.find_tagged)
         self._rng = rng
         self._starter = starter  # a test passes a stand-in, to check ordering without FFmpeg
         self._secrets = secrets_of(camera, target)
