@@ -27,12 +27,13 @@ import msgspec
 import structlog
 
 from ucvd.api import protocol as p
-from ucvd.api.jsonrpc import RpcError
 from ucvd.config import Config, ConfigError, load
 from ucvd.control.events import EventBus
-from ucvd.control.server import AccessPolicy, Connection, ControlServer, Method, give_to_group
+from ucvd.control.handlers import method
+from ucvd.control.server import AccessPolicy, Connection, ControlServer, give_to_group
 from ucvd.control.views import counts, iso
 from ucvd.discovery.probe import ffprobe_next_to
+from ucvd.domain.refusals import ConfigRefused
 from ucvd.host import exposure
 from ucvd.host.notify import Notifier, status_line
 from ucvd.relay.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
@@ -106,9 +107,9 @@ class Daemon:
             ffprobe=ffprobe_next_to(self.config.daemon.ffmpeg),
         )
         methods = self.service.methods() | {
-            "daemon.info": Method(p.NoParams, self.info),
-            "daemon.health": Method(p.NoParams, self.health),
-            "daemon.reload": Method(p.NoParams, self.reload_rpc),
+            "daemon.info": method(p.NoParams, self.info),
+            "daemon.health": method(p.NoParams, self.health),
+            "daemon.reload": method(p.NoParams, self.reload_rpc),
         }
         assert set(methods) == set(p.PARAMS), "every protocol method has a handler"
         d = self.config.daemon
@@ -264,7 +265,7 @@ class Daemon:
         try:
             return await self.reload()
         except ConfigError as exc:
-            raise RpcError.domain("config_error", str(exc)) from None
+            raise ConfigRefused(str(exc)) from None
 
     async def reload(self) -> p.ReloadResult:
         """Re-read the config file and apply it; raises ConfigError (nothing changes then)."""
