@@ -28,12 +28,12 @@ from ucvd.control.events import EventBus
 from ucvd.control.handlers import method
 from ucvd.control.server import Connection, Method
 from ucvd.control.views import camera_view, iso, session_view, status_list, status_view, target_view
+from ucvd.discovery import adoption
 from ucvd.discovery import results as discovery_results
 from ucvd.discovery import scan as discovery
 from ucvd.discovery.interfaces import InterfaceError
 from ucvd.discovery.probe import ProbeFailed, probe
 from ucvd.discovery.request import plan_for
-from ucvd.discovery.rtsp_probe import StreamAccess
 from ucvd.discovery.subnet import InvalidScope
 from ucvd.domain import validation as valid
 from ucvd.domain.errors import ErrorKind
@@ -48,7 +48,7 @@ from ucvd.domain.refusals import (
     NotSaved,
     Refused,
 )
-from ucvd.domain.urls import InvalidURL, publish_path, split_credentials
+from ucvd.domain.urls import InvalidURL, publish_path
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
@@ -519,55 +519,26 @@ class Service:
         result: p.DiscoveryResult,
         conn: Connection,
     ) -> None:
-        """Register each ONVIF camera found with no camera at its address yet: its first
-        profile (the main stream, by ONVIF convention), with the operator's credentials.
-        Not when that stream is on another host, or refused the credentials when checked."""
-        taken = set(self.cameras)
-        number = 0
-        for device in result.devices:
-            finding = report.findings[device.address]
-            onvif = finding.onvif
-            if device.registered or any(s.registered_as for s in device.streams):
+        """Register what `adoption` picks; one camera refused is a note, not a failed scan."""
+        steps = adoption.adoptions(
+            prefix,
+            result.devices,
+            report.findings,
+            set(self.cameras),
+            username=params.username,
+            password=params.password,
+        )
+        for step in steps:
+            if isinstance(step, adoption.Skip):
+                result.notes.append(step.note)
                 continue
-            if onvif is None or not onvif.profiles or onvif.profiles[0].uri is None:
-                if device.onvif or device.rtsp:
-                    why = device.onvif_status or "no ONVIF: its stream path is unknown"
-                    result.notes.append(f"{device.address} not added ({why})")
-                continue
-            main = onvif.profiles[0]
-            if discovery.host_of(onvif.profiles[0].uri) != device.address:
-                # FFmpeg would send the credentials there: not a host that answered us.
-                result.notes.append(f"{device.address} not added (its stream is on another host)")
-                continue
-            if main.access is StreamAccess.CREDENTIALS_REFUSED:
-                result.notes.append(
-                    f"{device.address} not added (its stream refused the credentials)"
-                )
-                continue
+            device = step.device
             try:
-                url, url_user, url_password = split_credentials(onvif.profiles[0].uri)
-            except InvalidURL as exc:
-                result.notes.append(f"{device.address} not added: {exc}")
+                added = await self.camera_add(step.camera, conn)
+            except Refused as exc:
+                result.notes.append(adoption.not_added(device.address, exc.message))
                 continue
-            username, password = params.username, params.password
-            if username is None:
-                username, password = url_user, url_password
-            number += 1
-            while f"{prefix}-{number}" in taken:
-                number += 1
-            camera_id = f"{prefix}-{number}"
-            name = " ".join(x for x in (device.manufacturer, device.model) if x)
-            name = "".join(ch for ch in name if ch.isprintable())[:200]  # the device's words
-            try:
-                added = await self.camera_add(
-                    p.CameraAdd(id=camera_id, url=url, username=username, password=password,
-                                name=name),
-                    conn,
-                )  # fmt: skip
-            except Refused as exc:  # one camera refused is a note, not a failed scan
-                result.notes.append(f"{device.address} not added: {exc.message}")
-                continue
-            taken.add(camera_id)
+            camera_id = step.camera.id
             device.registered.append(camera_id)
             if device.streams:
                 device.streams[0].registered_as = camera_id
