@@ -28,7 +28,7 @@ from ucvd.control.events import EventBus
 from ucvd.control.handlers import method
 from ucvd.control.server import Connection, Method
 from ucvd.control.views import camera_view, iso, session_view, status_list, status_view, target_view
-from ucvd.discovery import adoption
+from ucvd.discovery import adoption, rtsp_probe
 from ucvd.discovery import results as discovery_results
 from ucvd.discovery import scan as discovery
 from ucvd.discovery.interfaces import InterfaceError
@@ -365,7 +365,7 @@ class Service:
         target = self._target(params.name)
         problems: list[str] = []
         endpoint = Endpoint.of(target.rtsp_url)
-        rtsp_ok = await _rtsp_answers(endpoint)
+        rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
         if not rtsp_ok:
             problems.append(f"no RTSP server answers at {endpoint}")
         api_ok: bool | None = None
@@ -543,19 +543,3 @@ class Service:
             if device.streams:
                 device.streams[0].registered_as = camera_id
             result.added.append(p.AddedCamera(id=camera_id, address=device.address, url=added.url))
-
-
-async def _rtsp_answers(endpoint: Endpoint, timeout_s: float = 3.0) -> bool:
-    """Does an RTSP server answer OPTIONS there? (Any RTSP status line counts.)"""
-    with anyio.move_on_after(timeout_s):
-        try:
-            async with await anyio.connect_tcp(endpoint.host, endpoint.port) as stream:
-                await stream.send(
-                    f"OPTIONS rtsp://{endpoint}/ RTSP/1.0\r\nCSeq: 1\r\n"
-                    "User-Agent: ucvd-check\r\n\r\n".encode()
-                )
-                reply = await stream.receive(1024)
-                return reply.startswith(b"RTSP/1.0")
-        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
-            return False
-    return False
