@@ -353,8 +353,9 @@ class Service:
         async def move(camera_id: str) -> None:
             async with self._locks[camera_id]:
                 camera = self.cameras.get(camera_id)
-                running = self.pubs.status(camera_id) is not Status.STOPPED
-                if camera is not None and running and self.pubs.target_of(camera_id) != target:
+                # Failed ones move too (a restart each), like every publication not stopped.
+                started = self.pubs.status(camera_id) is not Status.STOPPED
+                if camera is not None and started and self.pubs.target_of(camera_id) != target:
                     await self.pubs.start(camera, target)
 
         async with anyio.create_task_group() as tg:
@@ -410,9 +411,7 @@ class Service:
                     "no target is active: add one with `ucvctl target add NAME --url rtsp://...`"
                 )
             status = self.pubs.status(camera.id)
-            if status in (Status.STARTING, Status.PUBLISHING, Status.RECONNECTING) and not (
-                params.force_restart
-            ):
+            if status.running and not params.force_restart:
                 raise AlreadyPublishing(
                     f"camera {camera.id!r} is already {status}; use --force-restart to restart it"
                 )
@@ -424,8 +423,8 @@ class Service:
     async def publishing_stop(self, params: p.PublishRef, _conn: Connection) -> p.PublicationStatus:
         camera = self._camera(params.camera_id)
         async with self._locks[camera.id]:
-            running = self.pubs.status(camera.id) is not Status.STOPPED
-            if not running and self.desired.get(camera.id) != "publishing":
+            stopped = self.pubs.status(camera.id) is Status.STOPPED
+            if stopped and self.desired.get(camera.id) != "publishing":
                 raise NotPublishing(f"camera {camera.id!r} is not publishing")
             await self._set_desired(camera.id, "stopped")
             await self.pubs.stop(camera.id)
