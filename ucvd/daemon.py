@@ -331,10 +331,8 @@ class Daemon:
         restarted: list[str] = []
 
         async def restart(camera_id: str) -> None:
-            async with service._locks[camera_id]:
-                if self.pubs.status(camera_id) not in (Status.STOPPED, Status.FAILED):
-                    await self.pubs.start(service.cameras[camera_id], target, force=True)
-                    restarted.append(camera_id)
+            if await service.restart_if_running(camera_id, target):
+                restarted.append(camera_id)
 
         async with anyio.create_task_group() as tg:
             for camera_id in trying:

@@ -179,6 +179,17 @@ class Service:
         async with self._locks[camera.id]:
             await self.pubs.start(camera, target)
 
+    async def restart_if_running(self, camera_id: str, target: Target) -> bool:
+        """Restart a publication onto `target` if it is still trying to publish, under its
+        camera's lock, so that it cannot race an operator's start or stop. False when it is
+        stopped or gave up (a failed one waits for an operator)."""
+        async with self._locks[camera_id]:
+            camera = self.cameras.get(camera_id)
+            if camera is None or not self.pubs.status(camera_id).running:
+                return False
+            await self.pubs.start(camera, target, force=True)
+            return True
+
     # --- cameras ----------------------------------------------------------------------------
     async def camera_add(self, params: p.CameraAdd, _conn: Connection) -> p.CameraView:
         camera = valid.camera(
