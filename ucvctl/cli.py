@@ -22,11 +22,14 @@ import msgspec
 from ucvctl import render
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
 from ucvd.api import protocol as p
+from ucvd.domain.model import CameraOptions, Transport
 from ucvd.host import exposure
 from ucvd.version import __version__
 
 DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
 SOCKET_ENV = "UCVD_SOCKET"
+R = TypeVar("R")  # an RPC result
+T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
@@ -199,11 +202,11 @@ class Commands:
     def show(
         self,
         method: str,
-        params: Any,
-        result_type: type[Any],
-        text: Callable[[Any], str],
-        adjust: Callable[[Any], Any] | None = None,
-    ) -> Any:
+        params: msgspec.Struct,
+        result_type: type[R],
+        text: Callable[[R], str],
+        adjust: Callable[[R], R] | None = None,
+    ) -> R:
         raw = self.client.call_raw(method, params)
         result = msgspec.json.decode(raw, type=result_type)
         if adjust is not None:
@@ -217,11 +220,11 @@ class Commands:
 
     def publish(self) -> int:
         a = self.args
-        params = {"camera_id": a.id, "force_restart": a.force_restart}
+        params = p.PublishStart(camera_id=a.id, force_restart=a.force_restart)
         if not a.wait:
             self.show("publishing.start", params, p.PublicationStatus, _started)
             return EXIT_OK
-        self.client.call_raw("events.subscribe", {"camera_ids": [a.id]})
+        self.client.call_raw("events.subscribe", p.Subscribe(camera_ids=[a.id]))
         raw = self.client.call_raw("publishing.start", params)
         status = msgspec.json.decode(raw, type=p.PublicationStatus)
         if status.status != "publishing":
@@ -263,27 +266,26 @@ class Commands:
 
     def _status(self, camera_id: str) -> p.PublicationStatus:
         self.client.settimeout(30)
-        result: p.PublicationStatus = self.client.call(
-            "publishing.status", {"camera_id": camera_id}, p.PublicationStatus
+        return self.client.call(
+            "publishing.status", p.StatusQuery(camera_id=camera_id), p.PublicationStatus
         )
-        return result
 
     def stop(self) -> int:
-        self.show("publishing.stop", {"camera_id": self.args.id}, p.PublicationStatus,
+        self.show("publishing.stop", p.PublishRef(camera_id=self.args.id), p.PublicationStatus,
                   lambda s: f"{s.camera_id}: stopped")  # fmt: skip
         return EXIT_OK
 
     def restart(self) -> int:
-        self.show("publishing.restart", {"camera_id": self.args.id}, p.PublicationStatus,
+        self.show("publishing.restart", p.PublishRef(camera_id=self.args.id), p.PublicationStatus,
                   lambda s: f"{s.camera_id}: restarting ({s.status})")  # fmt: skip
         return EXIT_OK
 
     def status(self) -> int:
         if self.args.id:
-            self.show("publishing.status", {"camera_id": self.args.id}, p.PublicationStatus,
-                      render.status_detail)  # fmt: skip
+            self.show("publishing.status", p.StatusQuery(camera_id=self.args.id),
+                      p.PublicationStatus, render.status_detail)  # fmt: skip
         else:
-            self.show("publishing.status", {}, p.StatusList, render.status_table)
+            self.show("publishing.status", p.StatusQuery(), p.StatusList, render.status_table)
         return EXIT_OK
 
     def watch(self) -> int:
@@ -291,12 +293,13 @@ class Commands:
         ids = [a.id] if a.id else None
         statuses: dict[str, p.PublicationStatus] = {}
         if a.id:
-            statuses[a.id] = self.client.call("publishing.status", {"camera_id": a.id},
+            statuses[a.id] = self.client.call("publishing.status",
+                                              p.StatusQuery(camera_id=a.id),
                                               p.PublicationStatus)  # fmt: skip
         else:
-            for s in self.client.call("publishing.status", {}, p.StatusList).items:
+            for s in self.client.call("publishing.status", p.StatusQuery(), p.StatusList).items:
                 statuses[s.camera_id] = s
-        self.client.call_raw("events.subscribe", {"camera_ids": ids})
+        self.client.call_raw("events.subscribe", p.Subscribe(camera_ids=ids))
         deadline = None if a.seconds is None else time.monotonic() + a.seconds
         live = sys.stdout.isatty() and not self.json
         if live:
@@ -355,7 +358,7 @@ class Commands:
         after = 0
         while True:
             raw = self.client.call_raw(
-                "publishing.logs", {"camera_id": a.id, "lines": a.lines, "after": after}
+                "publishing.logs", p.LogsQuery(camera_id=a.id, lines=a.lines, after=after)
             )
             result = msgspec.json.decode(raw, type=p.Logs)
             if self.json:
@@ -375,35 +378,38 @@ class Commands:
         a = self.args
         if not 1 <= a.limit <= 10_000:
             raise UsageError("-n must be between 1 and 10000")
-        self.show("publishing.history", {"camera_id": a.id, "limit": a.limit}, p.History,
-                  render.history_table)  # fmt: skip
+        self.show("publishing.history", p.HistoryQuery(camera_id=a.id, limit=a.limit),
+                  p.History, render.history_table)  # fmt: skip
         return EXIT_OK
 
     def info(self) -> int:
-        self.show("daemon.info", {}, p.DaemonInfo, render.info_text, _with_host_warnings)
+        self.show("daemon.info", p.NoParams(), p.DaemonInfo, render.info_text, _with_host_warnings)
         return EXIT_OK
 
     def health(self) -> int:
-        result = self.show("daemon.health", {}, p.Health, _health_text, _with_host_warnings)
+        result = self.show(
+            "daemon.health", p.NoParams(), p.Health, _health_text, _with_host_warnings
+        )
         return EXIT_OK if result.healthy else EXIT_FAILED
 
     def reload(self) -> int:
-        self.show("daemon.reload", {}, p.ReloadResult, _reload_text)
+        self.show("daemon.reload", p.NoParams(), p.ReloadResult, _reload_text)
         return EXIT_OK
 
     def camera(self) -> int:
         a = self.args
-        if a.action in ("add", "update"):
-            params = _camera_params(a)
-            self.show(f"camera.{a.action}", params, p.CameraView, render.camera_detail)
+        if a.action == "add":
+            self.show("camera.add", _camera_add(a), p.CameraView, render.camera_detail)
+        elif a.action == "update":
+            self.show("camera.update", _camera_update(a), p.CameraView, render.camera_detail)
         elif a.action == "list":
-            self.show("camera.list", {}, p.CameraList, render.camera_table)
+            self.show("camera.list", p.NoParams(), p.CameraList, render.camera_table)
         elif a.action == "show":
-            self.show("camera.get", {"id": a.id}, p.CameraView, render.camera_detail)
+            self.show("camera.get", p.CameraRef(id=a.id), p.CameraView, render.camera_detail)
         elif a.action == "remove":
-            self.show("camera.remove", {"id": a.id}, p.Done, lambda _r: f"{a.id}: removed")
+            self.show("camera.remove", p.CameraRef(id=a.id), p.Done, lambda _r: f"{a.id}: removed")
         elif a.action == "probe":
-            self.show("camera.probe", {"id": a.id}, p.ProbeResult, render.probe_text)
+            self.show("camera.probe", p.CameraRef(id=a.id), p.ProbeResult, render.probe_text)
         return EXIT_OK
 
     def discover(self) -> int:
@@ -414,17 +420,18 @@ class Commands:
             raise UsageError("--password-stdin needs --username")
         if a.concurrency is not None and not 1 <= a.concurrency <= 1024:
             raise UsageError("--concurrency must be between 1 and 1024")
-        params: dict[str, Any] = {"timeout": a.timeout}
-        for key in ("interface", "subnet", "ports", "concurrency", "username"):
-            if getattr(a, key) is not None:
-                params[key] = getattr(a, key)
-        if a.force:
-            params["force"] = True
-        if a.add is not None:
-            params["add_prefix"] = a.add
-        password = _password(a, "password_stdin", a.username, _Stdin())
-        if password is not None:
-            params["password"] = password
+        defaults = p.DiscoveryScan()
+        params = p.DiscoveryScan(
+            timeout=a.timeout,
+            interface=a.interface,
+            subnet=a.subnet,
+            ports=a.ports,
+            force=a.force,
+            concurrency=_or(a.concurrency, defaults.concurrency),
+            username=a.username,
+            password=_password(a, "password_stdin", a.username, _Stdin()),
+            add_prefix=a.add,
+        )
         self.json = self.json or a.discover_json
         self.client.settimeout(a.timeout + 30)  # the daemon answers when the scan is over
         self.show("discovery.scan", params, p.DiscoveryResult, render.discovery_table)
@@ -432,20 +439,24 @@ class Commands:
 
     def target(self) -> int:
         a = self.args
-        if a.action in ("add", "update"):
-            params = _target_params(a)
-            self.show(f"target.{a.action}", params, p.TargetView, render.target_detail)
+        if a.action == "add":
+            self.show("target.add", _target_add(a), p.TargetView, render.target_detail)
+        elif a.action == "update":
+            self.show("target.update", _target_update(a), p.TargetView, render.target_detail)
         elif a.action == "list":
-            self.show("target.list", {}, p.TargetList, render.target_table)
+            self.show("target.list", p.NoParams(), p.TargetList, render.target_table)
         elif a.action == "show":
-            self.show("target.get", {"name": a.name}, p.TargetView, render.target_detail)
+            self.show("target.get", p.TargetRef(name=a.name), p.TargetView, render.target_detail)
         elif a.action == "activate":
-            self.show("target.activate", {"name": a.name}, p.TargetView,
+            self.show("target.activate", p.TargetRef(name=a.name), p.TargetView,
                       lambda t: f"{t.name}: active; running publications move to it")  # fmt: skip
         elif a.action == "remove":
-            self.show("target.remove", {"name": a.name}, p.Done, lambda _r: f"{a.name}: removed")
+            self.show(
+                "target.remove", p.TargetRef(name=a.name), p.Done, lambda _r: f"{a.name}: removed"
+            )
         elif a.action == "check":
-            result = self.show("target.check", {"name": a.name}, p.TargetCheck, render.check_text)
+            ref = p.TargetRef(name=a.name)
+            result = self.show("target.check", ref, p.TargetCheck, render.check_text)
             return EXIT_OK if result.ok else EXIT_FAILED
         return EXIT_OK
 
@@ -495,57 +506,100 @@ def _reload_text(r: p.ReloadResult) -> str:
     return text
 
 
-def _camera_params(a: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"id": a.id}
-    if a.url is not None:
-        params["url"] = a.url
-    if a.username is not None:
-        params["username"] = a.username
-    password = _password(a, "password_stdin", a.username, _Stdin())
-    if password is not None:
-        params["password"] = password
-    if a.name is not None:
-        params["name"] = a.name
-    options: dict[str, Any] = {}
-    if a.transport:
-        options["transport"] = a.transport
-    if a.no_audio:
-        options["audio"] = False
-    if a.genpts:
-        options["genpts"] = True
-    if a.wallclock_timestamps:
-        options["wallclock_timestamps"] = True
-    if a.max_reconnects is not None:
-        options["max_reconnects"] = a.max_reconnects
-    if options:
-        params["options"] = options
-    return params
+def _or(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
-def _target_params(a: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": a.name}
-    stdin = _Stdin()
-    for key, value in (
-        ("rtsp_url", a.url),
-        ("api_url", a.api_url),
-        ("username", a.username),
-        ("api_username", a.api_username),
-        ("max_reconnects", a.max_reconnects),
-        ("reconnect_delay", a.reconnect_delay),
-        ("path_template", a.path_template),
+def _given(value: T | None) -> T | msgspec.UnsetType:
+    """An option left out is a field left as it is (unset), not one set to null."""
+    return msgspec.UNSET if value is None else value
+
+
+def _camera_options(a: argparse.Namespace) -> CameraOptions | None:
+    """The options the flags name, the others at their defaults; None when none is given
+    (the daemon then keeps, or on add defaults, them all)."""
+    if not (a.transport or a.no_audio or a.genpts or a.wallclock_timestamps) and (
+        a.max_reconnects is None
     ):
-        if value is not None:
-            params[key] = value
-    if a.no_api:
-        params["api_enabled"] = False
+        return None
+    d = CameraOptions()
+    return CameraOptions(
+        audio=False if a.no_audio else d.audio,
+        transport=Transport(a.transport) if a.transport else d.transport,
+        genpts=True if a.genpts else d.genpts,
+        wallclock_timestamps=True if a.wallclock_timestamps else d.wallclock_timestamps,
+        max_reconnects=_or(a.max_reconnects, d.max_reconnects),
+    )
+
+
+def _camera_add(a: argparse.Namespace) -> p.CameraAdd:
+    password = _password(a, "password_stdin", a.username, _Stdin())
+    return p.CameraAdd(
+        id=a.id,
+        url=a.url,
+        username=a.username,
+        password=password,
+        name=_or(a.name, ""),
+        options=_or(_camera_options(a), CameraOptions()),
+    )
+
+
+def _camera_update(a: argparse.Namespace) -> p.CameraUpdate:
+    password = _password(a, "password_stdin", a.username, _Stdin())
+    return p.CameraUpdate(
+        id=a.id,
+        url=_given(a.url),
+        username=_given(a.username),
+        password=_given(password),
+        name=_given(a.name),
+        options=_given(_camera_options(a)),
+    )
+
+
+def _target_passwords(a: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The publish password, then the API password (the line after it on stdin)."""
+    stdin = _Stdin()
     password = _password(a, "password_stdin", a.username, stdin)
-    if password is not None:
-        params["password"] = password
+    api_password = None
     if a.api_password_stdin:
-        params["api_password"] = stdin.read(f"API password for {a.api_username or a.username}")
-    if getattr(a, "activate", False):
-        params["activate"] = True
-    return params
+        api_password = stdin.read(f"API password for {a.api_username or a.username}")
+    return password, api_password
+
+
+def _target_add(a: argparse.Namespace) -> p.TargetAdd:
+    password, api_password = _target_passwords(a)
+    defaults = p.TargetAdd(name=a.name, rtsp_url=a.url)
+    return p.TargetAdd(
+        name=a.name,
+        rtsp_url=a.url,
+        api_url=a.api_url,
+        api_enabled=not a.no_api,
+        username=a.username,
+        password=password,
+        api_username=a.api_username,
+        api_password=api_password,
+        max_reconnects=_or(a.max_reconnects, defaults.max_reconnects),
+        reconnect_delay=_or(a.reconnect_delay, defaults.reconnect_delay),
+        path_template=_or(a.path_template, defaults.path_template),
+        activate=a.activate,
+    )
+
+
+def _target_update(a: argparse.Namespace) -> p.TargetUpdate:
+    password, api_password = _target_passwords(a)
+    return p.TargetUpdate(
+        name=a.name,
+        rtsp_url=_given(a.url),
+        api_url=_given(a.api_url),
+        api_enabled=False if a.no_api else msgspec.UNSET,
+        username=_given(a.username),
+        password=_given(password),
+        api_username=_given(a.api_username),
+        api_password=_given(api_password),
+        max_reconnects=_given(a.max_reconnects),
+        reconnect_delay=_given(a.reconnect_delay),
+        path_template=_given(a.path_template),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 
@@ -24,6 +24,8 @@ from ucvd.api.jsonrpc import (
     encode_request,
 )
 from ucvd.api.jsonrpc import parse_reply as _parse_reply
+
+T = TypeVar("T")
 
 
 class Unreachable(Exception):
@@ -107,12 +109,19 @@ class Client:
         except msgspec.DecodeError as exc:
             raise Unreachable(f"ucvd sent something that is not JSON-RPC: {exc}") from None
 
-    def call_raw(self, method: str, params: Any = None) -> bytes:
-        """The raw JSON of the result; raises RemoteError for an error reply."""
+    def call_raw(self, method: str, params: msgspec.Struct) -> bytes:
+        """The raw JSON of the result; raises RemoteError for an error reply. `params` is
+        the method's Struct in `ucvd.api.protocol` (PARAMS names it), so that what is sent
+        is checked against the wire contract before it is sent."""
+        return self.call_unchecked(method, params)
+
+    def call_unchecked(self, method: str, params: object) -> bytes:
+        """`call_raw` with anything msgspec encodes as `params`: what the daemon must
+        refuse, as well as what it takes (tests of its own checks use this)."""
         self._next_id += 1
         request_id = self._next_id
         try:
-            self._sock.sendall(encode_request(method, params or {}, request_id))
+            self._sock.sendall(encode_request(method, params, request_id))
         except (BrokenPipeError, ConnectionResetError) as exc:
             # The daemon may have refused the connection (busy, permission denied) and
             # closed it before our request went out; its reason is still ours to read.
@@ -141,7 +150,7 @@ class Client:
         if isinstance(message, Response) and message.id is None and message.error is not None:
             raise RemoteError.of(message.error)
 
-    def call(self, method: str, params: Any, result_type: type[Any]) -> Any:
+    def call(self, method: str, params: msgspec.Struct, result_type: type[T]) -> T:
         return msgspec.json.decode(self.call_raw(method, params), type=result_type)
 
     def notifications(self) -> Iterator[Notification]:

@@ -27,13 +27,14 @@ import msgspec
 import structlog
 
 from ucvd.api import protocol as p
-from ucvd.api.jsonrpc import RpcError
 from ucvd.config import Config, ConfigError, load
 from ucvd.control.events import EventBus
 from ucvd.control.feed import EventFeed
-from ucvd.control.server import AccessPolicy, Connection, ControlServer, Method, give_to_group
+from ucvd.control.handlers import method
+from ucvd.control.server import AccessPolicy, Connection, ControlServer, give_to_group
 from ucvd.control.views import counts, iso
 from ucvd.discovery.probe import ffprobe_next_to
+from ucvd.domain.refusals import ConfigRefused
 from ucvd.host import exposure
 from ucvd.host.notify import Notifier, status_line
 from ucvd.relay.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
@@ -110,9 +111,9 @@ class Daemon:
             ffprobe=ffprobe_next_to(self.config.daemon.ffmpeg),
         )
         methods = self.service.methods() | {
-            "daemon.info": Method(p.NoParams, self.info),
-            "daemon.health": Method(p.NoParams, self.health),
-            "daemon.reload": Method(p.NoParams, self.reload_rpc),
+            "daemon.info": method(p.NoParams, self.info),
+            "daemon.health": method(p.NoParams, self.health),
+            "daemon.reload": method(p.NoParams, self.reload_rpc),
         }
         assert set(methods) == set(p.PARAMS), "every protocol method has a handler"
         d = self.config.daemon
@@ -275,7 +276,7 @@ class Daemon:
         try:
             return await self.reload()
         except ConfigError as exc:
-            raise RpcError.domain("config_error", str(exc)) from None
+            raise ConfigRefused(str(exc)) from None
 
     async def reload(self) -> p.ReloadResult:
         """Re-read the config file and apply it; raises ConfigError (nothing changes then)."""
@@ -341,10 +342,8 @@ class Daemon:
         restarted: list[str] = []
 
         async def restart(camera_id: str) -> None:
-            async with service._locks[camera_id]:
-                if self.pubs.status(camera_id) not in (Status.STOPPED, Status.FAILED):
-                    await self.pubs.start(service.cameras[camera_id], target, force=True)
-                    restarted.append(camera_id)
+            if await service.restart_if_running(camera_id, target):
+                restarted.append(camera_id)
 
         async with anyio.create_task_group() as tg:
             for camera_id in trying:

@@ -7,16 +7,16 @@ and its publication change one request at a time); target changes first switch t
 target in memory, then take each camera's lock to move running publications over, so a
 start racing an activation always ends on the new target.
 
-Validation happens here, at the boundary: ids are slugs, URLs are rtsp(s) with a host,
-names carry no control characters, path templates give paths MediaMTX accepts.
+The operator's input is checked here, at the boundary (ucvd.domain.validation), before
+it reaches memory, the store or FFmpeg. Operations refuse with `ucvd.domain.refusals`;
+`methods()` turns them into the socket's errors (ucvd.control.handlers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import unicodedata
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -24,20 +24,31 @@ import msgspec
 import structlog
 
 from ucvd.api import protocol as p
-from ucvd.api.jsonrpc import DomainKind, RpcError
 from ucvd.control.events import EventBus
+from ucvd.control.handlers import method
 from ucvd.control.server import Connection, Method
 from ucvd.control.views import camera_view, iso, session_view, status_list, status_view, target_view
+from ucvd.discovery import adoption, rtsp_probe
 from ucvd.discovery import results as discovery_results
 from ucvd.discovery import scan as discovery
 from ucvd.discovery.interfaces import InterfaceError
 from ucvd.discovery.probe import ProbeFailed, probe
 from ucvd.discovery.request import plan_for
-from ucvd.discovery.rtsp_probe import StreamAccess
 from ucvd.discovery.subnet import InvalidScope
+from ucvd.domain import validation as valid
 from ucvd.domain.errors import ErrorKind
-from ucvd.domain.model import Camera, InvalidName, Target, slug
-from ucvd.domain.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.domain.model import Camera, Target
+from ucvd.domain.refusals import (
+    AlreadyExists,
+    AlreadyPublishing,
+    InUse,
+    Invalid,
+    NotFound,
+    NotPublishing,
+    NotSaved,
+    Refused,
+)
+from ucvd.domain.urls import InvalidURL, publish_path
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
@@ -46,54 +57,8 @@ from ucvd.state.store import AsyncStore, Conflict, Snapshot, StoreError
 
 log = structlog.get_logger(__name__)
 
-STORAGE_ERROR = "storage_error"
 R = TypeVar("R")
 _UNSET = msgspec.UNSET
-
-
-def _invalid(message: str) -> RpcError:
-    return RpcError.domain(DomainKind.INVALID_ARGUMENT, message)
-
-
-@contextlib.contextmanager
-def _validating() -> Iterator[None]:
-    try:
-        yield
-    except (InvalidName, InvalidURL) as exc:
-        raise _invalid(str(exc)) from None
-
-
-# Unicode categories a name must not hold: controls (C0 and C1: newlines, ESC and the
-# 8-bit CSI that terminals obey), format characters (bidi overrides, zero-width spaces:
-# text that reads differently than it is), line and paragraph separators, surrogates.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
-
-
-def _plain_text(value: str, what: str) -> str:
-    """Text that ends up in tables, logs and journal fields: printable, so that no name can
-    forge a log line or rewrite an operator's terminal."""
-    if any(unicodedata.category(ch) in _UNPRINTABLE for ch in value):
-        raise _invalid(
-            f"{what} must not contain control or invisible characters (newlines, tabs, "
-            "escapes, bidi overrides...)"
-        )
-    return value.strip()
-
-
-def _credentials(
-    url: str, username: str | None, password: str | None, what: str
-) -> tuple[str, str | None, str | None]:
-    """Credentials may come in the URL or apart, not both; the URL is returned without."""
-    clean, url_user, url_password = split_credentials(url, what)
-    if url_user is not None and (username is not None or password is not None):
-        raise _invalid(f"{what} carries credentials and they were also given apart; use one")
-    if url_user is not None:
-        username, password = url_user, url_password
-    if password is not None and username is None:
-        raise _invalid(f"a password without a username cannot be used ({what})")
-    if username is not None:
-        _plain_text(username, "username")
-    return clean, username, password
 
 
 class Service:
@@ -126,23 +91,21 @@ class Service:
             raise
         except StoreError as exc:
             log.error("state database refused a write", error=str(exc))
-            raise RpcError.domain(STORAGE_ERROR, f"the change was not saved: {exc}") from None
+            raise NotSaved(f"the change was not saved: {exc}") from None
 
     def _camera(self, camera_id: str) -> Camera:
         key = camera_id.lower()
         camera = self.cameras.get(key)
         if camera is None:
-            with _validating():
-                slug(camera_id)
-            raise RpcError.domain(DomainKind.NOT_FOUND, f"no camera {key!r}")
+            valid.camera_id(camera_id)
+            raise NotFound(f"no camera {key!r}")
         return camera
 
     def _target(self, name: str) -> Target:
         target = self.targets.get(name.lower())
         if target is None:
-            with _validating():
-                slug(name, "target name")
-            raise RpcError.domain(DomainKind.NOT_FOUND, f"no target {name.lower()!r}")
+            valid.target_name(name)
+            raise NotFound(f"no target {name.lower()!r}")
         return target
 
     def active_target(self) -> Target | None:
@@ -192,7 +155,7 @@ class Service:
             "events.subscribe": self.events_subscribe,
             "discovery.scan": self.discovery_scan,
         }
-        return {name: Method(p.PARAMS[name], call) for name, call in table.items()}
+        return {name: method(p.PARAMS[name], call) for name, call in table.items()}
 
     # --- start-up ---------------------------------------------------------------------------
     async def resume(self) -> list[str]:
@@ -216,30 +179,35 @@ class Service:
         async with self._locks[camera.id]:
             await self.pubs.start(camera, target)
 
+    async def restart_if_running(self, camera_id: str, target: Target) -> bool:
+        """Restart a publication onto `target` if it is still trying to publish, under its
+        camera's lock, so that it cannot race an operator's start or stop. False when it is
+        stopped or gave up (a failed one waits for an operator)."""
+        async with self._locks[camera_id]:
+            camera = self.cameras.get(camera_id)
+            if camera is None or not self.pubs.status(camera_id).running:
+                return False
+            await self.pubs.start(camera, target, force=True)
+            return True
+
     # --- cameras ----------------------------------------------------------------------------
     async def camera_add(self, params: p.CameraAdd, _conn: Connection) -> p.CameraView:
-        with _validating():
-            camera_id = slug(params.id)
-            url, username, password = _credentials(
-                params.url, params.username, params.password, "camera URL"
-            )
-        camera = Camera(
-            id=camera_id,
-            url=url,
-            username=username,
-            password=password,
-            name=_plain_text(params.name, "name"),
+        camera = valid.camera(
+            id=params.id,
+            url=params.url,
+            username=params.username,
+            password=params.password,
+            name=params.name,
             options=params.options,
         )
+        camera_id, url = camera.id, camera.url
         async with self._locks[camera_id]:
             if camera_id in self.cameras:
-                raise RpcError.domain(DomainKind.ALREADY_EXISTS, f"camera {camera_id!r} exists")
+                raise AlreadyExists(f"camera {camera_id!r} exists")
             try:
                 await self._write(self.store.store.add_camera, camera)
             except Conflict:
-                raise RpcError.domain(
-                    DomainKind.ALREADY_EXISTS, f"camera {camera_id!r} exists"
-                ) from None
+                raise AlreadyExists(f"camera {camera_id!r} exists") from None
             self.cameras[camera_id] = camera
             self.desired[camera_id] = "stopped"
         log.info("camera added", camera_id=camera_id, url=url)
@@ -254,14 +222,13 @@ class Service:
             password = old.password if params.password is _UNSET else params.password
             if params.url is not _UNSET and params.username is _UNSET and "@" in url:
                 username = password = None  # the URL's credentials replace the old ones
-            with _validating():
-                url, username, password = _credentials(url, username, password, "camera URL")
+            url, username, password = valid.credentials(url, username, password, "camera URL")
             camera = Camera(
                 id=old.id,
                 url=url,
                 username=username,
                 password=password,
-                name=old.name if params.name is _UNSET else _plain_text(params.name, "name"),
+                name=old.name if params.name is _UNSET else valid.plain_text(params.name, "name"),
                 options=old.options if params.options is _UNSET else params.options,
             )
             if camera == old:
@@ -280,9 +247,8 @@ class Service:
             if self.desired.get(camera.id) == "publishing" or (
                 self.pubs.status(camera.id) is not Status.STOPPED
             ):
-                raise RpcError.domain(
-                    DomainKind.IN_USE,
-                    f"camera {camera.id!r} is publishing; stop it first (ucvctl stop {camera.id})",
+                raise InUse(
+                    f"camera {camera.id!r} is publishing; stop it first (ucvctl stop {camera.id})"
                 )
             await self._write(self.store.store.remove_camera, camera.id)
             await self.pubs.discard(camera.id, "removed")
@@ -317,41 +283,23 @@ class Service:
             kind = fault.kind
             if kind is ErrorKind.PROCESS_CRASHED:
                 kind = ErrorKind.STREAM_UNAVAILABLE
-            raise RpcError.domain(kind, f"probe of {camera.id} failed: {exc}") from None
+            raise Refused(kind, f"probe of {camera.id} failed: {exc}") from None
 
     # --- targets ----------------------------------------------------------------------------
-    def _validated_target(self, target: Target) -> Target:
-        with _validating():
-            rtsp_url, username, password = _credentials(
-                target.rtsp_url, target.username, target.password, "target URL"
-            )
-            api_url = validate_api_url(target.api_url) if target.api_url else None
-            publish_path(target.path_template, "camera-id")
-            if target.api_username is not None:
-                _plain_text(target.api_username, "API username")
-            if target.api_password is not None and target.api_username is None:
-                raise _invalid("an API password without an API username cannot be used")
-        return msgspec.structs.replace(
-            target, rtsp_url=rtsp_url, username=username, password=password, api_url=api_url
-        )
-
     async def target_add(self, params: p.TargetAdd, _conn: Connection) -> p.TargetView:
-        with _validating():
-            name = slug(params.name, "target name")
+        name = valid.target_name(params.name)
         fields = msgspec.structs.asdict(params)
         fields.pop("activate")
         fields["name"] = name
-        target = self._validated_target(Target(**fields))
+        target = valid.target(Target(**fields))
         async with self._targets_lock:
             if name in self.targets:
-                raise RpcError.domain(DomainKind.ALREADY_EXISTS, f"target {name!r} exists")
+                raise AlreadyExists(f"target {name!r} exists")
             active = params.activate or self.active is None
             try:
                 await self._write(self.store.store.add_target, target, active=active)
             except Conflict:
-                raise RpcError.domain(
-                    DomainKind.ALREADY_EXISTS, f"target {name!r} exists"
-                ) from None
+                raise AlreadyExists(f"target {name!r} exists") from None
             self.targets[name] = target
             if active:
                 await self._switch_to(name)
@@ -368,7 +316,7 @@ class Service:
             }
             if "rtsp_url" in changes and "username" not in changes and "@" in changes["rtsp_url"]:
                 changes |= {"username": None, "password": None}
-            target = self._validated_target(msgspec.structs.replace(old, **changes))
+            target = valid.target(msgspec.structs.replace(old, **changes))
             if target == old:
                 return target_view(target, active=self.active == target.name)
             await self._write(self.store.store.update_target, target)
@@ -382,15 +330,10 @@ class Service:
         async with self._targets_lock:
             target = self._target(params.name)
             if self.active == target.name:
-                raise RpcError.domain(
-                    DomainKind.IN_USE,
-                    f"target {target.name!r} is the active target; activate another first",
-                )
+                raise InUse(f"target {target.name!r} is the active target; activate another first")
             busy = [c for c in self.pubs.running() if self.pubs.target_of(c) == target]
             if busy:
-                raise RpcError.domain(
-                    DomainKind.IN_USE, f"target {target.name!r} is in use by {', '.join(busy)}"
-                )
+                raise InUse(f"target {target.name!r} is in use by {', '.join(busy)}")
             await self._write(self.store.store.remove_target, target.name)
             del self.targets[target.name]
         log.info("target removed", target=target.name)
@@ -421,8 +364,9 @@ class Service:
         async def move(camera_id: str) -> None:
             async with self._locks[camera_id]:
                 camera = self.cameras.get(camera_id)
-                running = self.pubs.status(camera_id) is not Status.STOPPED
-                if camera is not None and running and self.pubs.target_of(camera_id) != target:
+                # Failed ones move too (a restart each), like every publication not stopped.
+                started = self.pubs.status(camera_id) is not Status.STOPPED
+                if camera is not None and started and self.pubs.target_of(camera_id) != target:
                     await self.pubs.start(camera, target)
 
         async with anyio.create_task_group() as tg:
@@ -433,7 +377,7 @@ class Service:
         target = self._target(params.name)
         problems: list[str] = []
         endpoint = Endpoint.of(target.rtsp_url)
-        rtsp_ok = await _rtsp_answers(endpoint)
+        rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
         if not rtsp_ok:
             problems.append(f"no RTSP server answers at {endpoint}")
         api_ok: bool | None = None
@@ -474,17 +418,13 @@ class Service:
             camera = self._camera(params.camera_id)
             target = self.active_target()
             if target is None:
-                raise RpcError.domain(
-                    DomainKind.NOT_FOUND,
-                    "no target is active: add one with `ucvctl target add NAME --url rtsp://...`",
+                raise NotFound(
+                    "no target is active: add one with `ucvctl target add NAME --url rtsp://...`"
                 )
             status = self.pubs.status(camera.id)
-            if status in (Status.STARTING, Status.PUBLISHING, Status.RECONNECTING) and not (
-                params.force_restart
-            ):
-                raise RpcError.domain(
-                    DomainKind.ALREADY_PUBLISHING,
-                    f"camera {camera.id!r} is already {status}; use --force-restart to restart it",
+            if status.running and not params.force_restart:
+                raise AlreadyPublishing(
+                    f"camera {camera.id!r} is already {status}; use --force-restart to restart it"
                 )
             await self._set_desired(camera.id, "publishing")
             await self.pubs.start(camera, target, force=params.force_restart)
@@ -494,11 +434,9 @@ class Service:
     async def publishing_stop(self, params: p.PublishRef, _conn: Connection) -> p.PublicationStatus:
         camera = self._camera(params.camera_id)
         async with self._locks[camera.id]:
-            running = self.pubs.status(camera.id) is not Status.STOPPED
-            if not running and self.desired.get(camera.id) != "publishing":
-                raise RpcError.domain(
-                    DomainKind.NOT_PUBLISHING, f"camera {camera.id!r} is not publishing"
-                )
+            stopped = self.pubs.status(camera.id) is Status.STOPPED
+            if stopped and self.desired.get(camera.id) != "publishing":
+                raise NotPublishing(f"camera {camera.id!r} is not publishing")
             await self._set_desired(camera.id, "stopped")
             await self.pubs.stop(camera.id)
         log.info("stop requested", camera_id=camera.id)
@@ -511,9 +449,8 @@ class Service:
         async with self._locks[camera.id]:
             target = self.active_target()
             if self.pubs.status(camera.id) is Status.STOPPED or target is None:
-                raise RpcError.domain(
-                    DomainKind.NOT_PUBLISHING,
-                    f"camera {camera.id!r} is not publishing; start it with ucvctl publish",
+                raise NotPublishing(
+                    f"camera {camera.id!r} is not publishing; start it with ucvctl publish"
                 )
             await self.pubs.start(camera, target, force=True)
         log.info("restart requested", camera_id=camera.id)
@@ -547,8 +484,7 @@ class Service:
     async def events_subscribe(self, params: p.Subscribe, conn: Connection) -> p.Subscribed:
         ids: list[str] | None = None
         if params.camera_ids is not None:
-            with _validating():
-                ids = sorted({slug(c) for c in params.camera_ids})
+            ids = sorted({valid.camera_id(c) for c in params.camera_ids})
         self.bus.subscribe(conn, ids)
         conn.subscribed = True  # the server neither times it out nor evicts it now
         return p.Subscribed(camera_ids=ids)
@@ -557,15 +493,14 @@ class Service:
     async def discovery_scan(self, params: p.DiscoveryScan, conn: Connection) -> p.DiscoveryResult:
         """One scan at a time: two sweeps of one LAN only double the load for the same news."""
         if self._scanning:
-            raise RpcError.domain(DomainKind.IN_USE, "a discovery scan is already running")
+            raise InUse("a discovery scan is already running")
         try:
             plan = plan_for(params)
         except (InvalidScope, InterfaceError) as exc:
-            raise _invalid(str(exc)) from None
+            raise Invalid(str(exc)) from None
         prefix = None
         if params.add_prefix is not None:
-            with _validating():
-                prefix = slug(f"{params.add_prefix}-1", "camera id prefix")[: -len("-1")]
+            prefix = valid.id_prefix(params.add_prefix)
         secrets = [params.password] if params.password else []
         self._scanning = True
         try:
@@ -594,72 +529,27 @@ class Service:
         result: p.DiscoveryResult,
         conn: Connection,
     ) -> None:
-        """Register each ONVIF camera found with no camera at its address yet: its first
-        profile (the main stream, by ONVIF convention), with the operator's credentials.
-        Not when that stream is on another host, or refused the credentials when checked."""
-        taken = set(self.cameras)
-        number = 0
-        for device in result.devices:
-            finding = report.findings[device.address]
-            onvif = finding.onvif
-            if device.registered or any(s.registered_as for s in device.streams):
+        """Register what `adoption` picks; one camera refused is a note, not a failed scan."""
+        steps = adoption.adoptions(
+            prefix,
+            result.devices,
+            report.findings,
+            set(self.cameras),
+            username=params.username,
+            password=params.password,
+        )
+        for step in steps:
+            if isinstance(step, adoption.Skip):
+                result.notes.append(step.note)
                 continue
-            if onvif is None or not onvif.profiles or onvif.profiles[0].uri is None:
-                if device.onvif or device.rtsp:
-                    why = device.onvif_status or "no ONVIF: its stream path is unknown"
-                    result.notes.append(f"{device.address} not added ({why})")
-                continue
-            main = onvif.profiles[0]
-            if discovery.host_of(onvif.profiles[0].uri) != device.address:
-                # FFmpeg would send the credentials there: not a host that answered us.
-                result.notes.append(f"{device.address} not added (its stream is on another host)")
-                continue
-            if main.access is StreamAccess.CREDENTIALS_REFUSED:
-                result.notes.append(
-                    f"{device.address} not added (its stream refused the credentials)"
-                )
-                continue
+            device = step.device
             try:
-                url, url_user, url_password = split_credentials(onvif.profiles[0].uri)
-            except InvalidURL as exc:
-                result.notes.append(f"{device.address} not added: {exc}")
+                added = await self.camera_add(step.camera, conn)
+            except Refused as exc:
+                result.notes.append(adoption.not_added(device.address, exc.message))
                 continue
-            username, password = params.username, params.password
-            if username is None:
-                username, password = url_user, url_password
-            number += 1
-            while f"{prefix}-{number}" in taken:
-                number += 1
-            camera_id = f"{prefix}-{number}"
-            name = " ".join(x for x in (device.manufacturer, device.model) if x)
-            name = "".join(ch for ch in name if ch.isprintable())[:200]  # the device's words
-            try:
-                added = await self.camera_add(
-                    p.CameraAdd(id=camera_id, url=url, username=username, password=password,
-                                name=name),
-                    conn,
-                )  # fmt: skip
-            except RpcError as exc:  # one camera refused is a note, not a failed scan
-                result.notes.append(f"{device.address} not added: {exc.message}")
-                continue
-            taken.add(camera_id)
+            camera_id = step.camera.id
             device.registered.append(camera_id)
             if device.streams:
                 device.streams[0].registered_as = camera_id
             result.added.append(p.AddedCamera(id=camera_id, address=device.address, url=added.url))
-
-
-async def _rtsp_answers(endpoint: Endpoint, timeout_s: float = 3.0) -> bool:
-    """Does an RTSP server answer OPTIONS there? (Any RTSP status line counts.)"""
-    with anyio.move_on_after(timeout_s):
-        try:
-            async with await anyio.connect_tcp(endpoint.host, endpoint.port) as stream:
-                await stream.send(
-                    f"OPTIONS rtsp://{endpoint}/ RTSP/1.0\r\nCSeq: 1\r\n"
-                    "User-Agent: ucvd-check\r\n\r\n".encode()
-                )
-                reply = await stream.receive(1024)
-                return reply.startswith(b"RTSP/1.0")
-        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
-            return False
-    return False

@@ -42,6 +42,7 @@ from tests.harness.daemon import Ucvd
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
 from ucvctl.client import Client
+from ucvd.api import protocol as p
 
 SUBSCRIBERS = 10
 METRICS_EVERY_S = 2.0  # ucvd.relay.registry.EVENT_METRICS_EVERY_S
@@ -65,7 +66,7 @@ def niced(pids: Iterable[int], value: int = 19) -> Iterator[None]:
 def harness_pids(env: Lab, central: Central) -> list[int]:
     procs = [c.server.proc for c in env.cameras.cameras]
     procs += [central.server.proc, env.feed.server.proc, *env.feed.feeders.values()]
-    return [p.pid for p in procs if p is not None and p.alive()]
+    return [proc.pid for proc in procs if proc is not None and proc.alive()]
 
 
 def measure(d: Ucvd, ids: list[str], *, calls: int, walls: int, events_s: float) -> dict[str, Any]:
@@ -78,11 +79,11 @@ def measure(d: Ucvd, ids: list[str], *, calls: int, walls: int, events_s: float)
     with Client(str(d.socket)) as client:
         for _ in range(calls):
             t0 = time.perf_counter()
-            client.call_raw("publishing.status", {})
+            client.call_raw("publishing.status", p.StatusQuery())
             rtts.append((time.perf_counter() - t0) * 1000)
         for _ in range(calls):
             t0 = time.perf_counter()
-            client.call_raw("publishing.status", {"camera_id": ids[0]})
+            client.call_raw("publishing.status", p.StatusQuery(camera_id=ids[0]))
             one.append((time.perf_counter() - t0) * 1000)
     out["publishing_status_rtt_all_cameras"] = summarize(rtts, unit="ms", digits=2)
     out["publishing_status_rtt_one_camera"] = summarize(one, unit="ms", digits=2)

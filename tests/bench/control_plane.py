@@ -17,6 +17,7 @@ from tests.bench.time_to_live import RESULTS, percentile
 from tests.harness.daemon import Ucvd, add_camera, add_target
 from tests.harness.lab import lab
 from ucvctl.client import Client
+from ucvd.api import protocol as p
 
 
 def main() -> None:
@@ -46,7 +47,7 @@ def main() -> None:
         with Client(str(d.socket)) as client:
             for _ in range(args.runs * 10):
                 started = time.perf_counter()
-                client.call_raw("publishing.status", {})
+                client.call_raw("publishing.status", p.StatusQuery())
                 rtts.append(time.perf_counter() - started)
         d.terminate()
     result = {

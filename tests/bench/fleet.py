@@ -73,7 +73,7 @@ def bench_ucvd(
 def add_cameras(d: Ucvd, sims: Sequence[SimCamera], ids: Sequence[str]) -> None:
     with Client(str(d.socket)) as client:
         for sim, camera_id in zip(sims, ids, strict=True):
-            client.call_raw("camera.add", {"id": camera_id, "url": sim.url})
+            client.call_raw("camera.add", p.CameraAdd(id=camera_id, url=sim.url))
 
 
 def ready_paths(central: Central) -> dict[str, dict[str, Any]]:
@@ -116,7 +116,7 @@ def publish_together(
     def start(chunk: list[str]) -> float:
         with Client(str(d.socket)) as client:
             for camera_id in chunk:
-                client.call_raw("publishing.start", {"camera_id": camera_id})
+                client.call_raw("publishing.start", p.PublishStart(camera_id=camera_id))
         return time.monotonic()
 
     try:
@@ -131,7 +131,7 @@ def publish_together(
         with Client(str(d.socket)) as client:
 
             def all_publishing() -> bool:
-                raw = client.call_raw("publishing.status", {})
+                raw = client.call_raw("publishing.status", p.StatusQuery())
                 now = time.monotonic() - t0
                 for item in msgspec.json.decode(raw, type=p.StatusList).items:
                     errors[item.camera_id] = item.error_count

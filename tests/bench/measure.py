@@ -177,7 +177,7 @@ class EventTap:
 
     def __init__(self, socket: Path, camera_ids: list[str] | None = None) -> None:
         self.client = Client(str(socket), timeout_s=30)
-        self.client.call_raw("events.subscribe", {"camera_ids": camera_ids})
+        self.client.call_raw("events.subscribe", p.Subscribe(camera_ids=camera_ids))
         self.client.settimeout(0.2)
         self.status: list[tuple[float, p.StatusEvent]] = []
         self.metrics = 0

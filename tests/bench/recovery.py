@@ -25,6 +25,7 @@ from tests.harness.lab import lab
 from tests.harness.mediamtx import Central
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client
+from ucvd.api import protocol as p
 
 RECONNECT_DELAY_S = 1.0  # the product's default for a target
 HEALTHY_AFTER_S = 2.0  # shortened so that every repetition starts from the first step
@@ -92,7 +93,8 @@ def outage(
         t0 = time.monotonic()
         with Client(str(d.socket)) as client:
             back = msgspec.json.decode(
-                client.call_raw("publishing.status", {"camera_id": "rec"}), type=dict[str, Any]
+                client.call_raw("publishing.status", p.StatusQuery(camera_id="rec")),
+                type=dict[str, Any],
             )
         sim.wait_serving()
         mtx = _new_publisher(central, path, None, t0, timeout=120)

@@ -37,6 +37,7 @@ from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
 from tests.harness.tools import ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client, RemoteError
+from ucvd.api.protocol import CameraAdd
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 
@@ -355,7 +356,7 @@ def test_parallel_camera_adds_all_land(ucvd: Ucvd) -> None:
         try:
             with Client(str(ucvd.socket)) as client:
                 client.call_raw(
-                    "camera.add", {"id": camera_id, "url": f"rtsp://127.0.0.1:{port}/s"}
+                    "camera.add", CameraAdd(id=camera_id, url=f"rtsp://127.0.0.1:{port}/s")
                 )
             added.add(camera_id)
         except RemoteError as exc:

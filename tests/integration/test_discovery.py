@@ -284,7 +284,7 @@ def test_bad_input_is_refused_precisely(net: CameraLan, gw_ucvd: Ucvd) -> None:
             ({"username": None, "password": "x"}, "a password without a username"),
         ]:
             with pytest.raises(RemoteError) as caught:
-                client.call_raw("discovery.scan", params)
+                client.call_unchecked("discovery.scan", params)
             assert words in caught.value.message, (params, caught.value.message)
     gw_ucvd.ctl("info").check()  # still alive
 

@@ -45,7 +45,7 @@ def daemon(
 
 def call(d: Ucvd, method: str, params: dict[str, Any]) -> Any:
     with Client(str(d.socket)) as client:
-        return client.call_raw(method, params)
+        return client.call_unchecked(method, params)
 
 
 CAMERA_URLS = [

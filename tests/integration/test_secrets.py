@@ -106,7 +106,7 @@ class Scenario:
     def rpc(self, method: str, params: dict[str, Any]) -> None:
         with Client(str(self.d.socket)) as client:
             try:
-                self.seen.add(f"rpc {method}", client.call_raw(method, params))
+                self.seen.add(f"rpc {method}", client.call_unchecked(method, params))
             except RemoteError as exc:
                 self.seen.add(f"rpc {method} error", f"{exc.kind}: {exc.message}")
 

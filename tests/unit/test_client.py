@@ -41,7 +41,7 @@ def test_refusal_sent_before_the_request_is_still_read(tmp_path: Path) -> None:
         server.join(5)  # the daemon has spoken and closed before we send anything
         assert not server.is_alive()
         with pytest.raises(RemoteError) as refused:
-            client.call_raw("camera.add", {"id": "x" * 300_000})  # larger than any buffer
+            client.call_unchecked("camera.add", {"id": "x" * 300_000})  # larger than any buffer
     assert refused.value.kind == "busy"
 
 
@@ -52,7 +52,7 @@ def test_a_silent_close_is_unreachable(tmp_path: Path) -> None:
         server.join(5)
         assert not server.is_alive()
         with pytest.raises(Unreachable):
-            client.call_raw("camera.add", {"id": "x" * 300_000})
+            client.call_unchecked("camera.add", {"id": "x" * 300_000})
 
 
 def test_a_watch_the_daemon_drops_ends_with_its_reason(tmp_path: Path) -> None:

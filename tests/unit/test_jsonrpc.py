@@ -27,6 +27,7 @@ from ucvd.api.jsonrpc import (
     parse_reply,
     parse_request,
 )
+from ucvd.domain.refusals import Refusal
 
 
 class StartParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,7 +136,7 @@ def test_encoding_round_trips_through_the_client_decoder() -> None:
     assert isinstance(reply, Response) and reply.id == 3 and reply.error is None
     assert reply.result is not None and json.loads(bytes(reply.result)) == {"status": "publishing"}
 
-    err = RpcError.domain(DomainKind.NOT_FOUND, "no camera 'x'")
+    err = RpcError.domain(Refusal.NOT_FOUND, "no camera 'x'")
     reply = parse_reply(encode_error(err, 5))
     assert isinstance(reply, Response) and reply.result is None and reply.error is not None
     assert (reply.error.code, reply.error.message) == (-32000, "no camera 'x'")

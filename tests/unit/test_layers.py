@@ -31,6 +31,8 @@ TOP = {"__init__", "cli", "config", "daemon", "service"}
 PURE = {
     "ucvd.domain.errors",
     "ucvd.domain.model",
+    "ucvd.domain.refusals",
+    "ucvd.domain.validation",
     "ucvd.domain.urls",
     "ucvd.api.jsonrpc",
     "ucvd.api.protocol",

@@ -188,3 +188,52 @@ def test_failures_while_the_target_is_down_never_count_nor_give_up() -> None:
     assert pub.failures == 0 and pub.error_count == 50 and pub.restarts == 50
     assert pub.last_error == DARK
     assert pub.handle(fail()) == [Schedule(1.0)]  # the camera's own first failure
+
+
+# What each status answers to the questions asked of it elsewhere (the service, the
+# registry, a reload): (status, may start, running, FFmpeg meant to be up).
+PREDICATES = [
+    (Status.STOPPED, True, False, False),
+    (Status.STARTING, False, True, True),
+    (Status.PUBLISHING, False, True, True),
+    (Status.RECONNECTING, False, True, False),
+    (Status.STOPPING, False, False, False),  # its FFmpeg is on the way out
+    (Status.FAILED, True, False, False),
+]
+
+# A way into each status, to check the machine acts as the predicates say.
+REACH: dict[Status, list[Event]] = {
+    Status.STOPPED: [],
+    Status.STARTING: [Start()],
+    Status.PUBLISHING: [Start(), Confirmed(1)],
+    Status.RECONNECTING: [Start(), fail()],
+    Status.STOPPING: [Start(), Stop()],
+    Status.FAILED: [Start(), fail(CONFIG)],
+}
+
+
+def test_the_predicates_cover_every_status() -> None:
+    assert {row[0] for row in PREDICATES} == set(Status) == set(REACH)
+
+
+@pytest.mark.parametrize(("status", "may_start", "running", "has_process"), PREDICATES)
+def test_status_predicates(
+    status: Status, may_start: bool, running: bool, has_process: bool
+) -> None:
+    assert (status.may_start, status.running, status.has_process) == (
+        may_start, running, has_process,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "may_start", "running", "has_process"), PREDICATES)
+def test_the_machine_agrees_with_the_predicates(
+    status: Status, may_start: bool, running: bool, has_process: bool
+) -> None:
+    pub, _ = drive(REACH[status])
+    assert pub.status is status
+    spawned = Spawn() in pub.handle(Start())
+    assert spawned is may_start  # a plain start spawns exactly when the status says it may
+    pub, _ = drive(REACH[status])
+    stop = pub.handle(Stop())
+    assert (Terminate() in stop) is has_process  # only a process is terminated
+    assert (CancelRetry() in stop) is (running and not has_process)  # a pending retry

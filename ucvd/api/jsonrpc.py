@@ -38,14 +38,9 @@ class Code(IntEnum):
 
 
 class DomainKind(StrEnum):
-    """Kinds of refusal that are not relay faults (those are `ucvd.domain.errors.ErrorKind`)."""
+    """Kinds of refusal the socket itself gives. The operations' own are
+    `ucvd.domain.refusals.Refusal`, and relay faults `ucvd.domain.errors.ErrorKind`."""
 
-    NOT_FOUND = "not_found"
-    ALREADY_EXISTS = "already_exists"
-    ALREADY_PUBLISHING = "already_publishing"
-    NOT_PUBLISHING = "not_publishing"
-    IN_USE = "in_use"
-    INVALID_ARGUMENT = "invalid_argument"
     PERMISSION_DENIED = "permission_denied"
     MESSAGE_TOO_LARGE = "message_too_large"
 

@@ -7,8 +7,9 @@ nothing about their streams, so a stream URI known from ONVIF is checked on its 
 `check_stream`, with and then without the operator's credentials).
 
 Parsing, classification and the Authorization header (Basic, or Digest MD5 per RFC 2617,
-as cameras use it) are pure; `probe` and `check_stream` do the I/O, bounded by short
-timeouts, and treat silence, refusals and anything that does not speak RTSP as nothing.
+as cameras use it) are pure; `probe`, `check_stream` and `answers` (is a known server
+there: `ucvctl target check`) do the I/O, bounded by short timeouts, and treat silence,
+refusals and anything that does not speak RTSP as nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ CONNECT_TIMEOUT_S = 1.0
 REPLY_TIMEOUT_S = 3.0
 MAX_REPLY = 8192
 USER_AGENT = "ucvd-discover"
+# `answers`: a target across a WAN may take longer than a LAN camera to connect.
+CHECK_TIMEOUT_S = 3.0
+CHECK_AGENT = "ucvd-check"
 
 _STATUS_LINE = re.compile(rb"^RTSP/1\.[0-9] ([1-5][0-9][0-9])(?: ([^\r\n]*))?\r?\n")
 _HEADER = re.compile(rb"^([A-Za-z-]+):[ \t]*([^\r\n]{0,1024})", re.MULTILINE)
@@ -98,8 +102,10 @@ def classify(options: Reply | None, describe: Reply | None) -> RtspAccess | None
     return RtspAccess.OPEN
 
 
-def request(method: str, url: str, cseq: int, authorization: str | None = None) -> bytes:
-    lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {USER_AGENT}"]
+def request(
+    method: str, url: str, cseq: int, authorization: str | None = None, *, agent: str = USER_AGENT
+) -> bytes:
+    lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {agent}"]
     if method == "DESCRIBE":
         lines.append("Accept: application/sdp")
     if authorization is not None:
@@ -218,6 +224,23 @@ async def probe(
         return None
     server = (describe.server if describe else None) or (options.server if options else None)
     return RtspService(host=host, port=port, access=access, server=server)
+
+
+async def answers(host: str, port: int, *, timeout_s: float = CHECK_TIMEOUT_S) -> bool:
+    """Does an RTSP server answer OPTIONS at host:port? Any RTSP status line counts.
+
+    For a known server (a MediaMTX target), not a sweep: `host` may be a name, looked up
+    here, and the whole exchange, connecting included, gets `timeout_s`.
+    """
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with anyio.move_on_after(timeout_s):
+        try:
+            async with await anyio.connect_tcp(host, port) as stream:
+                await stream.send(request("OPTIONS", f"rtsp://{authority}/", 1, agent=CHECK_AGENT))
+                return parse_reply(await _read_head(stream)) is not None
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
+            return False
+    return False
 
 
 def stream_verdict(first: Reply | None, second: Reply | None, tried: bool) -> StreamAccess:

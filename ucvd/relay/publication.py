@@ -39,8 +39,30 @@ class Status(StrEnum):
     STOPPING = "stopping"
     FAILED = "failed"  # gave up: reconnect limit reached or permanent fault
 
+    # The questions asked of a status, each answered here only. STOPPING is a passage (to
+    # stopped, or through a forced restart to starting): neither running nor startable.
+    @property
+    def may_start(self) -> bool:
+        """Would a start spawn FFmpeg? Only when nothing runs or waits to: never started,
+        stopped, or given up. Otherwise only a forced restart does anything."""
+        return self in _MAY_START
 
-RUNNING = frozenset({Status.STARTING, Status.PUBLISHING})
+    @property
+    def running(self) -> bool:
+        """Is it trying to publish: FFmpeg starting or up, or a retry pending? A failed
+        publication is not: it gave up, and only an operator's start or restart brings it
+        back (a reload or a settings change must not)."""
+        return self in _RUNNING
+
+    @property
+    def has_process(self) -> bool:
+        """Is its FFmpeg meant to be up (starting or publishing)?"""
+        return self in _HAS_PROCESS
+
+
+_MAY_START = frozenset({Status.STOPPED, Status.FAILED})
+_RUNNING = frozenset({Status.STARTING, Status.PUBLISHING, Status.RECONNECTING})
+_HAS_PROCESS = frozenset({Status.STARTING, Status.PUBLISHING})
 
 
 # --- events ------------------------------------------------------------------------------
@@ -150,13 +172,13 @@ class Publication:
         return [Spawn()]
 
     def _start(self, force: bool) -> list[Action]:
-        if self.status in (Status.STOPPED, Status.FAILED):
+        if self.status.may_start:
             self.failures = 0  # an operator's start forgives the past
             self.restarts = 0
             return self._spawn(restart=False)
         if not force:
             return []
-        if self.status in RUNNING:
+        if self.status.has_process:
             self.status = Status.STOPPING
             self._restart_after_stop = True
             return [Terminate()]
@@ -168,7 +190,7 @@ class Publication:
 
     def _stop(self) -> list[Action]:
         self._restart_after_stop = False
-        if self.status in RUNNING:
+        if self.status.has_process:
             self.status = Status.STOPPING
             return [Terminate()]
         if self.status is Status.RECONNECTING:
@@ -181,7 +203,7 @@ class Publication:
         return []
 
     def _failed(self, event: Failed) -> list[Action]:
-        if self.status not in RUNNING:
+        if not self.status.has_process:
             return []  # stale: the publication was stopped or restarted meanwhile
         if (
             self.status is Status.PUBLISHING

@@ -1,0 +1,116 @@
+"""What an operator's input must be before it becomes a camera or a target. Pure.
+
+Ids and names are slugs (ucvd.domain.model.slug), URLs are rtsp(s) with a host
+(ucvd.domain.urls), credentials come in the URL or apart but not both, display names and
+usernames carry nothing that could forge a log line or rewrite a terminal, and a target's
+path template gives paths MediaMTX accepts. Every refusal is `Invalid`, with a message
+that names the field and the rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from collections.abc import Iterator
+
+import msgspec
+
+from ucvd.domain.model import Camera, CameraOptions, InvalidName, Target, slug
+from ucvd.domain.refusals import Invalid
+from ucvd.domain.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+
+# Unicode categories a name must not hold: controls (C0 and C1: newlines, ESC and the
+# 8-bit CSI that terminals obey), format characters (bidi overrides, zero-width spaces:
+# text that reads differently than it is), line and paragraph separators, surrogates.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+@contextlib.contextmanager
+def _invalid() -> Iterator[None]:
+    try:
+        yield
+    except (InvalidName, InvalidURL) as exc:
+        raise Invalid(str(exc)) from None
+
+
+def camera_id(text: str) -> str:
+    with _invalid():
+        return slug(text)
+
+
+def target_name(text: str) -> str:
+    with _invalid():
+        return slug(text, "target name")
+
+
+def id_prefix(text: str) -> str:
+    """A prefix that makes camera ids PREFIX-1, PREFIX-2...: valid when they are."""
+    with _invalid():
+        return slug(f"{text}-1", "camera id prefix")[: -len("-1")]
+
+
+def plain_text(value: str, what: str) -> str:
+    """Text that ends up in tables, logs and journal fields: printable, so that no name can
+    forge a log line or rewrite an operator's terminal. Returned stripped."""
+    if any(unicodedata.category(ch) in _UNPRINTABLE for ch in value):
+        raise Invalid(
+            f"{what} must not contain control or invisible characters (newlines, tabs, "
+            "escapes, bidi overrides...)"
+        )
+    return value.strip()
+
+
+def credentials(
+    url: str, username: str | None, password: str | None, what: str
+) -> tuple[str, str | None, str | None]:
+    """Credentials may come in the URL or apart, not both; the URL is returned without."""
+    with _invalid():
+        clean, url_user, url_password = split_credentials(url, what)
+    if url_user is not None and (username is not None or password is not None):
+        raise Invalid(f"{what} carries credentials and they were also given apart; use one")
+    if url_user is not None:
+        username, password = url_user, url_password
+    if password is not None and username is None:
+        raise Invalid(f"a password without a username cannot be used ({what})")
+    if username is not None:
+        plain_text(username, "username")
+    return clean, username, password
+
+
+def camera(
+    *,
+    id: str,
+    url: str,
+    username: str | None,
+    password: str | None,
+    name: str,
+    options: CameraOptions,
+) -> Camera:
+    """The camera to register: id, then URL and credentials, then name are checked."""
+    camera_id_ = camera_id(id)
+    url, username, password = credentials(url, username, password, "camera URL")
+    return Camera(
+        id=camera_id_,
+        url=url,
+        username=username,
+        password=password,
+        name=plain_text(name, "name"),
+        options=options,
+    )
+
+
+def target(target: Target) -> Target:
+    """The target with its credentials out of its URL, once every field passed."""
+    rtsp_url, username, password = credentials(
+        target.rtsp_url, target.username, target.password, "target URL"
+    )
+    with _invalid():
+        api_url = validate_api_url(target.api_url) if target.api_url else None
+        publish_path(target.path_template, "camera-id")
+    if target.api_username is not None:
+        plain_text(target.api_username, "API username")
+    if target.api_password is not None and target.api_username is None:
+        raise Invalid("an API password without an API username cannot be used")
+    return msgspec.structs.replace(
+        target, rtsp_url=rtsp_url, username=username, password=password, api_url=api_url
+    )
