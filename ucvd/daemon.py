@@ -98,11 +98,10 @@ class Daemon:
         killed = self.pubs.kill_leftovers()
         if killed:
             log.warning("killed FFmpeg processes left by a previous ucvd", pids=killed)
-        store = self.store.store
-        interrupted = await self.store.call(store.close_interrupted, time.time())
+        interrupted = await self.store.call(Store.close_interrupted, time.time())
         if interrupted:
             log.warning("sessions interrupted by an unclean stop were closed", sessions=interrupted)
-        snapshot = await self.store.call(store.snapshot)
+        snapshot = await self.store.call(Store.snapshot)
         self.service = Service(
             store=self.store,
             snapshot=snapshot,
@@ -148,7 +147,7 @@ class Daemon:
             tg.start_soon(self._heartbeat, heartbeat)
             await self._stopping.wait()
             heartbeat.cancel()  # STOPPING=1 is the last word systemd hears
-            running = len(self.pubs.running())
+            running = len(self.pubs.started())
             log.info("stopping", publications=running)
             self.notify.stopping(f"stopping {running} publications")
             server_scope.cancel()
@@ -156,7 +155,7 @@ class Daemon:
                 await self.pubs.shutdown()
                 await self.recorder.close()
             tg.cancel_scope.cancel()
-        await self.store.call(store.close)
+        await self.store.call(Store.close)
         log.info("stopped")
         return 0
 
@@ -334,7 +333,7 @@ class Daemon:
         assert self.service is not None
         service = self.service
         target = service.active_target()
-        cameras = [c for c in self.pubs.running() if c in service.cameras]
+        cameras = [c for c in self.pubs.started() if c in service.cameras]
         failed = sorted(c for c in cameras if self.pubs.status(c) is Status.FAILED)
         if target is None:
             return [], failed

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import msgspec
@@ -53,11 +53,12 @@ from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
-from ucvd.state.store import AsyncStore, Conflict, Snapshot, StoreError
+from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
 
 log = structlog.get_logger(__name__)
 
 R = TypeVar("R")
+P = ParamSpec("P")
 _UNSET = msgspec.UNSET
 
 
@@ -84,7 +85,9 @@ class Service:
         self._scanning = False
 
     # --- plumbing ---------------------------------------------------------------------------
-    async def _write(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    async def _write(
+        self, fn: Callable[Concatenate[Store, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         try:
             return await self.store.call(fn, *args, **kwargs)
         except Conflict:
@@ -205,7 +208,7 @@ class Service:
             if camera_id in self.cameras:
                 raise AlreadyExists(f"camera {camera_id!r} exists")
             try:
-                await self._write(self.store.store.add_camera, camera)
+                await self._write(Store.add_camera, camera)
             except Conflict:
                 raise AlreadyExists(f"camera {camera_id!r} exists") from None
             self.cameras[camera_id] = camera
@@ -233,7 +236,7 @@ class Service:
             )
             if camera == old:
                 return camera_view(camera, self.desired.get(camera.id, "stopped"))
-            await self._write(self.store.store.update_camera, camera)
+            await self._write(Store.update_camera, camera)
             self.cameras[camera.id] = camera
             target = self.active_target()
             if self.pubs.status(camera.id) is not Status.STOPPED and target is not None:
@@ -250,7 +253,7 @@ class Service:
                 raise InUse(
                     f"camera {camera.id!r} is publishing; stop it first (ucvctl stop {camera.id})"
                 )
-            await self._write(self.store.store.remove_camera, camera.id)
+            await self._write(Store.remove_camera, camera.id)
             await self.pubs.discard(camera.id, "removed")
             self.cameras.pop(camera.id, None)
             self.desired.pop(camera.id, None)
@@ -297,7 +300,7 @@ class Service:
                 raise AlreadyExists(f"target {name!r} exists")
             active = params.activate or self.active is None
             try:
-                await self._write(self.store.store.add_target, target, active=active)
+                await self._write(Store.add_target, target, active=active)
             except Conflict:
                 raise AlreadyExists(f"target {name!r} exists") from None
             self.targets[name] = target
@@ -319,7 +322,7 @@ class Service:
             target = valid.target(msgspec.structs.replace(old, **changes))
             if target == old:
                 return target_view(target, active=self.active == target.name)
-            await self._write(self.store.store.update_target, target)
+            await self._write(Store.update_target, target)
             self.targets[target.name] = target
             if self.active == target.name:
                 await self._switch_to(target.name)
@@ -331,10 +334,10 @@ class Service:
             target = self._target(params.name)
             if self.active == target.name:
                 raise InUse(f"target {target.name!r} is the active target; activate another first")
-            busy = [c for c in self.pubs.running() if self.pubs.target_of(c) == target]
+            busy = [c for c in self.pubs.started() if self.pubs.target_of(c) == target]
             if busy:
                 raise InUse(f"target {target.name!r} is in use by {', '.join(busy)}")
-            await self._write(self.store.store.remove_target, target.name)
+            await self._write(Store.remove_target, target.name)
             del self.targets[target.name]
         log.info("target removed", target=target.name)
         return p.Done()
@@ -351,7 +354,7 @@ class Service:
         async with self._targets_lock:
             target = self._target(params.name)
             if self.active != target.name:
-                await self._write(self.store.store.activate_target, target.name)
+                await self._write(Store.activate_target, target.name)
                 await self._switch_to(target.name)
                 log.info("target activated", target=target.name)
         return target_view(target, active=True)
@@ -370,7 +373,7 @@ class Service:
                     await self.pubs.start(camera, target)
 
         async with anyio.create_task_group() as tg:
-            for camera_id in self.pubs.running():
+            for camera_id in self.pubs.started():
                 tg.start_soon(move, camera_id)
 
     async def target_check(self, params: p.TargetRef, _conn: Connection) -> p.TargetCheck:
@@ -407,7 +410,7 @@ class Service:
     # --- publications -----------------------------------------------------------------------
     async def _set_desired(self, camera_id: str, desired: str) -> None:
         if self.desired.get(camera_id) != desired:
-            await self._write(self.store.store.set_desired, camera_id, desired)
+            await self._write(Store.set_desired, camera_id, desired)
             self.desired[camera_id] = desired
 
     async def publishing_start(
@@ -465,7 +468,7 @@ class Service:
 
     async def publishing_history(self, params: p.HistoryQuery, _conn: Connection) -> p.History:
         camera_id = params.camera_id.lower()
-        records = await self._write(self.store.store.history, camera_id, params.limit)
+        records = await self._write(Store.history, camera_id, params.limit)
         if not records and camera_id not in self.cameras:
             self._camera(params.camera_id)  # raises not_found (or invalid_argument)
         return p.History(camera_id=camera_id, items=[session_view(r) for r in records])

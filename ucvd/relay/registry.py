@@ -114,7 +114,9 @@ class Publications:
         pub = self._pubs.get(camera_id)
         return list(pub.sup.lines) if pub is not None else []
 
-    def running(self) -> list[str]:
+    def started(self) -> list[str]:
+        """Cameras started and not stopped since: running, stopping, or failed (one that gave
+        up still holds its target, and a reload reports it). Not `Status.running`."""
         return [cid for cid, pub in self._pubs.items() if pub.sup.status is not Status.STOPPED]
 
     # --- commands ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import structlog
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, Notification, PublicationState
 from ucvd.state.history import CloseSession, OpenSession, SessionBook
-from ucvd.state.store import AsyncStore, Sample, StoreError
+from ucvd.state.store import AsyncStore, Sample, Store, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -126,22 +126,21 @@ class Recorder:
             self._writer_done.set()
 
     async def _write(self, op: _Op) -> None:
-        store = self.store.store
         match op:
             case OpenSession(session=session):
                 self._session_ids[session.camera_id] = await self.store.call(
-                    store.open_session, session
+                    Store.open_session, session
                 )
             case CloseSession(session=session):
                 session_id = self._session_ids.pop(session.camera_id, None)
                 if session_id is not None:
-                    await self.store.call(store.close_session, session_id, session)
+                    await self.store.call(Store.close_session, session_id, session)
             case _Checkpoint():
                 counters = [
                     (self._session_ids[cam], restarts, frames, bytes_)
                     for cam, restarts, frames, bytes_ in op.counters
                     if cam in self._session_ids
                 ]
-                await self.store.call(store.checkpoint, op.samples, counters)
+                await self.store.call(Store.checkpoint, op.samples, counters)
             case _Compact():
-                await self.store.call(store.compact_samples, op.now)
+                await self.store.call(Store.compact_samples, op.now)

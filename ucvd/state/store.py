@@ -25,7 +25,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import anyio
 import msgspec
@@ -165,6 +165,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 _options_decoder = msgspec.json.Decoder(CameraOptions)
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 def _camera(row: CameraRow) -> Camera:
@@ -521,15 +522,20 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
 
 
 class AsyncStore:
-    """The store from the event loop: each call runs in a worker thread, one at a time."""
+    """The store from the event loop: each call runs in a worker thread, one at a time.
+
+    Callers name the method on the class, `await db.call(Store.add_camera, camera)`, so
+    that mypy checks the arguments against its signature and nobody holds the `Store`."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        self._store = store
         self._limiter = anyio.CapacityLimiter(1)
 
-    async def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    async def call(
+        self, fn: Callable[Concatenate[Store, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         def run() -> R:
-            return fn(*args, **kwargs)
+            return fn(self._store, *args, **kwargs)
 
         return await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
