@@ -306,7 +306,7 @@ def goals(data: dict[str, Any]) -> list[str]:
                              _s(m["ucvctl_status_wall"])])  # fmt: skip
                 rows.append([f"`publishing.status` p99, {c['cameras']} cameras{label}", "< 10 ms",
                              _s(m["publishing_status_rtt_all_cameras"], "p99")])  # fmt: skip
-    return ["## Goals of issue 7 (not test assertions): where this run lands", "",
+    return ["## Goals (not test assertions): where this run lands", "",
             *_table(["goal", "aim", "measured"], rows)]  # fmt: skip
 
 

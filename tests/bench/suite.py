@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 7: how many cameras, how fast, at what cost, against baselines.
+"""The benchmark suite: how many cameras, how fast, at what cost, against baselines.
 
     .venv/bin/python -m tests.bench.suite [--quick] [--only SCENARIO,...] [--sizes 10,50,100]
                                           [--cameras N] [--results DIR]

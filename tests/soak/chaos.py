@@ -1,4 +1,4 @@
-"""The chaos soak (issue 8): cameras publishing through ucvd while a seeded schedule breaks
+"""The chaos soak: cameras publishing through ucvd while a seeded schedule breaks
 things, and checks that everything comes back and nothing is lost.
 
     python -m tests.soak.chaos --cameras 20 --minutes 10 --seed 1    (make soak)

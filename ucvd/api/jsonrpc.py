@@ -1,7 +1,7 @@
 """JSON-RPC 2.0 over newline-delimited JSON, sans I/O: framing, envelopes, errors.
 
-The control socket (design.md §5) and `ucvctl` both speak through this module, so it stays
-light (msgspec and the standard library only) for a fast `ucvctl` start.
+The control socket (docs/architecture.md §4) and `ucvctl` both speak through this module,
+so it stays light (msgspec and the standard library only) for a fast `ucvctl` start.
 
 Decoding is two-stage. Stage one reads the envelope and keeps `params` as raw JSON: a
 message that is not JSON is -32700, one that is not a valid request is -32600. Stage two,

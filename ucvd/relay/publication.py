@@ -1,4 +1,5 @@
-"""The publication state machine: events in, new status and actions out (design.md §2, §4).
+"""The publication state machine: events in, new status and actions out
+(docs/architecture.md §3).
 
 Pure: no I/O, no clock, no randomness of its own (times and the jitter draw arrive inside
 events). The supervisor performs the actions and feeds back what happened; every rule about
@@ -35,7 +36,7 @@ class Status(StrEnum):
     STOPPED = "stopped"
     STARTING = "starting"  # FFmpeg spawned, not yet confirmed at MediaMTX
     PUBLISHING = "publishing"  # confirmed live
-    RECONNECTING = "reconnecting"  # waiting out a backoff delay
+    RECONNECTING = "reconnecting"  # waiting out a backoff delay, or for the target to answer
     STOPPING = "stopping"
     FAILED = "failed"  # gave up: reconnect limit reached or permanent fault
 
