@@ -111,8 +111,9 @@ class Client:
 
     def call_raw(self, method: str, params: msgspec.Struct) -> bytes:
         """The raw JSON of the result; raises RemoteError for an error reply. `params` is
-        the method's Struct in `ucvd.api.protocol` (PARAMS names it), so that what is sent
-        is checked against the wire contract before it is sent."""
+        the method's Struct in `ucvd.api.protocol` (PARAMS names it): built from the
+        contract's types, so mypy checks each field the client fills in (not that the Struct
+        is the one `method` takes: the daemon's decoding checks that)."""
         return self.call_unchecked(method, params)
 
     def call_unchecked(self, method: str, params: object) -> bytes:

@@ -45,7 +45,7 @@ from ucvctl.client import Client
 from ucvd.api import protocol as p
 
 SUBSCRIBERS = 10
-METRICS_EVERY_S = 2.0  # ucvd.relay.registry.EVENT_METRICS_EVERY_S
+METRICS_EVERY_S = 2.0  # ucvd.control.feed.METRICS_EVERY_S
 
 
 @contextlib.contextmanager

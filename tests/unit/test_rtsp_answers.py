@@ -43,6 +43,7 @@ def server(reply: bytes | None) -> Iterator[tuple[int, list[bytes]]]:
         done.set()
         thread.join(10)
         listener.close()
+    assert not thread.is_alive(), "the stand-in server never finished"
 
 
 @pytest.mark.parametrize(
@@ -70,8 +71,9 @@ def test_a_name_is_looked_up() -> None:
 
 
 def test_silence_and_refusal_are_no_answer() -> None:
-    with server(None) as (port, _heard):
+    with server(None) as (port, heard):
         assert not anyio.run(lambda: answers("127.0.0.1", port, timeout_s=0.2))
+    assert len(heard) == 1 and heard[0].startswith(b"OPTIONS ")  # asked, and never answered
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]

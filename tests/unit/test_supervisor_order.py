@@ -8,13 +8,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
+import msgspec
 import pytest
 
 from tests.harness.waiting import wait_until_async
 from ucvd.domain.model import Camera, Target
 from ucvd.relay.ffmpeg.process import LogLine
 from ucvd.relay.ffmpeg.progress import ProgressBlock
-from ucvd.relay.publication import Status
+from ucvd.relay.publication import Action, Event, Schedule, Status
 from ucvd.relay.status import SupervisorSettings
 from ucvd.relay.supervisor import Supervisor
 from ucvd.relay.uplink import Uplink
@@ -204,8 +205,50 @@ async def test_a_process_that_exits_by_itself_is_replaced_after_it_is_reaped() -
         assert spawner.journal == ["spawn 1", "exit 1", "spawn 2"]
         error = sup.state().last_error
         assert error is not None
+        assert (error.kind, error.message) == ("process_crashed", "FFmpeg exited with code 1")
         assert sup.machine.status is Status.STARTING
     assert spawner.most_alive == 1
+
+
+async def delays_of(sup: Supervisor, spawner: Spawner, failures: int) -> list[float]:
+    """Let the process die `failures` times in a row, never confirmed (so nothing is
+    forgiven), and return the backoff delays the supervisor scheduled after each death."""
+    scheduled: list[float] = []
+    handle = sup.machine.handle
+
+    def recording(event: Event) -> list[Action]:
+        actions = handle(event)
+        scheduled.extend(a.delay_s for a in actions if isinstance(a, Schedule))
+        return actions
+
+    sup.machine.handle = recording  # type: ignore[method-assign]
+    assert await sup.start()
+    for n in range(1, failures + 1):
+
+        def spawned(n: int = n) -> bool:
+            return spawner.spawns == n and bool(spawner.alive) and not spawner.spawning
+
+        def delayed(n: int = n) -> bool:
+            return len(scheduled) == n
+
+        await until(spawned, f"spawn {n}")
+        spawner.alive[0].exit(1)
+        await until(delayed, f"the delay after death {n}")
+    await sup.stop()
+    return scheduled
+
+
+async def test_a_new_backoff_cap_bounds_the_very_next_delays() -> None:
+    """Reload's settings on a running publication: the next delays already follow the new
+    cap. Without it, the fifth death in a row waits ~0.16 s (0.01 s doubled four times)."""
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        assert max(await delays_of(sup, spawner, 5)) > 0.1  # the default cap (60 s)
+    spawner = Spawner()
+    async with supervised(spawner) as sup:
+        sup.apply_settings(msgspec.structs.replace(SETTINGS, backoff_cap_s=0.02))
+        delays = await delays_of(sup, spawner, 5)
+    assert len(delays) == 5 and max(delays) <= 0.02, delays
 
 
 async def test_new_settings_reach_a_running_publication_and_its_backoff() -> None:

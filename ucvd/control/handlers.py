@@ -14,16 +14,16 @@ from ucvd.api.jsonrpc import RpcError
 from ucvd.control.server import Connection, Method
 from ucvd.domain.refusals import Refused
 
-P = TypeVar("P")
+Params = TypeVar("Params")
 R = TypeVar("R")
 
 
 def answering(
-    call: Callable[[P, Connection], Awaitable[R]],
-) -> Callable[[P, Connection], Awaitable[R]]:
+    call: Callable[[Params, Connection], Awaitable[R]],
+) -> Callable[[Params, Connection], Awaitable[R]]:
     """`call`, with its refusals raised as the RPC errors the socket sends."""
 
-    async def answer(params: P, conn: Connection) -> R:
+    async def answer(params: Params, conn: Connection) -> R:
         try:
             return await call(params, conn)
         except Refused as exc:

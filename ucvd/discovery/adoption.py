@@ -1,5 +1,6 @@
-"""Which of a scan's devices to register (`ucvctl discover --add PREFIX`). Pure: the
-scan's findings and the ids already taken in, the cameras to add and the notes out.
+"""Which of a scan's devices to register (`ucvctl discover --add PREFIX`). No I/O: the
+scan's findings and the ids already taken in, the cameras to add and the notes out. (The
+finding types it reads live beside the probes that make them, so importing it loads those.)
 
 Each ONVIF camera found with no camera at its address yet is adopted: its first profile
 (the main stream, by ONVIF convention), with the operator's credentials, as PREFIX-N, the

@@ -253,7 +253,7 @@ class Publications:
                 note,
                 target=pub.target.name if pub is not None else None,
                 restarts=pub.sup.restarts if pub is not None else 0,
-                reason=self._stop_reasons.pop(note.camera_id, "stopped") if stopped else "stopped",
+                reason=self._stop_reasons.pop(note.camera_id, "stopped") if stopped else None,
             )
             self._log(note)
         self._notify(note)

@@ -62,7 +62,7 @@ class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
     # Filled in by the registry, which alone knows them, before anyone else hears of it:
     target: str | None = None  # the target's name
     restarts: int = 0  # of the publication, so far
-    reason: str = "stopped"  # why it stopped, when `new` is STOPPED
+    reason: str | None = None  # why it stopped, when `new` is STOPPED
 
 
 class MetricsSampled(msgspec.Struct, frozen=True, kw_only=True):

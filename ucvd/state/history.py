@@ -89,16 +89,15 @@ class SessionBook:
     def is_open(self, camera_id: str) -> bool:
         return camera_id in self._open
 
-    def status(
-        self, note: StatusChanged, *, target: str | None, restarts: int, stop_reason: str
-    ) -> Op | None:
-        """The history row this change opens or closes, if any. `stop_reason` says why a
-        stop happened (the operator, a shutdown, a reconfiguration)."""
+    def status(self, note: StatusChanged) -> Op | None:
+        """The history row this change opens or closes, if any. The note says which target
+        it publishes to, how many restarts so far, and why a stop happened (the operator, a
+        shutdown, a reconfiguration)."""
         tally = self._open.get(note.camera_id)
         if tally is not None:
-            tally.restarts = restarts
+            tally.restarts = note.restarts
         if note.new is Status.STARTING and tally is None:
-            opened = SessionRecord(camera_id=note.camera_id, target=target, started_at=note.at)
+            opened = SessionRecord(camera_id=note.camera_id, target=note.target, started_at=note.at)
             self._open[note.camera_id] = _Tally(opened)
             return OpenSession(opened)
         if note.new in ENDED and tally is not None:
@@ -109,7 +108,7 @@ class SessionBook:
                 msgspec.structs.replace(
                     tally.now(),
                     ended_at=note.at,
-                    end_reason="failed" if failed else stop_reason,
+                    end_reason="failed" if failed else (note.reason or "stopped"),
                     error_kind=str(error.kind) if error else None,
                     error_message=error.message if error else None,
                 )

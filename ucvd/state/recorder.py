@@ -64,9 +64,7 @@ class Recorder:
         if isinstance(note, MetricsSampled):
             self._book.metrics(note)
             return
-        op = self._book.status(
-            note, target=note.target, restarts=note.restarts, stop_reason=note.reason
-        )
+        op = self._book.status(note)
         if op is not None:
             self._queue(op)
 

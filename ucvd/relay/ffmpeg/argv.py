@@ -26,7 +26,7 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     probesize: int | None = None
     # Frames used to estimate the frame rate while probing; -1 = FFmpeg's own (20). Copy mode
     # needs no frame rate, and waiting for 20 frames was half of the time to live (measured
-    # by tests/bench: 1.98 s -> ~1.1 s median with a 1 s GOP). The analysis time stays
+    # by tests/bench: 2.09 s -> 1.36 s median with a 1 s GOP). The analysis time stays
     # FFmpeg's, so a camera that sends its SPS/PPS only in-band still gets probed up to its
     # first keyframe.
     fpsprobesize: int = 0
