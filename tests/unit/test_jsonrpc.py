@@ -199,3 +199,12 @@ def test_line_splitter_any_chunking(lines: list[bytes], cuts: list[int]) -> None
     for start, end in itertools.pairwise(edges):
         out += splitter.feed(data[start:end])
     assert out == lines
+
+
+def test_the_size_limit_is_the_servers_setting() -> None:
+    """A server configured above the default takes a message above the default."""
+    params = b'{"camera_id":"' + b"c" * (MAX_MESSAGE_BYTES + 10) + b'"}'
+    line = b'{"jsonrpc":"2.0","id":1,"method":"x","params":' + params + b"}"
+    with pytest.raises(RpcError):
+        parse_request(line)
+    assert parse_request(line, limit=2 * MAX_MESSAGE_BYTES).method == "x"

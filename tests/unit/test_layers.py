@@ -42,6 +42,7 @@ PURE = {
     "ucvd.relay.watchdog",
     "ucvd.relay.ffmpeg.argv",
     "ucvd.relay.ffmpeg.classify",
+    "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
     "ucvd.state.history",
     "ucvd.control.views",
@@ -124,7 +125,7 @@ def test_the_layer_table_names_real_modules() -> None:
 
 
 def test_loading_the_configuration_pulls_in_no_engine() -> None:
-    """`ucvd --check-config` and the client read TOML; neither needs anyio or httpx."""
+    """Reading the TOML settings needs neither anyio nor httpx nor the database."""
     code = (
         "import sys, ucvd.config; "
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "

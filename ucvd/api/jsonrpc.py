@@ -132,9 +132,10 @@ _encoder = msgspec.json.Encoder()
 P = TypeVar("P")
 
 
-def parse_request(line: bytes) -> Request:
-    """Stage one: the envelope. Raises RpcError (-32700 or -32600, with the id if known)."""
-    if len(line) > MAX_MESSAGE_BYTES:
+def parse_request(line: bytes, limit: int = MAX_MESSAGE_BYTES) -> Request:
+    """Stage one: the envelope. Raises RpcError (-32700 or -32600, with the id if known).
+    `limit` is the server's `max_message_bytes`."""
+    if len(line) > limit:
         raise RpcError(Code.INVALID_REQUEST, "message too large", DomainKind.MESSAGE_TOO_LARGE)
     try:
         return _request_decoder.decode(line)

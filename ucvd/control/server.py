@@ -449,7 +449,7 @@ class ControlServer:
         """The reply to one complete line (None for a notification): every line that is not
         a well-formed notification is answered, whatever it holds."""
         try:
-            request = parse_request(line)
+            request = parse_request(line, self.max_message_bytes)
         except RpcError as exc:
             return encode_error(exc)
         except Exception:  # a decoder bug must cost one error reply, not the connection

@@ -1,1 +1,2 @@
-"""Everything ucvd knows about FFmpeg, as pure functions: argv, progress, errors, version."""
+"""Everything ucvd knows about FFmpeg: its command line, its progress and stderr lines and
+what its errors mean (pure), and finding it and running it (`version`, `process`)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import shutil
 import signal
 import time
@@ -28,11 +27,10 @@ import anyio
 import anyio.abc
 
 from ucvd.domain.urls import redact
+from ucvd.relay.ffmpeg.lines import StderrLines
 from ucvd.relay.ffmpeg.progress import ProgressBlock, ProgressParser
 
 STDERR_LINES = 200
-_LINE_SPLIT = re.compile(rb"[\r\n]+")
-_MAX_PARTIAL = 8192
 # The environment variable that marks our children, so that a restarted daemon can find
 # the FFmpeg processes a crashed one left behind.
 TAG_VARIABLE = "UCVD_RELAY_TAG"
@@ -170,19 +168,13 @@ class FFmpegProcess:
 
     async def _drain_stderr(self) -> None:
         assert self._process.stderr is not None
-        partial = b""
+        lines = StderrLines()
         try:
             async for chunk in self._process.stderr:
-                pieces = _LINE_SPLIT.split(partial + chunk)
-                partial = pieces.pop()
-                if len(partial) > _MAX_PARTIAL:
-                    # Cutting it would split a URL and its credentials past the redactor.
-                    pieces.append(b"[ucvd: overlong stderr line dropped]")
-                    partial = b""
-                for piece in pieces:
-                    self._keep(piece)
-            if partial:
-                self._keep(partial)
+                for line in lines.feed(chunk):
+                    self._keep(line)
+            for line in lines.close():
+                self._keep(line)
         finally:
             self._stderr_done.set()
 
