@@ -45,6 +45,28 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
       "--timeout", "9"], "discovery.scan",
      {"timeout": 9.0, "subnet": "192.0.2.0/24", "ports": [554, 8554], "force": True,
       "concurrency": 64, "username": "admin", "password": "pw1", "add_prefix": "lobby"}),
+    (["publish", "door"], "publishing.start", {"camera_id": "door"}),
+    (["publish", "door", "--force-restart"], "publishing.start",
+     {"camera_id": "door", "force_restart": True}),
+    (["publish", "door", "--wait"], "events.subscribe", {"camera_ids": ["door"]}),  # first
+    (["stop", "door"], "publishing.stop", {"camera_id": "door"}),
+    (["restart", "door"], "publishing.restart", {"camera_id": "door"}),
+    (["status"], "publishing.status", {}),
+    (["status", "door"], "publishing.status", {"camera_id": "door"}),
+    (["logs", "door", "-n", "10"], "publishing.logs", {"camera_id": "door", "lines": 10}),
+    (["history", "door", "-n", "5"], "publishing.history", {"camera_id": "door", "limit": 5}),
+    (["info"], "daemon.info", {}),
+    (["health"], "daemon.health", {}),
+    (["reload"], "daemon.reload", {}),
+    (["camera", "list"], "camera.list", {}),
+    (["camera", "show", "door"], "camera.get", {"id": "door"}),
+    (["camera", "remove", "door"], "camera.remove", {"id": "door"}),
+    (["camera", "probe", "door"], "camera.probe", {"id": "door"}),
+    (["target", "list"], "target.list", {}),
+    (["target", "show", "central"], "target.get", {"name": "central"}),
+    (["target", "activate", "central"], "target.activate", {"name": "central"}),
+    (["target", "remove", "central"], "target.remove", {"name": "central"}),
+    (["target", "check", "central"], "target.check", {"name": "central"}),
 ]  # fmt: skip
 
 
