@@ -34,6 +34,7 @@ PURE = {
     "ucvd.domain.refusals",
     "ucvd.domain.validation",
     "ucvd.domain.urls",
+    "ucvd.domain.quality",
     "ucvd.api.jsonrpc",
     "ucvd.api.protocol",
     "ucvd.relay.backoff",
@@ -45,6 +46,7 @@ PURE = {
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
     "ucvd.state.history",
+    "ucvd.state.tally",
     "ucvd.control.views",
 }
 IO = {"anyio", "httpx", "sqlalchemy", "sdnotify", "asyncio", "socket", "subprocess", "threading"}

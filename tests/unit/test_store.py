@@ -201,3 +201,29 @@ def test_garbage_is_refused_and_untouched(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         Store(path)
     assert path.read_bytes() == b"not sqlite at all" * 64
+
+
+def test_camera_counters_are_upserted_kept_and_go_with_their_camera(db: Store) -> None:
+    for cid in ("a", "b"):
+        db.add_camera(Camera(id=cid, url=f"rtsp://192.0.2.1/{cid}"))
+    db.checkpoint([], [], [("a", "restarts", 2), ("a", "error:stream_stalled", 1)])
+    db.checkpoint([], [], [("a", "restarts", 5), ("b", "restarts", 1), ("gone", "restarts", 9)])
+    # `gone` was never a camera (or was removed since it was counted): no row for it.
+    assert db.counters() == {
+        "a": {"restarts": 5, "error:stream_stalled": 1},
+        "b": {"restarts": 1},
+    }
+    db.remove_camera("a")
+    assert db.counters() == {"b": {"restarts": 1}}
+    db.add_camera(Camera(id="a", url="rtsp://192.0.2.1/a"))
+    assert "a" not in db.counters()  # a camera added again counts from zero
+
+
+def test_a_version_2_database_gains_the_counters_table(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(conn, upto=2) == 2
+    conn.close()
+    db = Store(path)
+    assert queries.schema_version(db) == migrations.LATEST
+    assert db.counters() == {}
