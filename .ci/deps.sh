@@ -2,7 +2,9 @@
 # Install everything ucvd's tests, benchmarks and demo need, on a fresh Debian machine.
 # Idempotent: each step checks what is already there and a warm run takes seconds.
 #   1. FFmpeg (ffmpeg, ffprobe), setpriv, iproute2 (`ip netns` for the discovery tests'
-#      LAN) and onvif-tools (a third-party ONVIF client the simulators must satisfy), from
+#      LAN), onvif-tools (a third-party ONVIF client the simulators must satisfy) and
+#      prometheus (for promtool, which checks and unit-tests the shipped alert rules; the
+#      package also brings a Prometheus server and its service, which no test uses), from
 #      Debian's packages
 #   2. MediaMTX, pinned, built from the Go module proxy (.ci/build-mediamtx.sh)
 #   3. The Python environment: a venv in the repo (.venv), the package installed editable
@@ -19,6 +21,7 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_pkgs+=(ffm
 command -v setpriv >/dev/null || need_pkgs+=(util-linux)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v onvif-util >/dev/null || need_pkgs+=(onvif-tools)
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo -n); else
     die "missing ${need_pkgs[*]} and not root (no sudo): install them with apt-get"

@@ -25,6 +25,9 @@
 #   /usr/lib/sysusers.d/ucvd.conf  systemd/
 #   /etc/ucvd/ucvd.toml    the commented example config (packaging/ucvd.toml), a conffile
 #   /usr/share/doc/ucvd/   README.md, and copyright naming each bundled project's license
+#   /usr/share/ucvd/prometheus/  ucvd-alerts.yml, the Prometheus alert rules, and
+#                          prometheus.example.yml, a scrape configuration loading them
+#                          (packaging/prometheus/; for the central Prometheus server)
 #   DEBIAN/                control, conffiles, md5sums, maintainer scripts (packaging/debian/)
 set -euo pipefail
 
@@ -68,8 +71,8 @@ LIB=usr/lib/ucvd/python
 [ -x "$PY" ] || die "$PY not found: run 'make deps' first ('make deb' does)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (apt-get install dpkg)"
 for f in systemd/ucvd.service systemd/ucvd.socket systemd/ucvd-web.service systemd/ucvd.sysusers \
-  packaging/ucvd.toml \
-  README.md; do
+  packaging/ucvd.toml packaging/prometheus/ucvd-alerts.yml \
+  packaging/prometheus/prometheus.example.yml README.md; do
   [ -f "$f" ] || die "$f is missing"
 done
 
@@ -120,7 +123,7 @@ for module in ucvd/cli.py ucvctl/cli.py ucvdweb/cli.py; do
 done
 
 # --- 3. The rest of the tree ----------------------------------------------------------------
-say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, maintainer scripts"
+say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, alert rules, maintainer scripts"
 install -D -m 0755 packaging/bin/ucvd "$root/usr/bin/ucvd"
 install -D -m 0755 packaging/bin/ucvctl "$root/usr/bin/ucvctl"
 install -D -m 0755 packaging/bin/ucvd-web "$root/usr/bin/ucvd-web"
@@ -130,6 +133,9 @@ install -D -m 0644 systemd/ucvd.socket "$root/usr/lib/systemd/system/ucvd.socket
 install -D -m 0644 systemd/ucvd.sysusers "$root/usr/lib/sysusers.d/ucvd.conf"
 install -D -m 0644 packaging/ucvd.toml "$root/etc/ucvd/ucvd.toml"
 install -D -m 0644 README.md "$root/usr/share/doc/ucvd/README.md"
+for f in ucvd-alerts.yml prometheus.example.yml; do
+  install -D -m 0644 "packaging/prometheus/$f" "$root/usr/share/ucvd/prometheus/$f"
+done
 {
   cat packaging/debian/copyright.in
   echo

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.promtool import promtool
 from tests.packaging.conftest import BUILD_DEB, ROOT
 from ucvd.version import __version__
 
@@ -72,6 +73,8 @@ def test_what_the_unit_and_the_operators_need_is_in_it(
         "./etc/ucvd/ucvd.toml",
         "./usr/share/doc/ucvd/README.md",
         "./usr/share/doc/ucvd/copyright",
+        "./usr/share/ucvd/prometheus/ucvd-alerts.yml",
+        "./usr/share/ucvd/prometheus/prometheus.example.yml",
         f"./{LIB}/ucvd/cli.py",
         f"./{LIB}/ucvctl/cli.py",
         f"./{LIB}/ucvdweb/cli.py",
@@ -132,8 +135,21 @@ def test_files_are_the_repository_s(unpacked: Path) -> None:
         ("usr/lib/sysusers.d/ucvd.conf", "systemd/ucvd.sysusers"),
         ("etc/ucvd/ucvd.toml", "packaging/ucvd.toml"),
         ("usr/share/doc/ucvd/README.md", "README.md"),
+        ("usr/share/ucvd/prometheus/ucvd-alerts.yml", "packaging/prometheus/ucvd-alerts.yml"),
+        (
+            "usr/share/ucvd/prometheus/prometheus.example.yml",
+            "packaging/prometheus/prometheus.example.yml",
+        ),
     ):
         assert (unpacked / packaged).read_bytes() == (ROOT / source).read_bytes(), packaged
+
+
+def test_the_installed_example_prometheus_config_finds_the_rules(unpacked: Path) -> None:
+    """Its rule_files entry is relative: installed, it must name the rules next to it."""
+    output = promtool(
+        "check", "config", unpacked / "usr/share/ucvd/prometheus/prometheus.example.yml"
+    )
+    assert "SUCCESS: 1 rule files found" in output, output
 
 
 def test_the_unit_runs_programs_the_package_has(unpacked: Path) -> None:
