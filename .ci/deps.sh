@@ -3,9 +3,9 @@
 # Idempotent: each step checks what is already there and a warm run takes seconds.
 #   1. FFmpeg (ffmpeg, ffprobe), setpriv, iproute2 (`ip netns` for the discovery tests'
 #      LAN), onvif-tools (a third-party ONVIF client the simulators must satisfy) and
-#      prometheus (for promtool, which checks and unit-tests the shipped alert rules; the
-#      package also brings a Prometheus server and its service, which no test uses), from
-#      Debian's packages
+#      prometheus (promtool checks and unit-tests the shipped alert rules; the ucvd-web
+#      test scrapes with its server, started by the test: the package's own service is
+#      not used), from Debian's packages
 #   2. MediaMTX, pinned, built from the Go module proxy (.ci/build-mediamtx.sh)
 #   3. The Python environment: a venv in the repo (.venv), the package installed editable
 set -euo pipefail
