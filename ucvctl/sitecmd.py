@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -23,6 +24,7 @@ from ucvctl.client import Client
 from ucvd.api import protocol as p
 
 EXIT_OK, EXIT_CHANGES = 0, 4
+R = TypeVar("R")
 APPLY_TIMEOUT_S = 600.0  # stopping and starting many FFmpegs takes a while
 
 
@@ -45,6 +47,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
 
 
+def _call(client: Client, method: str, params: msgspec.Struct, result: type[R]) -> R:
+    return msgspec.json.decode(client.call_raw(method, params), type=result)
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -54,7 +60,7 @@ def _plan(args: argparse.Namespace, client: Client) -> tuple[p.ConfigApply, p.Pl
     site = siteconfig.load(args.file, os.environ)
     params = p.ConfigApply(desired=site, prune=args.prune, dry_run=True)
     client.settimeout(APPLY_TIMEOUT_S)
-    return params, client.call("config.apply", params, p.Plan)
+    return params, _call(client, "config.apply", params, p.Plan)
 
 
 def diff(args: argparse.Namespace, client: Client, as_json: bool) -> int:
@@ -71,7 +77,7 @@ def apply(args: argparse.Namespace, client: Client, as_json: bool) -> int:
     if not as_json:
         _out(plan_text(plan))
     final = msgspec.structs.replace(params, dry_run=False, expect=plan.fingerprint)
-    done = client.call("config.apply", final, p.Plan)
+    done = _call(client, "config.apply", final, p.Plan)
     if as_json:
         _out(msgspec.json.encode(done).decode())
     else:
@@ -81,8 +87,8 @@ def apply(args: argparse.Namespace, client: Client, as_json: bool) -> int:
 
 
 def export(args: argparse.Namespace, client: Client) -> int:
-    targets = client.call("target.list", p.NoParams(), p.TargetList)
-    cameras = client.call("camera.list", p.NoParams(), p.CameraList)
+    targets = _call(client, "target.list", p.NoParams(), p.TargetList)
+    cameras = _call(client, "camera.list", p.NoParams(), p.CameraList)
     sys.stdout.write(siteconfig.render(targets, cameras, args.secrets_dir))
     sys.stdout.flush()
     return EXIT_OK
