@@ -211,3 +211,19 @@ def test_the_plan_as_the_operator_reads_it() -> None:
     )
     empty = msgspec.structs.replace(plan, changes=[])
     assert sitecmd.plan_text(empty) == "no changes"
+
+
+def test_the_example_site_file_reads(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "packaging" / "site.example.toml"
+    text = example.read_text().replace("/etc/ucvd/secrets", str(tmp_path / "secrets"))
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "central").write_text("pw\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name in ("cam-001", "cam-002"):
+        (creds / name).write_text("pw\n")
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    site = load(path, {"CREDENTIALS_DIRECTORY": str(creds)})
+    assert sorted(site.cameras) == ["cam-001", "cam-002", "cam-003"]
+    assert site.cameras["cam-002"].options.transport is Transport.UDP
