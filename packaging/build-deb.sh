@@ -20,8 +20,9 @@
 #   /usr/lib/ucvd/python   ucvd, ucvctl and their dependencies, installed with pip --target
 #                          for the distribution's CPython and glibc, pinned to the versions
 #                          in .venv: the ones the test suite ran against
-#   /usr/bin/ucvd, ucvctl  launchers (packaging/bin/) running the distribution's python3
-#   /usr/lib/systemd/system/ucvd.{service,socket}, /usr/lib/sysusers.d/ucvd.conf  systemd/
+#   /usr/bin/ucvd, ucvctl, ucvd-web  launchers (packaging/bin/) running the distribution's python3
+#   /usr/lib/systemd/system/ucvd.{service,socket}, ucvd-web.service (left disabled),
+#   /usr/lib/sysusers.d/ucvd.conf  systemd/
 #   /etc/ucvd/ucvd.toml    the commented example config (packaging/ucvd.toml), a conffile
 #   /usr/share/doc/ucvd/   README.md, and copyright naming each bundled project's license
 #   DEBIAN/                control, conffiles, md5sums, maintainer scripts (packaging/debian/)
@@ -66,7 +67,8 @@ LIB=usr/lib/ucvd/python
 
 [ -x "$PY" ] || die "$PY not found: run 'make deps' first ('make deb' does)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (apt-get install dpkg)"
-for f in systemd/ucvd.service systemd/ucvd.socket systemd/ucvd.sysusers packaging/ucvd.toml \
+for f in systemd/ucvd.service systemd/ucvd.socket systemd/ucvd-web.service systemd/ucvd.sysusers \
+  packaging/ucvd.toml \
   README.md; do
   [ -f "$f" ] || die "$f is missing"
 done
@@ -113,7 +115,7 @@ rm -rf "${root:?}/$LIB/bin"
 find "$root/$LIB" -depth -type d -name __pycache__ -exec rm -rf {} +
 # direct_url.json records where the wheel was built (a temporary directory of this build).
 find "$root/$LIB" -path '*.dist-info/direct_url.json' -delete
-for module in ucvd/cli.py ucvctl/cli.py; do
+for module in ucvd/cli.py ucvctl/cli.py ucvdweb/cli.py; do
   [ -f "$root/$LIB/$module" ] || die "/$LIB/$module is missing after pip install"
 done
 
@@ -121,6 +123,8 @@ done
 say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, maintainer scripts"
 install -D -m 0755 packaging/bin/ucvd "$root/usr/bin/ucvd"
 install -D -m 0755 packaging/bin/ucvctl "$root/usr/bin/ucvctl"
+install -D -m 0755 packaging/bin/ucvd-web "$root/usr/bin/ucvd-web"
+install -D -m 0644 systemd/ucvd-web.service "$root/usr/lib/systemd/system/ucvd-web.service"
 install -D -m 0644 systemd/ucvd.service "$root/usr/lib/systemd/system/ucvd.service"
 install -D -m 0644 systemd/ucvd.socket "$root/usr/lib/systemd/system/ucvd.socket"
 install -D -m 0644 systemd/ucvd.sysusers "$root/usr/lib/sysusers.d/ucvd.conf"

@@ -88,6 +88,7 @@ def status_table(result: p.StatusList) -> str:
         [
             s.camera_id,
             s.status,
+            s.quality,
             duration(s.uptime_seconds),
             fps(s.metrics),
             bitrate(s.metrics),
@@ -97,7 +98,10 @@ def status_table(result: p.StatusList) -> str:
         ]
         for s in result.items
     ]
-    head = ["CAMERA", "STATUS", "UPTIME", "FPS", "BITRATE", "RESTARTS", "ERRORS", "LAST ERROR"]
+    head = [
+        "CAMERA", "STATUS", "QUALITY", "UPTIME", "FPS", "BITRATE", "RESTARTS", "ERRORS",
+        "LAST ERROR",
+    ]  # fmt: skip
     summary = f"{result.active} of {result.total} cameras active"
     return (table(head, rows) + "\n" + summary) if rows else "no cameras (ucvctl camera add)"
 
@@ -108,6 +112,7 @@ def status_detail(s: p.PublicationStatus) -> str:
         ("status", s.status + ("" if s.desired == "publishing" else " (desired: stopped)")),
         ("target", s.target or "- (no active target)"),
         ("path", s.publish_path or "-"),
+        ("quality", _quality_words(s)),
         ("uptime", duration(s.uptime_seconds)),
         ("restarts", str(s.restarts)),
         ("errors", str(s.error_count)),
@@ -131,6 +136,11 @@ def status_detail(s: p.PublicationStatus) -> str:
             ("readers", str(m.readers)),
         ]
     return pairs_text(pairs)
+
+
+def _quality_words(s: p.PublicationStatus) -> str:
+    recent = f"{s.reconnects_last_hour} reconnects, {s.stalls_last_hour} stalls in the last hour"
+    return f"{s.quality} ({recent})"
 
 
 def pairs_text(pairs: Sequence[tuple[str, str]]) -> str:

@@ -48,6 +48,9 @@ from ucvd.version import __version__
 
 log = structlog.get_logger(__name__)
 
+# A scrape every 15 s with several Prometheus servers must not knock at the centre more.
+REACHABLE_MAX_AGE_S = 10.0
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -108,11 +111,13 @@ class Daemon:
             publications=self.pubs,
             bus=self.bus,
             ffprobe=ffprobe_next_to(self.config.daemon.ffmpeg),
+            tally=self.recorder.tally,
         )
         methods = self.service.methods() | {
             "daemon.info": method(p.NoParams, self.info),
             "daemon.health": method(p.NoParams, self.health),
             "daemon.reload": method(p.NoParams, self.reload_rpc),
+            "daemon.metrics": method(p.NoParams, self.metrics),
         }
         assert set(methods) == set(p.PARAMS), "every protocol method has a handler"
         d = self.config.daemon
@@ -237,6 +242,38 @@ class Daemon:
             config_file=str(self.paths.config) if self.paths.config else None,
             counts=self._counts(),
             warnings=exposure.warnings(),
+        )
+
+    async def metrics(self, _params: p.NoParams, _conn: Connection) -> p.MetricsSnapshot:
+        """One scrape's worth: every camera's status and lifetime counters, each target's
+        health. Only the active target is probed (at most once per REACHABLE_MAX_AGE_S)."""
+        assert self.service is not None
+        service = self.service
+        targets = []
+        for name, target in sorted(service.targets.items()):
+            active = name == service.active
+            targets.append(
+                p.TargetHealth(
+                    name=name,
+                    active=active,
+                    reachable=(
+                        await self.pubs.reachable(target, REACHABLE_MAX_AGE_S) if active else None
+                    ),
+                    api_latency_seconds=self.pubs.api_latency(target),
+                )
+            )
+        tally = self.recorder.tally
+        return p.MetricsSnapshot(
+            version=__version__,
+            ffmpeg_version=self.ffmpeg.version if self.ffmpeg else "unavailable",
+            started_at=self.started_at,
+            counts=self._counts(),
+            cameras=service.statuses(),
+            counters={
+                cid: p.CameraCounters(restarts=tally.of(cid).restarts, errors=tally.of(cid).errors)
+                for cid in sorted(service.cameras)
+            },
+            targets=targets,
         )
 
     async def health(self, _params: p.NoParams, _conn: Connection) -> p.Health:

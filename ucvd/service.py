@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -57,6 +58,7 @@ from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
 from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
+from ucvd.state.tally import HOUR_S, Tally
 
 log = structlog.get_logger(__name__)
 
@@ -74,8 +76,12 @@ class Service:
         publications: Publications,
         bus: EventBus,
         ffprobe: str,
+        tally: Tally | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.tally = tally if tally is not None else Tally()
+        self._clock = clock
         self.pubs = publications
         self.bus = bus
         self.ffprobe = ffprobe
@@ -127,12 +133,16 @@ class Service:
         if target is not None:
             with contextlib.suppress(InvalidURL):
                 path = publish_path(target.path_template, camera_id)
+        recent = self.tally.of(camera_id)
+        since = self._clock() - HOUR_S
         return status_view(
             camera_id,
             state,
             desired=self.desired.get(camera_id, "stopped"),
             target=target.name if target else None,
             path=path,
+            reconnects_last_hour=recent.reconnects_since(since),
+            stalls_last_hour=recent.stalls_since(since),
         )
 
     def statuses(self) -> list[p.PublicationStatus]:
@@ -260,6 +270,7 @@ class Service:
                 )
             await self._write(Store.remove_camera, camera.id)
             await self.pubs.discard(camera.id, "removed")
+            self.tally.forget(camera.id)
             self.cameras.pop(camera.id, None)
             self.desired.pop(camera.id, None)
         log.info("camera removed", camera_id=camera.id)
@@ -625,6 +636,7 @@ class Service:
             camera = self.cameras.get(camera_id)
             if camera is None:
                 await self.pubs.discard(camera_id, "removed")
+                self.tally.forget(camera_id)
             elif camera_id in stops:
                 await self.pubs.stop(camera_id)
             elif camera_id in starts and target is not None:

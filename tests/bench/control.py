@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.bench.fleet import (
     SETTLE_S,
     add_cameras,
@@ -38,13 +40,16 @@ from tests.bench.measure import (
     progress,
     summarize,
 )
-from tests.harness.daemon import Ucvd
+from tests.harness.daemon import Ucvd, program
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
+from tests.harness.ports import free_port, port_open
+from tests.harness.waiting import wait_until
 from ucvctl.client import Client
 from ucvd.api import protocol as p
 
 SUBSCRIBERS = 10
+IDLE_WINDOW_S = 5.0
 METRICS_EVERY_S = 2.0  # ucvd.control.feed.METRICS_EVERY_S
 
 
@@ -123,6 +128,47 @@ def measure(d: Ucvd, ids: list[str], *, calls: int, walls: int, events_s: float)
     return out
 
 
+def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
+    """What one Prometheus scrape of ucvd-web costs at this fleet size: its wall time, the
+    daemon's CPU for it, the size of the answer and how many series it carries."""
+    port = free_port()
+    env.registry.spawn(
+        "ucvd-web",
+        [program("ucvd-web"), "--listen", f"127.0.0.1:{port}", "--socket", str(d.socket)],
+    )
+    wait_until(lambda: port_open(port), timeout=30, what="ucvd-web to listen")
+    url = f"http://127.0.0.1:{port}/metrics"
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        http.get(url).raise_for_status()  # the first request pays the imports
+        idle = CpuWindow({"ucvd": lambda: [d.pid]})
+        idle.start()
+        time.sleep(IDLE_WINDOW_S)  # a counting window: the daemon's cost without scrapes
+        baseline = idle.stop()["ucvd"]["cpu_pct_of_one_core"]
+        cpu = CpuWindow({"ucvd": lambda: [d.pid]})
+        cpu.start()
+        walls, body = [], ""
+        for _ in range(scrapes):
+            t0 = time.perf_counter()
+            response = http.get(url)
+            walls.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+            body = response.text
+        used = cpu.stop()["ucvd"]
+    series = [line for line in body.splitlines() if line and not line.startswith("#")]
+    per_camera = [line for line in series if line.startswith("ucvd_camera_")]
+    extra_cpu_s = max(0.0, used["cpu_pct_of_one_core"] - baseline) / 100 * cpu.window_s
+    return {
+        "scrapes": scrapes,
+        "scrape_wall": summarize(walls, unit="ms", digits=1),
+        "body_bytes": len(body.encode()),
+        "series": len(series),
+        "series_per_camera": round(len(per_camera) / cameras, 1),
+        "ucvd_cpu_pct_idle": baseline,
+        "ucvd_cpu_pct_while_scraped_back_to_back": used["cpu_pct_of_one_core"],
+        "ucvd_cpu_ms_per_scrape": round(extra_cpu_s * 1000 / scrapes, 2),
+    }
+
+
 def _line(label: str, m: dict[str, Any]) -> str:
     u = m["during_rpc_measurements"]["ucvd"]
     return (
@@ -150,6 +196,13 @@ def run(quick: bool, cameras: int) -> dict[str, Any]:
         time.sleep(SETTLE_S)
         out["as_is"] = measure(d, ids, calls=calls, walls=walls, events_s=events_s)
         progress(_line("as is", out["as_is"]))
+        out["scrape"] = scrape(env, d, cameras, scrapes=20 if quick else 100)
+        sc = out["scrape"]
+        progress(
+            f"scrape: {sc['scrape_wall']['median']} ms median, {sc['series']} series "
+            f"({sc['series_per_camera']} per camera), {sc['body_bytes']} bytes, "
+            f"~{sc['ucvd_cpu_ms_per_scrape']} ms of ucvd's CPU each"
+        )
         if not quick:
             with niced(harness_pids(env, central)):
                 time.sleep(SETTLE_S)

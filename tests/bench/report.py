@@ -234,7 +234,22 @@ def control_section(sc: dict[str, Any]) -> list[str]:
             _row(f"metrics event delay (its `at` → received), {label}",
                  m["events"]["metrics_event_delay"]),
         ]  # fmt: skip
+    if "scrape" in sc:
+        sc_ = sc["scrape"]
+        rows.append(
+            _row("`GET /metrics` of ucvd-web (one `daemon.metrics` call)", sc_["scrape_wall"])
+        )
     out += _table(["measure", "median", "p95", "p99", "n"], rows)
+    if "scrape" in sc:
+        sc_ = sc["scrape"]
+        out += [
+            "",
+            f"A scrape answers {sc_['series']} series ({sc_['series_per_camera']} per camera) "
+            f"in {sc_['body_bytes']} bytes; it costs the daemon about "
+            f"{sc_['ucvd_cpu_ms_per_scrape']} ms of CPU (ucvd at "
+            f"{sc_['ucvd_cpu_pct_while_scraped_back_to_back']} % of a core while scraped back "
+            f"to back, {sc_['ucvd_cpu_pct_idle']} % without scrapes).",
+        ]
     for key, label in variants:
         m = sc[key]
         ev, during = m["events"], m["during_rpc_measurements"]

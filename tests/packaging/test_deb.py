@@ -67,18 +67,21 @@ def test_what_the_unit_and_the_operators_need_is_in_it(
     for path in (
         "./usr/lib/systemd/system/ucvd.service",
         "./usr/lib/systemd/system/ucvd.socket",
+        "./usr/lib/systemd/system/ucvd-web.service",
         "./usr/lib/sysusers.d/ucvd.conf",
         "./etc/ucvd/ucvd.toml",
         "./usr/share/doc/ucvd/README.md",
         "./usr/share/doc/ucvd/copyright",
         f"./{LIB}/ucvd/cli.py",
         f"./{LIB}/ucvctl/cli.py",
+        f"./{LIB}/ucvdweb/cli.py",
     ):
         assert contents.get(path, ("", ""))[0].startswith("-rw-r--r--"), path
-    for program in ("./usr/bin/ucvd", "./usr/bin/ucvctl"):
+    programs = {"./usr/bin/ucvd", "./usr/bin/ucvctl", "./usr/bin/ucvd-web"}
+    for program in programs:
         assert contents.get(program, ("", ""))[0] == "-rwxr-xr-x", program
     executables = {p for p, (mode, _) in contents.items() if mode[0] == "-" and "x" in mode}
-    assert executables == {"./usr/bin/ucvd", "./usr/bin/ucvctl"}
+    assert executables == programs
     assert {owner for _mode, owner in contents.values()} == {"root/root"}
 
 
@@ -125,6 +128,7 @@ def test_files_are_the_repository_s(unpacked: Path) -> None:
     for packaged, source in (
         ("usr/lib/systemd/system/ucvd.service", "systemd/ucvd.service"),
         ("usr/lib/systemd/system/ucvd.socket", "systemd/ucvd.socket"),
+        ("usr/lib/systemd/system/ucvd-web.service", "systemd/ucvd-web.service"),
         ("usr/lib/sysusers.d/ucvd.conf", "systemd/ucvd.sysusers"),
         ("etc/ucvd/ucvd.toml", "packaging/ucvd.toml"),
         ("usr/share/doc/ucvd/README.md", "README.md"),
@@ -136,7 +140,10 @@ def test_the_unit_runs_programs_the_package_has(unpacked: Path) -> None:
     unit = (unpacked / "usr/lib/systemd/system/ucvd.service").read_text()
     commands = re.findall(r"^Exec(?:Start|Reload)=(\S+)", unit, flags=re.MULTILINE)
     assert commands == ["/usr/bin/ucvd", "/usr/bin/ucvctl"]
-    for command in commands:
+    web = (unpacked / "usr/lib/systemd/system/ucvd-web.service").read_text()
+    web_commands = re.findall(r"^ExecStart=(\S+)", web, flags=re.MULTILINE)
+    assert web_commands == ["/usr/bin/ucvd-web"]
+    for command in commands + web_commands:
         assert os.access(unpacked / command.lstrip("/"), os.X_OK), command
 
 
@@ -149,6 +156,9 @@ def test_the_socket_unit_and_the_service_name_one_socket(unpacked: Path) -> None
     listen = re.findall(r"^ListenStream=(\S+)$", socket_unit, flags=re.MULTILINE)
     assert len(listen) == 1
     assert re.findall(r"--socket (\S+)", service) == [listen[0], listen[0]]
+    web = (units / "ucvd-web.service").read_text()
+    assert re.findall(r"--socket (\S+)", web) == [listen[0]]
+    assert re.search(r"^SupplementaryGroups=ucvd-operators$", web, flags=re.MULTILINE)
     assert re.search(r"^SocketGroup=ucvd-operators$", socket_unit, flags=re.MULTILINE)
     assert re.search(r"^SocketMode=0660$", socket_unit, flags=re.MULTILINE)
     assert re.search(r"^Requires=ucvd.socket$", service, flags=re.MULTILINE)
@@ -174,6 +184,8 @@ def test_the_programs_run_from_the_unpacked_tree(unpacked: Path, tmp_path: Path)
     the installed one does; run directly, their #! line picks /usr/bin/python3."""
     version = run([DEBIAN_PYTHON, unpacked / "usr/bin/ucvd", "--version"], tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == f"ucvd {__version__}"
+    web = run([unpacked / "usr/bin/ucvd-web", "--help"], tmp_path)
+    assert web.returncode == 0 and web.stdout.startswith("usage: ucvd-web"), web.stderr
     usage = run([unpacked / "usr/bin/ucvctl", "--help"], tmp_path)
     assert usage.returncode == 0 and usage.stdout.startswith("usage: ucvctl"), usage.stderr
     # Past --help: msgspec's compiled core and the client, towards a socket nobody serves.
@@ -203,9 +215,10 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {str(unpacked / LIB)!r})
 import anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog
-import ucvctl.cli, ucvd.daemon
+import ucvctl.cli, ucvd.daemon, ucvdweb.app, starlette, uvicorn, prometheus_client
 from ucvd.state.store import Store
-for module in (anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog, ucvctl, ucvd):
+for module in (anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog, ucvctl, ucvd, ucvdweb,
+               starlette, uvicorn, prometheus_client):
     assert module.__file__.startswith(sys.path[0] + "/"), module.__file__
 import importlib
 compiled = sorted(Path(sys.path[0]).rglob("*.so"))

@@ -35,6 +35,7 @@ PURE = {
     "ucvd.domain.siteplan",
     "ucvd.domain.validation",
     "ucvd.domain.urls",
+    "ucvd.domain.quality",
     "ucvd.api.jsonrpc",
     "ucvd.api.protocol",
     "ucvd.relay.backoff",
@@ -46,6 +47,7 @@ PURE = {
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
     "ucvd.state.history",
+    "ucvd.state.tally",
     "ucvd.control.views",
 }
 IO = {"anyio", "httpx", "sqlalchemy", "sdnotify", "asyncio", "socket", "subprocess", "threading"}

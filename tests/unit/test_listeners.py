@@ -17,6 +17,7 @@ from ucvd.control import feed as feed_module
 from ucvd.control.events import EventBus
 from ucvd.control.feed import EventFeed
 from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.domain.model import Camera
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, PublicationMetrics, PublicationState, StatusChanged
 from ucvd.state import recorder as recorder_module
@@ -65,6 +66,27 @@ async def test_the_recorder_opens_and_closes_a_session_and_drains_before_close_r
     # After close, a late notification is dropped with a log line, never raised.
     recorder.notified(change(Status.STOPPED, Status.STARTING, at=120.0, target="central"))
     assert len(store.history("cam", 10)) == 1
+
+
+async def test_the_recorder_keeps_lifetime_counters_across_daemons(tmp_path: Path) -> None:
+    """Counted by one recorder, saved when it closes, continued by the next one."""
+    store = Store(tmp_path / "ucvd.db")
+    store.add_camera(Camera(id="cam", url="rtsp://192.0.2.1/s"))
+    stall = Fault(ErrorKind.STREAM_STALLED, "no new frames for 10 s")
+    for first_run in (True, False):
+        recorder = Recorder(AsyncStore(store), states=list)
+        async with anyio.create_task_group() as tg:
+            await tg.start(recorder.run)
+            recorder.notified(
+                StatusChanged(camera_id="cam", old=Status.PUBLISHING,
+                              new=Status.RECONNECTING, error=stall, at=100.0)
+            )  # fmt: skip
+            recorder.notified(change(Status.RECONNECTING, Status.STARTING, at=101.0))
+            await recorder.close()
+            tg.cancel_scope.cancel()
+        expected = 1 if first_run else 2
+        assert store.counters() == {"cam": {"restarts": expected, "error:stream_stalled": expected}}
+        assert recorder.tally.of("cam").stalls == expected
 
 
 async def test_the_recorder_samples_publishing_cameras_only(

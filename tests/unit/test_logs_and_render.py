@@ -82,3 +82,18 @@ def test_slugs_fold_case() -> None:
 def test_every_method_refuses_unknown_fields(method: str) -> None:
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.json.decode(b'{"zzz_typo": 1}', type=p.PARAMS[method])
+
+
+def test_status_says_the_quality_and_why() -> None:
+    flapping = p.PublicationStatus(
+        camera_id="gate", status="publishing", desired="publishing", publish_path="camera_gate",
+        target="central", uptime_seconds=12.0, error_count=4, restarts=4, last_error=None,
+        metrics=None, pid=7, retry_in_seconds=None, quality="poor", reconnects_last_hour=4,
+        stalls_last_hour=1,
+    )  # fmt: skip
+    table = render.status_table(p.StatusList(total=1, active=1, items=[flapping]))
+    head, row = table.splitlines()[:2]
+    assert row.split()[:3] == ["gate", "publishing", "poor"] and "QUALITY" in head
+    assert "quality:  poor (4 reconnects, 1 stalls in the last hour)" in render.status_detail(
+        flapping
+    )

@@ -221,6 +221,7 @@ def test_a_site_applies_whole_or_not_at_all(db: Store) -> None:
         remove_cameras=("gone",),
         remove_targets=("old",),
     )
+    db.checkpoint([], [], [("gone", "restarts", 2), ("kept", "restarts", 1)])
     before = db.snapshot()
     clash = msgspec.structs.replace(write, add_cameras=((cam, "publishing"), (kept, "stopped")))
     with pytest.raises(Conflict):  # the last write fails: the earlier ones do not land
@@ -231,3 +232,30 @@ def test_a_site_applies_whole_or_not_at_all(db: Store) -> None:
     assert after.targets == [new] and after.active_target == "new"
     assert after.cameras == [cam, kept]
     assert after.desired == {"cam": "publishing", "kept": "publishing"}
+    assert db.counters() == {"kept": {"restarts": 1}}  # the removed camera's went with it
+
+
+def test_camera_counters_are_upserted_kept_and_go_with_their_camera(db: Store) -> None:
+    for cid in ("a", "b"):
+        db.add_camera(Camera(id=cid, url=f"rtsp://192.0.2.1/{cid}"))
+    db.checkpoint([], [], [("a", "restarts", 2), ("a", "error:stream_stalled", 1)])
+    db.checkpoint([], [], [("a", "restarts", 5), ("b", "restarts", 1), ("gone", "restarts", 9)])
+    # `gone` was never a camera (or was removed since it was counted): no row for it.
+    assert db.counters() == {
+        "a": {"restarts": 5, "error:stream_stalled": 1},
+        "b": {"restarts": 1},
+    }
+    db.remove_camera("a")
+    assert db.counters() == {"b": {"restarts": 1}}
+    db.add_camera(Camera(id="a", url="rtsp://192.0.2.1/a"))
+    assert "a" not in db.counters()  # a camera added again counts from zero
+
+
+def test_a_version_2_database_gains_the_counters_table(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(conn, upto=2) == 2
+    conn.close()
+    db = Store(path)
+    assert queries.schema_version(db) == migrations.LATEST
+    assert db.counters() == {}

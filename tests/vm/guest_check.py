@@ -25,6 +25,7 @@ import json
 import os
 import pwd
 import re
+import secrets
 import stat
 import subprocess
 import sys
@@ -53,6 +54,7 @@ HIDEPID_FSTAB = "proc /proc proc defaults,hidepid=invisible 0 0"
 # Deadlines are generous: under QEMU's TCG everything is several times slower than on
 # hardware, and a deadline only bounds a failing run.
 SLOW = 180.0
+WEB_PORT = 9810  # ucvd-web's default
 
 PHASE1 = (
     "install",
@@ -77,6 +79,7 @@ PHASE1 = (
     "restart_backlog",
     "watchdog",
     "security_exposure",
+    "web_metrics",
 )
 PHASE2 = (
     "reboot_resumes",
@@ -786,6 +789,77 @@ class Checks:
             raise CheckFailed(f"exposure {score} > 2.0")
         return f"exposure {score}"
 
+    def _metrics(self, token: str | None) -> tuple[int, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{WEB_PORT}/metrics")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
+    def web_metrics(self) -> str:
+        """ucvd-web: off after install; once enabled, it serves the camera's metrics as the
+        user ucvd-web through the operator group; with a token credential, only to a
+        scraper that presents it. Its unit's exposure is as low as the daemon's."""
+        state = sh("systemctl", "is-enabled", "ucvd-web.service").stdout.strip()
+        if state != "disabled":
+            raise CheckFailed(f"ucvd-web.service after install: {state!r}, expected disabled")
+        must(sh("systemctl", "enable", "--now", "ucvd-web.service"), "enable --now ucvd-web")
+        up = f'ucvd_camera_up{{camera="{CAMERA}",path="{PUBLISH_PATH}",target="central"}} 1.0'
+
+        def served() -> str | None:
+            try:
+                code, body = self._metrics(None)
+            except OSError:
+                return None
+            return body if code == 200 and up in body else None
+
+        try:
+            body = wait_until(served, timeout=SLOW, what=f"ucvd-web to serve {up}")
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}\n{journal_tail('ucvd-web')}") from None
+        pid = show("ucvd-web.service", "MainPID").strip()
+        user = sh("ps", "-o", "user=", "-p", pid).stdout.strip()
+        if user != "ucvd-web":
+            raise CheckFailed(f"ucvd-web runs as {user!r}")
+        leaked = [role for role, core in self.env.cores().items() if core in body]
+        if leaked:
+            raise CheckFailed(f"/metrics carries the {', '.join(leaked)} password")
+        token = secrets.token_hex(24)
+        Path("/etc/ucvd/web.token").write_text(token + "\n")
+        Path("/etc/ucvd/web.token").chmod(0o600)
+        dropin = Path("/etc/systemd/system/ucvd-web.service.d/token.conf")
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text("[Service]\nLoadCredential=token:/etc/ucvd/web.token\n")
+        must(sh("systemctl", "daemon-reload"), "daemon-reload")
+        must(sh("systemctl", "restart", "ucvd-web.service"), "restart ucvd-web")
+
+        def refused_without_token() -> bool:
+            try:
+                return self._metrics(None)[0] == 401
+            except OSError:
+                return False
+
+        try:
+            wait_until(refused_without_token, timeout=SLOW, what="ucvd-web to ask for the token")
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}\n{journal_tail('ucvd-web')}") from None
+        code, body = self._metrics(token)
+        if code != 200 or up not in body:
+            raise CheckFailed(f"with the token: HTTP {code}: {body[:300]}")
+        done = sh("systemd-analyze", "security", "--no-pager", "ucvd-web.service")
+        found = re.search(r"Overall exposure level for ucvd-web\.service:\s*([0-9.]+)", done.stdout)
+        if not found or float(found.group(1)) > 2.5:
+            raise CheckFailed(f"systemd-analyze security ucvd-web: {out(done)}")
+        series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+        return (
+            f"disabled after install; enabled: {series} series as user ucvd-web, camera up, "
+            f"no password; with a token credential: 401 without it, 200 with it; "
+            f"exposure {found.group(1)}"
+        )
+
     # phase 2 ------------------------------------------------------------------------------
     def reboot_resumes(self) -> str:
         booted = uptime()
@@ -837,9 +911,10 @@ class Checks:
     def remove(self) -> str:
         must(sh("apt-get", "remove", "-y", "-q", "ucvd", timeout=600), "apt-get remove ucvd")
         problems: list[str] = []
-        states = sh("systemctl", "is-active", "ucvd.service", "ucvd.socket").stdout.split()
+        units = ("ucvd.service", "ucvd.socket", "ucvd-web.service")
+        states = sh("systemctl", "is-active", *units).stdout.split()
         if any(s in {"active", "activating"} for s in states):
-            problems.append(f"is-active ucvd.service ucvd.socket: {states}")
+            problems.append(f"is-active {' '.join(units)}: {states}")
         ucvd_uid = pwd.getpwnam("ucvd").pw_uid
         for pid, _, comm in processes():
             try:
@@ -849,7 +924,7 @@ class Checks:
             group = cgroup_of(pid)
             if (
                 uid == ucvd_uid
-                or group.startswith("ucvd.")
+                or group.startswith(("ucvd.", "ucvd-web."))
                 or (comm in ("ffmpeg", "ffprobe") and group != "vmtest-feeder.service")
             ):
                 problems.append(f"left running: {pid} {comm} ({group})")
@@ -911,6 +986,7 @@ def phase1(c: Checks) -> None:
     c.run("restart_backlog", c.restart_backlog, p)
     c.run("watchdog", c.watchdog, i)
     c.run("security_exposure", c.security_exposure, i)
+    c.run("web_metrics", c.web_metrics, p)
 
 
 def phase2(c: Checks) -> None:

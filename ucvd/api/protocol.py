@@ -214,6 +214,11 @@ class PublicationStatus(_Result):
     retry_in_seconds: float | None
     # Reconnecting with no timer: the retry comes as soon as the target answers again.
     waiting_for_target: bool = False
+    # ucvd.domain.quality: good, fair, poor (reconnects or stalls in the last hour), down
+    # (asked to publish, not publishing), off (not asked to).
+    quality: str = "off"
+    reconnects_last_hour: int = 0
+    stalls_last_hour: int = 0
 
 
 class StatusList(_Result):
@@ -246,6 +251,33 @@ class DaemonInfo(_Result):
     counts: Counts
     # About the machine rather than the cameras: e.g. passwords other accounts can read.
     warnings: list[str] = msgspec.field(default_factory=list)
+
+
+class CameraCounters(_Result):
+    """A camera's lifetime counters: kept on disk, so a daemon restart does not reset them."""
+
+    restarts: int
+    errors: dict[str, int]  # by error kind
+
+
+class TargetHealth(_Result):
+    name: str
+    active: bool
+    # Does its RTSP port answer? None: unknown (ucvd watches only the active target).
+    reachable: bool | None
+    api_latency_seconds: float | None  # the last MediaMTX API call's round trip, if any
+
+
+class MetricsSnapshot(_Result):
+    """Everything a Prometheus scrape needs, in one call (ucvd-web's /metrics)."""
+
+    version: str
+    ffmpeg_version: str
+    started_at: float  # Unix time
+    counts: Counts
+    cameras: list[PublicationStatus]
+    counters: dict[str, CameraCounters]  # by camera id
+    targets: list[TargetHealth]
 
 
 class Health(_Result):
@@ -471,6 +503,7 @@ PARAMS: dict[str, type[_Params]] = {
     "daemon.info": NoParams,
     "daemon.health": NoParams,
     "daemon.reload": NoParams,
+    "daemon.metrics": NoParams,
     "camera.add": CameraAdd,
     "camera.update": CameraUpdate,
     "camera.remove": CameraRef,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from ucvd.api import protocol as p
 from ucvd.domain.errors import Fault
 from ucvd.domain.model import Camera, Target
+from ucvd.domain.quality import quality
 from ucvd.domain.urls import redact
 from ucvd.relay.publication import Status
 from ucvd.relay.status import PublicationMetrics, PublicationState
@@ -85,14 +86,23 @@ def status_view(
     desired: str,
     target: str | None,
     path: str | None,
+    reconnects_last_hour: int = 0,
+    stalls_last_hour: int = 0,
 ) -> p.PublicationStatus:
     """One camera's status; `state` is None when no supervisor was ever started for it."""
     desired_name: p.DesiredName = "publishing" if desired == "publishing" else "stopped"
+    rating = quality(
+        publishing=state is not None and state.status is Status.PUBLISHING,
+        desired_publishing=desired == "publishing",
+        reconnects_last_hour=reconnects_last_hour,
+        stalls_last_hour=stalls_last_hour,
+    )
     if state is None:
         return p.PublicationStatus(
             camera_id=camera_id, status=str(Status.STOPPED), desired=desired_name,
             publish_path=path, target=target, uptime_seconds=None, error_count=0, restarts=0,
-            last_error=None, metrics=None, pid=None, retry_in_seconds=None,
+            last_error=None, metrics=None, pid=None, retry_in_seconds=None, quality=rating,
+            reconnects_last_hour=reconnects_last_hour, stalls_last_hour=stalls_last_hour,
         )  # fmt: skip
     running = state.pid is not None
     uptime = state.metrics.uptime_s if state.status is Status.PUBLISHING else None
@@ -110,6 +120,9 @@ def status_view(
         pid=state.pid,
         retry_in_seconds=state.retry_in_s if state.status is Status.RECONNECTING else None,
         waiting_for_target=state.waiting_for_target,
+        quality=rating,
+        reconnects_last_hour=reconnects_last_hour,
+        stalls_last_hour=stalls_last_hour,
     )
 
 

@@ -14,6 +14,7 @@ changed; only an uncovered name is added, with an empty body (MediaMTX's default
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 from enum import StrEnum
 from typing import Any
@@ -115,6 +116,7 @@ class MediaMTXClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.latency_s: float | None = None  # the last answered request's round trip
         self._retries = retries
         self._retry_delay_s = retry_delay_s
         self._client = httpx.AsyncClient(
@@ -138,7 +140,9 @@ class MediaMTXClient:
         delay = self._retry_delay_s
         for attempt in range(self._retries + 1):
             try:
+                asked = time.monotonic()
                 response = await self._client.request(method, url, json=body)
+                self.latency_s = time.monotonic() - asked
                 break
             except httpx.TransportError as exc:
                 if attempt == self._retries:

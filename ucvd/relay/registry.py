@@ -62,6 +62,9 @@ class Publications:
         self._clients: dict[Target, MediaMTXClient] = {}
         self._watches: dict[Target, PathWatch] = {}
         self._uplinks: dict[tuple[str, int], Uplink] = {}  # by the target's RTSP host:port
+        # Probes asked for by scrapes alone (no camera there): apart from `_uplinks`, so
+        # that what the health check reports does not depend on whether anyone scrapes.
+        self._lookouts: dict[tuple[str, int], Uplink] = {}
         self._stop_reasons: dict[str, str] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -232,6 +235,29 @@ class Publications:
                 cameras = [c for c, pub in self._pubs.items() if host_port(pub.target) == key]
                 down.append((uplink, sorted(cameras)))
         return down
+
+    async def reachable(self, target: Target, max_age: float) -> bool:
+        """Does the target's RTSP port answer? Its cameras' own probe says no once one of
+        their failures found it dark; a camera confirmed publishing there says yes; else
+        it is asked (at most once per `max_age`; an answer that young is reused)."""
+        key = host_port(target)
+        uplink = self._uplinks.get(key)
+        if uplink is not None and uplink.down:
+            return False
+        if any(
+            host_port(pub.target) == key and pub.sup.status is Status.PUBLISHING
+            for pub in self._pubs.values()
+        ):
+            return True
+        probe = uplink or self._lookouts.get(key)
+        if probe is None:
+            probe = self._lookouts[key] = Uplink(*key)
+        return await probe.check(max_age=max_age)
+
+    def api_latency(self, target: Target) -> float | None:
+        """The last MediaMTX API call's round trip to the target, if one was made."""
+        client = self._clients.get(target)
+        return client.latency_s if client is not None else None
 
     async def _release(self, target: Target) -> None:
         key = host_port(target)

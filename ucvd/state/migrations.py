@@ -75,6 +75,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX samples_by_camera ON metric_samples (camera_id, at);
     CREATE INDEX sessions_open ON sessions (ended_at) WHERE ended_at IS NULL;
     """,
+    # 3: each camera's lifetime counters (restarts, errors by kind), kept across restarts.
+    """
+    CREATE TABLE camera_counters (
+        camera_id TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        PRIMARY KEY (camera_id, counter)
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

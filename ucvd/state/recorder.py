@@ -4,7 +4,8 @@ Fed by the registry's notifications, it keeps the session book (state.history) a
 through one writer task, in the order the changes happened: a session is always opened
 before it is closed, and the event loop never waits for the disk. Every minute it saves a
 sample per publishing camera and the running sessions' counters (so a crash loses at most
-a minute of them); every hour it compacts old samples.
+a minute of them); every hour it compacts old samples. It also keeps each camera's
+lifetime counters (state.tally): read at start, saved with every checkpoint and at close.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, Notification, PublicationState
 from ucvd.state.history import CloseSession, OpenSession, SessionBook
 from ucvd.state.store import AsyncStore, Sample, Store, StoreError
+from ucvd.state.tally import Tally
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +36,7 @@ DRAIN_S = 10.0  # at shutdown, how long the last writes may take
 class _Checkpoint(msgspec.Struct, frozen=True):
     samples: list[Sample]
     counters: list[tuple[str, int, int, int]]  # camera_id, restarts, frames, bytes
+    tallies: list[tuple[str, str, int]]  # camera_id, counter, value
 
 
 class _Compact(msgspec.Struct, frozen=True):
@@ -55,6 +58,7 @@ class Recorder:
         self._states = states
         self._clock = clock
         self._book = SessionBook()
+        self.tally = Tally()  # the saved counters are loaded when run() starts
         self._session_ids: dict[str, int] = {}  # owned by the writer task
         self._ops_send, self._ops_recv = anyio.create_memory_object_stream[_Op](math.inf)
         self._writer_done = anyio.Event()
@@ -64,6 +68,7 @@ class Recorder:
         if isinstance(note, MetricsSampled):
             self._book.metrics(note)
             return
+        self.tally.status(note)
         op = self._book.status(note)
         if op is not None:
             self._queue(op)
@@ -71,6 +76,7 @@ class Recorder:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
+        self.tally.load(await self.store.call(Store.counters))
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer)
             task_status.started()
@@ -79,6 +85,7 @@ class Recorder:
     async def close(self) -> None:
         """No more writes: let the writer finish what is queued (bounded), then return.
         Called once every publication has stopped, so their sessions are closed on disk."""
+        self._queue(_Checkpoint([], [], self.tally.changed()))
         self._ops_send.close()
         with anyio.move_on_after(DRAIN_S):
             await self._writer_done.wait()
@@ -106,7 +113,7 @@ class Recorder:
                 if s.status is Status.PUBLISHING
             ]
             counters = [(c.camera_id, c.restarts, c.frames, c.bytes) for c in self._book.counters()]
-            self._queue(_Checkpoint(samples, counters))
+            self._queue(_Checkpoint(samples, counters, self.tally.changed()))
             if time.monotonic() >= next_compact:
                 next_compact = time.monotonic() + COMPACT_EVERY_S
                 self._queue(_Compact(wall))
@@ -139,6 +146,6 @@ class Recorder:
                     for cam, restarts, frames, bytes_ in op.counters
                     if cam in self._session_ids
                 ]
-                await self.store.call(Store.checkpoint, op.samples, counters)
+                await self.store.call(Store.checkpoint, op.samples, counters, op.tallies)
             case _Compact():
                 await self.store.call(Store.compact_samples, op.now)

@@ -23,7 +23,7 @@ import shutil
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -43,6 +43,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -132,6 +133,15 @@ class SessionRow(Base):
     restarts: Mapped[int] = mapped_column(Integer)
     frames: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer)
+
+
+class CounterRow(Base):
+    """A lifetime counter of one camera: `restarts`, or `error:<kind>` (ucvd.state.tally)."""
+
+    __tablename__ = "camera_counters"
+    camera_id: Mapped[str] = mapped_column(String, primary_key=True)
+    counter: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
 
 
 class SampleRow(Base):
@@ -357,6 +367,7 @@ class Store:
     def remove_camera(self, camera_id: str) -> None:
         with self._tx() as s:
             s.execute(delete(CameraRow).where(CameraRow.id == camera_id))
+            s.execute(delete(CounterRow).where(CounterRow.camera_id == camera_id))
 
     def set_desired(self, camera_id: str, desired: str) -> None:
         with self._tx() as s:
@@ -441,6 +452,7 @@ class Store:
                 )
             if write.remove_cameras:
                 s.execute(delete(CameraRow).where(CameraRow.id.in_(write.remove_cameras)))
+                s.execute(delete(CounterRow).where(CounterRow.camera_id.in_(write.remove_cameras)))
             if write.remove_targets:
                 s.execute(delete(TargetRow).where(TargetRow.name.in_(write.remove_targets)))
 
@@ -476,9 +488,26 @@ class Store:
                 .values({name: getattr(session, name) for name in _OUTCOME})
             )
 
-    def checkpoint(self, samples: list[Sample], counters: list[tuple[int, int, int, int]]) -> None:
-        """Metric samples and running sessions' (id, restarts, frames, bytes), in one commit."""
+    def checkpoint(
+        self,
+        samples: list[Sample],
+        counters: list[tuple[int, int, int, int]],
+        tallies: Sequence[tuple[str, str, int]] = (),
+    ) -> None:
+        """Metric samples, running sessions' (id, restarts, frames, bytes) and cameras'
+        lifetime counters (camera_id, counter, value), in one commit."""
         with self._tx() as s:
+            if tallies:
+                # Only for cameras that still exist: one removed since it was counted has
+                # had its rows deleted, and must not get them back.
+                s.execute(
+                    text(
+                        "INSERT INTO camera_counters (camera_id, counter, value) "
+                        "SELECT :c, :n, :v WHERE EXISTS (SELECT 1 FROM cameras WHERE id = :c) "
+                        "ON CONFLICT (camera_id, counter) DO UPDATE SET value = excluded.value"
+                    ),
+                    [{"c": c, "n": n, "v": v} for c, n, v in tallies],
+                )
             if samples:
                 s.execute(insert(SampleRow), [_sample_row(x) for x in samples])
             if counters:  # one executemany, not a compiled UPDATE per camera
@@ -489,6 +518,14 @@ class Store:
                     .values(restarts=bindparam("r"), frames=bindparam("f"), bytes=bindparam("b")),
                     [{"sid": i, "r": r, "f": f, "b": b} for i, r, f, b in counters],
                 )
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every camera's lifetime counters, read once at start."""
+        saved: dict[str, dict[str, int]] = {}
+        with self._tx() as s:
+            for row in s.scalars(select(CounterRow)):
+                saved.setdefault(row.camera_id, {})[row.counter] = row.value
+        return saved
 
     def close_interrupted(self, at: float) -> int:
         """Sessions left open by a daemon that died without closing them."""

@@ -1,0 +1,114 @@
+"""`ucvd-web`: serve ucvd's metrics over HTTP, as a client of the daemon's socket.
+
+The daemon, which holds the camera passwords, keeps no network listener; this program holds
+no secret of the daemon's and asks it only what `ucvctl status` may ask. It runs as an
+account in the operator group (the `ucvd-web` unit does so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:9810"
+DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
+# $CREDENTIALS_DIRECTORY/token, from the unit's LoadCredential=: a file name, not a secret.
+TOKEN_CREDENTIAL = "token"  # noqa: S105
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {value!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    return host.strip("[]"), int(port)  # [::1]:9810 -> ::1
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"the token file {path} is not UTF-8 text") from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise UsageError(
+            f"the token in {path} must be at least 16 characters with no spaces "
+            "(e.g. openssl rand -hex 32)"
+        )
+    return token
+
+
+def token_from(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        return read_token(Path(args.token_file))
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / TOKEN_CREDENTIAL).exists():
+        return read_token(Path(credentials) / TOKEN_CREDENTIAL)
+    return None
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ucvd-web", description="Serve ucvd's Prometheus metrics at /metrics."
+    )
+    ap.add_argument(
+        "--listen",
+        default=os.environ.get("UCVD_WEB_LISTEN", DEFAULT_LISTEN),
+        help=f"HOST:PORT to serve on (default {DEFAULT_LISTEN}, or $UCVD_WEB_LISTEN)",
+    )
+    ap.add_argument(
+        "--socket",
+        default=os.environ.get("UCVD_SOCKET", DEFAULT_SOCKET),
+        help=f"the daemon's control socket (default {DEFAULT_SOCKET}, or $UCVD_SOCKET)",
+    )
+    ap.add_argument(
+        "--token-file",
+        help="require 'Authorization: Bearer <token>' with the token in this file "
+        f"(default: $CREDENTIALS_DIRECTORY/{TOKEN_CREDENTIAL} if present, else no token)",
+    )
+    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        host, port = parse_listen(args.listen)
+        token = token_from(args)
+    except UsageError as exc:
+        print(f"ucvd-web: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from ucvdweb.app import create_app, socket_fetch
+
+    app = create_app(socket_fetch(args.socket), token=token)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="off",
+    )
+    print(
+        f"ucvd-web: serving http://{args.listen}/metrics for {args.socket}"
+        f" ({'bearer token required' if token else 'no token'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
