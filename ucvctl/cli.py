@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ucvctl import render
+from ucvctl import render, sitecmd
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
+from ucvctl.siteconfig import SiteFileError
 from ucvd.api import protocol as p
 from ucvd.domain.model import CameraOptions, Transport
 from ucvd.host import exposure
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _discover_parser(sub.add_parser("discover", help="find cameras on the LAN (ONVIF, RTSP)"))
     _camera_parsers(sub.add_parser("camera", help="manage cameras"))
     _target_parsers(sub.add_parser("target", help="manage MediaMTX targets"))
+    sitecmd.add_parsers(sub)
     return parser
 
 
@@ -460,6 +462,16 @@ class Commands:
             return EXIT_OK if result.ok else EXIT_FAILED
         return EXIT_OK
 
+    # Configuration as code: ucvctl/sitecmd.py
+    def apply(self) -> int:
+        return sitecmd.apply(self.args, self.client, self.json)
+
+    def diff(self) -> int:
+        return sitecmd.diff(self.args, self.client, self.json)
+
+    def export(self) -> int:
+        return sitecmd.export(self.args, self.client)
+
 
 def _as_list(statuses: dict[str, p.PublicationStatus]) -> p.StatusList:
     items = [statuses[k] for k in sorted(statuses)]
@@ -620,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = f" [{exc.kind}]" if exc.kind else ""
         print(f"ucvctl: {exc.message}{kind}", file=sys.stderr)
         return EXIT_FAILED
-    except Failed as exc:
+    except (Failed, SiteFileError) as exc:
         print(f"ucvctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

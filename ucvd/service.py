@@ -15,9 +15,10 @@ it reaches memory, the store or FFmpeg. Operations refuse with `ucvd.domain.refu
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
@@ -36,6 +37,7 @@ from ucvd.discovery.interfaces import InterfaceError
 from ucvd.discovery.probe import ProbeFailed, probe
 from ucvd.discovery.request import plan_for
 from ucvd.discovery.subnet import InvalidScope
+from ucvd.domain import siteplan
 from ucvd.domain import validation as valid
 from ucvd.domain.errors import ErrorKind
 from ucvd.domain.model import Camera, Target
@@ -48,6 +50,7 @@ from ucvd.domain.refusals import (
     NotPublishing,
     NotSaved,
     Refused,
+    StateChanged,
 )
 from ucvd.domain.urls import InvalidURL, publish_path
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
@@ -89,6 +92,7 @@ class Service:
         self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
         self._targets_lock = anyio.Lock()
         self._scanning = False
+        self._plan_key = secrets.token_bytes(32)  # keys plan fingerprints (siteplan)
 
     # --- plumbing ---------------------------------------------------------------------------
     async def _write(
@@ -167,6 +171,7 @@ class Service:
             "publishing.logs": self.publishing_logs,
             "events.subscribe": self.events_subscribe,
             "discovery.scan": self.discovery_scan,
+            "config.apply": self.config_apply,
         }
         return {name: method(p.PARAMS[name], call) for name, call in table.items()}
 
@@ -567,3 +572,117 @@ class Service:
             if device.streams:
                 device.streams[0].registered_as = camera_id
             result.added.append(p.AddedCamera(id=camera_id, address=device.address, url=added.url))
+
+    # --- configuration as code --------------------------------------------------------------
+    async def config_apply(self, params: p.ConfigApply, _conn: Connection) -> p.Plan:
+        """A site's whole desired state, planned against the live one under every lock, and
+        applied in one store transaction before memory and the publications change."""
+        desired = _site_desired(params.desired)
+        async with self._targets_lock, contextlib.AsyncExitStack() as locks:
+            ids = sorted(set(self.cameras) | set(_valid_ids(desired.cameras)))
+            for camera_id in ids:  # one order for all: no two applies wait on each other
+                await locks.enter_async_context(self._locks[camera_id])
+            current = siteplan.Current(
+                cameras=dict(self.cameras),
+                targets=dict(self.targets),
+                active=self.active,
+                desired=dict(self.desired),
+            )
+            plan = siteplan.plan(current, desired, prune=params.prune)
+            mark = siteplan.fingerprint(current, plan.changes, self._plan_key)
+            if params.expect is not None and params.expect != mark:
+                raise StateChanged(
+                    "the daemon's state changed since the plan was made (or it restarted); "
+                    "nothing was applied: run the command again to see the new plan"
+                )
+            changes = [
+                p.PlanChange(kind=c.kind, what=c.what, name=c.name, fields=list(c.fields))
+                for c in plan.changes
+            ]
+            if params.dry_run or not changes:
+                return p.Plan(changes=changes, fingerprint=mark, applied=False, restarted=[])
+            try:
+                await self._write(Store.apply_site, plan.write)
+            except Conflict as exc:  # memory and store disagree: nothing was written
+                raise NotSaved(f"the change was not saved: {exc}") from None
+            restarted = await self._enact(plan)
+        log.info("site configuration applied", changes=len(changes), restarted=len(restarted))
+        return p.Plan(changes=changes, fingerprint=mark, applied=True, restarted=restarted)
+
+    async def _enact(self, plan: siteplan.Plan) -> list[str]:
+        """Memory, then the publications: the caller holds every lock. Only what changed
+        restarts: a camera whose configuration changed, or every running one when the active
+        target (or its settings) changed, as camera.update and target.update do."""
+        w = plan.write
+        for changed in (*w.add_targets, *w.update_targets):
+            self.targets[changed.name] = changed
+        for camera, desired in w.add_cameras:
+            self.cameras[camera.id] = camera
+            self.desired[camera.id] = desired
+        for camera in w.update_cameras:
+            self.cameras[camera.id] = camera
+        self.desired.update(w.desired)
+        self.active = plan.active
+        for camera_id in w.remove_cameras:
+            self.cameras.pop(camera_id, None)
+            self.desired.pop(camera_id, None)
+        target = self.active_target()
+        starts = {cid for cid, d in w.desired if d == siteplan.PUBLISHING}
+        starts |= {c.id for c, d in w.add_cameras if d == siteplan.PUBLISHING}
+        stops = {cid for cid, d in w.desired if d == siteplan.STOPPED}
+        restarted: list[str] = []
+
+        async def settle(camera_id: str) -> None:
+            camera = self.cameras.get(camera_id)
+            if camera is None:
+                await self.pubs.discard(camera_id, "removed")
+                self.tally.forget(camera_id)
+            elif camera_id in stops:
+                await self.pubs.stop(camera_id)
+            elif camera_id in starts and target is not None:
+                await self.pubs.start(camera, target)
+            elif target is not None and self.pubs.status(camera_id) is not Status.STOPPED:
+                moved = plan.active_changed and self.pubs.target_of(camera_id) != target
+                if moved or camera_id in plan.reconfigured:
+                    await self.pubs.start(camera, target)  # a new supervisor: a restart
+                    restarted.append(camera_id)
+
+        async with anyio.create_task_group() as tg:
+            for camera_id in sorted({*w.remove_cameras, *self.pubs.started(), *starts, *stops}):
+                tg.start_soon(settle, camera_id)
+        for name in w.remove_targets:
+            self.targets.pop(name, None)
+        return sorted(restarted)
+
+
+def _valid_ids(names: Iterable[str]) -> list[str]:
+    """The camera ids among `names` (the others only make the plan refused)."""
+    ids = []
+    for name in names:
+        with contextlib.suppress(Invalid):
+            ids.append(valid.camera_id(name))
+    return ids
+
+
+def _site_desired(site: p.SiteConfig) -> siteplan.Desired:
+    """The request as the planner takes it; siteplan.plan validates every item."""
+    return siteplan.Desired(
+        targets={
+            name: Target(name=name, **msgspec.structs.asdict(t)) for name, t in site.targets.items()
+        },
+        cameras={
+            cid: siteplan.DesiredCamera(
+                camera=Camera(
+                    id=cid,
+                    url=c.url,
+                    username=c.username,
+                    password=c.password,
+                    name=c.name,
+                    options=c.options,
+                ),
+                publish=c.publish,
+            )
+            for cid, c in site.cameras.items()
+        },
+        active=site.active_target,
+    )

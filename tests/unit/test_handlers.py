@@ -22,6 +22,7 @@ from ucvd.domain.refusals import (
     NotSaved,
     Refusal,
     Refused,
+    StateChanged,
 )
 
 NO_CONNECTION = cast(Connection, None)  # the operations below never look at it
@@ -77,6 +78,7 @@ def test_each_refusal_class_names_one_kind_and_every_kind_has_one() -> None:
         Invalid: "invalid_argument",
         NotSaved: "storage_error",
         ConfigRefused: "config_error",
+        StateChanged: "state_changed",
     }
     for cls, kind in wire_kinds.items():
         refusal = cls("why")

@@ -32,6 +32,7 @@ PURE = {
     "ucvd.domain.errors",
     "ucvd.domain.model",
     "ucvd.domain.refusals",
+    "ucvd.domain.siteplan",
     "ucvd.domain.validation",
     "ucvd.domain.urls",
     "ucvd.domain.quality",

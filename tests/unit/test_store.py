@@ -11,6 +11,7 @@ import pytest
 
 from tests.harness import store_queries as queries
 from ucvd.domain.model import Camera, CameraOptions, Target, Transport
+from ucvd.domain.siteplan import SiteWrite
 from ucvd.state import migrations, store
 from ucvd.state.history import SessionRecord
 from ucvd.state.store import Conflict, Sample, Store, StoreError
@@ -201,6 +202,37 @@ def test_garbage_is_refused_and_untouched(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         Store(path)
     assert path.read_bytes() == b"not sqlite at all" * 64
+
+
+def test_a_site_applies_whole_or_not_at_all(db: Store) -> None:
+    old, gone = Target(name="old", rtsp_url="rtsp://a"), Camera(id="gone", url="rtsp://h/g")
+    db.add_target(old, active=True)
+    db.add_camera(gone)
+    db.add_camera(Camera(id="kept", url="rtsp://h/k"))
+    new = Target(name="new", rtsp_url="rtsp://b", username="u", password="pw")
+    cam = Camera(id="cam", url="rtsp://h/s")
+    kept = Camera(id="kept", url="rtsp://h/k2", name="Kept")
+    write = SiteWrite(
+        add_targets=(new,),
+        activate="new",
+        add_cameras=((cam, "publishing"),),
+        update_cameras=(kept,),
+        desired=(("kept", "publishing"),),
+        remove_cameras=("gone",),
+        remove_targets=("old",),
+    )
+    db.checkpoint([], [], [("gone", "restarts", 2), ("kept", "restarts", 1)])
+    before = db.snapshot()
+    clash = msgspec.structs.replace(write, add_cameras=((cam, "publishing"), (kept, "stopped")))
+    with pytest.raises(Conflict):  # the last write fails: the earlier ones do not land
+        db.apply_site(clash)
+    assert db.snapshot() == before
+    db.apply_site(write)
+    after = db.snapshot()
+    assert after.targets == [new] and after.active_target == "new"
+    assert after.cameras == [cam, kept]
+    assert after.desired == {"cam": "publishing", "kept": "publishing"}
+    assert db.counters() == {"kept": {"restarts": 1}}  # the removed camera's went with it
 
 
 def test_camera_counters_are_upserted_kept_and_go_with_their_camera(db: Store) -> None:

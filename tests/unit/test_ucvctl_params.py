@@ -67,6 +67,7 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
     (["target", "activate", "central"], "target.activate", {"name": "central"}),
     (["target", "remove", "central"], "target.remove", {"name": "central"}),
     (["target", "check", "central"], "target.check", {"name": "central"}),
+    (["export"], "target.list", {}),  # then camera.list
 ]  # fmt: skip
 
 

@@ -440,6 +440,61 @@ class MetricsEvent(_Result):
     at: str
 
 
+# --- configuration as code (`ucvctl apply`, `diff`) ---------------------------------------
+class SiteTarget(_Params):
+    """A target as a site file names it (its name is its key); secrets resolved by ucvctl."""
+
+    rtsp_url: Text
+    api_url: Text | None = None
+    api_enabled: bool = True
+    username: Name | None = None
+    password: Secret | None = None
+    api_username: Name | None = None
+    api_password: Secret | None = None
+    max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    path_template: Name = DEFAULT_PATH_TEMPLATE
+
+
+class SiteCamera(_Params):
+    url: Text
+    username: Name | None = None
+    password: Secret | None = None
+    name: Name = ""
+    options: CameraOptions = CameraOptions()
+    publish: bool = False  # the desired state: publishing, or stopped
+
+
+class SiteConfig(_Params):
+    """A gateway's whole desired state."""
+
+    active_target: Name | None = None  # None: the active target stays as it is
+    targets: Annotated[dict[Name, SiteTarget], msgspec.Meta(max_length=1_000)] = {}
+    cameras: Annotated[dict[Name, SiteCamera], msgspec.Meta(max_length=10_000)] = {}
+
+
+class ConfigApply(_Params):
+    desired: SiteConfig
+    prune: bool = False  # remove the cameras and targets `desired` does not name
+    dry_run: bool = False  # only the plan
+    # The plan's fingerprint from a dry run: refused if the state changed since.
+    expect: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class PlanChange(_Result):
+    kind: Literal["add", "update", "remove", "activate", "start", "stop"]
+    what: Literal["camera", "target"]
+    name: str
+    fields: list[str]  # of an update; a secret is named ("password"), never shown
+
+
+class Plan(_Result):
+    changes: list[PlanChange]  # empty: the state is already what was asked
+    fingerprint: str  # of the state the plan was made against
+    applied: bool
+    restarted: list[str]  # running cameras restarted to take their new configuration
+
+
 # --- the method table ---------------------------------------------------------------------
 # method name -> params type; the daemon implements exactly these. Results: the Struct named
 # in the daemon's handler (`publishing.status` answers one PublicationStatus when given a
@@ -470,4 +525,5 @@ PARAMS: dict[str, type[_Params]] = {
     "publishing.logs": LogsQuery,
     "events.subscribe": Subscribe,
     "discovery.scan": DiscoveryScan,
+    "config.apply": ConfigApply,
 }

@@ -21,6 +21,7 @@ class Refusal(StrEnum):
     INVALID_ARGUMENT = "invalid_argument"
     STORAGE_ERROR = "storage_error"  # the state database refused the change
     CONFIG_ERROR = "config_error"  # the config file could not be applied
+    STATE_CHANGED = "state_changed"  # a plan made against a state that is no longer
 
 
 class Refused(Exception):
@@ -74,3 +75,7 @@ class NotSaved(_OfKind):
 
 class ConfigRefused(_OfKind):
     KIND = Refusal.CONFIG_ERROR
+
+
+class StateChanged(_OfKind):
+    KIND = Refusal.STATE_CHANGED

@@ -50,6 +50,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ucvd.domain.model import Camera, CameraOptions, Target
+from ucvd.domain.siteplan import SiteWrite
 from ucvd.state.history import SessionRecord
 from ucvd.state.migrations import LATEST, migrate
 
@@ -404,6 +405,56 @@ class Store:
         with self._tx() as s:
             s.execute(update(TargetRow).where(TargetRow.name != name).values(active=False))
             s.execute(update(TargetRow).where(TargetRow.name == name).values(active=True))
+
+    # --- a whole site at once ----------------------------------------------------------------
+    def apply_site(self, write: SiteWrite) -> None:
+        """Every change of a `ucvctl apply` in one transaction: all of it lands, or none."""
+        now = self._clock()
+        with self._tx() as s:
+            for target in write.add_targets:
+                if s.get(TargetRow, target.name) is not None:
+                    raise Conflict(f"target {target.name} already exists")
+                s.add(
+                    TargetRow(
+                        **_target_fields(target), active=False, created_at=now, updated_at=now
+                    )
+                )
+            for target in write.update_targets:
+                s.execute(
+                    update(TargetRow)
+                    .where(TargetRow.name == target.name)
+                    .values(**_target_fields(target), updated_at=now)
+                )
+            s.flush()
+            if write.activate is not None:
+                s.execute(
+                    update(TargetRow).where(TargetRow.name != write.activate).values(active=False)
+                )
+                s.execute(
+                    update(TargetRow).where(TargetRow.name == write.activate).values(active=True)
+                )
+            for camera, desired in write.add_cameras:
+                if s.get(CameraRow, camera.id) is not None:
+                    raise Conflict(f"camera {camera.id} already exists")
+                s.add(CameraRow(**self._camera_fields(camera), created_at=now, updated_at=now))
+                s.add(DesiredRow(camera_id=camera.id, desired=desired, updated_at=now))
+            for camera in write.update_cameras:
+                s.execute(
+                    update(CameraRow)
+                    .where(CameraRow.id == camera.id)
+                    .values(**self._camera_fields(camera), updated_at=now)
+                )
+            for camera_id, desired in write.desired:
+                s.execute(
+                    update(DesiredRow)
+                    .where(DesiredRow.camera_id == camera_id)
+                    .values(desired=desired, updated_at=now)
+                )
+            if write.remove_cameras:
+                s.execute(delete(CameraRow).where(CameraRow.id.in_(write.remove_cameras)))
+                s.execute(delete(CounterRow).where(CounterRow.camera_id.in_(write.remove_cameras)))
+            if write.remove_targets:
+                s.execute(delete(TargetRow).where(TargetRow.name.in_(write.remove_targets)))
 
     # --- history ----------------------------------------------------------------------------
     def open_session(self, session: SessionRecord) -> int:
