@@ -40,6 +40,7 @@ from tests.bench.measure import (
     progress,
     summarize,
 )
+from tests.harness.cameras import Camera as SimCamera
 from tests.harness.daemon import Ucvd, program
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
@@ -50,6 +51,7 @@ from ucvd.api import protocol as p
 
 SUBSCRIBERS = 10
 IDLE_WINDOW_S = 5.0
+APPLY_REPEATS = 5
 METRICS_EVERY_S = 2.0  # ucvd.control.feed.METRICS_EVERY_S
 
 
@@ -169,6 +171,57 @@ def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
     }
 
 
+def apply_timing(
+    env: Lab, central: Central, sims: list[SimCamera], ids: list[str]
+) -> dict[str, Any]:
+    """`ucvctl apply -f` of a site of this many cameras on a fresh daemon, as an operator's
+    config management would run it: the first apply (every camera added, not publishing),
+    applying the same file again (nothing to do), and one camera's URL changed."""
+    d = Ucvd(env.registry, env.workdir / "ucvd-apply", name="ucvd-apply").start()
+    site = env.workdir / "site.toml"
+    secret = env.workdir / "publish.password"
+    secret.write_text(central.publisher.password + "\n")
+
+    def write(urls: list[str]) -> None:
+        s = central.server
+        lines = [
+            'active_target = "central"', "[targets.central]",
+            f'rtsp_url = "{s.rtsp_url("").rstrip("/")}"', f'api_url = "{s.api_url}"',
+            f'username = "{central.publisher.user}"', f'password_file = "{secret}"',
+        ]  # fmt: skip
+        for camera_id, url in zip(ids, urls, strict=True):
+            lines += [f"[cameras.{camera_id}]", f'url = "{url}"', "publish = false"]
+        site.write_text("\n".join(lines) + "\n")
+
+    def timed() -> tuple[float, str]:
+        t0 = time.perf_counter()
+        out = d.ctl("apply", "-f", str(site)).check().stdout
+        return (time.perf_counter() - t0) * 1000, out
+
+    urls = [sim.url for sim in sims]
+    write(urls)
+    first, out = timed()
+    assert f"applied {len(ids) + 2} changes" in out, out[-300:]
+    again = []
+    for _ in range(APPLY_REPEATS):
+        ms, out = timed()
+        assert out == "no changes\n", out
+        again.append(ms)
+    one = []
+    for i in range(APPLY_REPEATS):
+        write([*urls[:-1], urls[-1] + ("?v=1" if i % 2 == 0 else "")])
+        ms, out = timed()
+        assert "applied 1 change" in out, out
+        one.append(ms)
+    d.terminate()
+    return {
+        "cameras": len(ids),
+        "first_apply_ms": round(first, 1),
+        "reapply_no_changes": summarize(again, unit="ms", digits=1),
+        "one_camera_changed": summarize(one, unit="ms", digits=1),
+    }
+
+
 def _line(label: str, m: dict[str, Any]) -> str:
     u = m["during_rpc_measurements"]["ucvd"]
     return (
@@ -209,4 +262,11 @@ def run(quick: bool, cameras: int) -> dict[str, Any]:
                 out["harness_niced"] = measure(d, ids, calls=calls, walls=walls, events_s=events_s)
             progress(_line("harness at nice 19", out["harness_niced"]))
         d.terminate()
+        out["apply"] = apply_timing(env, central, sims, ids)
+        ap = out["apply"]
+        progress(
+            f"apply -f of {cameras} cameras: first {ap['first_apply_ms']} ms, again "
+            f"{ap['reapply_no_changes']['median']} ms, one camera changed "
+            f"{ap['one_camera_changed']['median']} ms (ucvctl wall, median)"
+        )
     return out

@@ -250,6 +250,15 @@ def control_section(sc: dict[str, Any]) -> list[str]:
             f"{sc_['ucvd_cpu_pct_while_scraped_back_to_back']} % of a core while scraped back "
             f"to back, {sc_['ucvd_cpu_pct_idle']} % without scrapes).",
         ]
+    if "apply" in sc:
+        ap = sc["apply"]
+        out += [
+            "",
+            f"`ucvctl apply -f` of a site file of {ap['cameras']} cameras (ucvctl's wall time, "
+            f"process start included): the first apply {ap['first_apply_ms']} ms; the same file "
+            f"again (no changes) {ap['reapply_no_changes']['median']} ms median; one camera's "
+            f"URL changed {ap['one_camera_changed']['median']} ms median.",
+        ]
     for key, label in variants:
         m = sc[key]
         ev, during = m["events"], m["during_rpc_measurements"]

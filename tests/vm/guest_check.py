@@ -851,7 +851,7 @@ class Checks:
             raise CheckFailed(f"with the token: HTTP {code}: {body[:300]}")
         done = sh("systemd-analyze", "security", "--no-pager", "ucvd-web.service")
         found = re.search(r"Overall exposure level for ucvd-web\.service:\s*([0-9.]+)", done.stdout)
-        if not found or float(found.group(1)) > 2.5:
+        if not found or float(found.group(1)) > 2.0:
             raise CheckFailed(f"systemd-analyze security ucvd-web: {out(done)}")
         series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
         return (
