@@ -134,7 +134,7 @@ def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
     """What one Prometheus scrape of ucvd-web costs at this fleet size: its wall time, the
     daemon's CPU for it, the size of the answer and how many series it carries."""
     port = free_port()
-    env.registry.spawn(
+    web = env.registry.spawn(
         "ucvd-web",
         [program("ucvd-web"), "--listen", f"127.0.0.1:{port}", "--socket", str(d.socket)],
     )
@@ -146,7 +146,7 @@ def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
         idle.start()
         time.sleep(IDLE_WINDOW_S)  # a counting window: the daemon's cost without scrapes
         baseline = idle.stop()["ucvd"]["cpu_pct_of_one_core"]
-        cpu = CpuWindow({"ucvd": lambda: [d.pid]})
+        cpu = CpuWindow({"ucvd": lambda: [d.pid], "ucvd_web": lambda: [web.pid]})
         cpu.start()
         walls, body = [], ""
         for _ in range(scrapes):
@@ -155,7 +155,8 @@ def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
             walls.append((time.perf_counter() - t0) * 1000)
             response.raise_for_status()
             body = response.text
-        used = cpu.stop()["ucvd"]
+        window = cpu.stop()
+        used, web_used = window["ucvd"], window["ucvd_web"]
     series = [line for line in body.splitlines() if line and not line.startswith("#")]
     per_camera = [line for line in series if line.startswith("ucvd_camera_")]
     extra_cpu_s = max(0.0, used["cpu_pct_of_one_core"] - baseline) / 100 * cpu.window_s
@@ -168,6 +169,10 @@ def scrape(env: Lab, d: Ucvd, cameras: int, *, scrapes: int) -> dict[str, Any]:
         "ucvd_cpu_pct_idle": baseline,
         "ucvd_cpu_pct_while_scraped_back_to_back": used["cpu_pct_of_one_core"],
         "ucvd_cpu_ms_per_scrape": round(extra_cpu_s * 1000 / scrapes, 2),
+        "ucvd_web_cpu_ms_per_scrape": round(
+            web_used["cpu_pct_of_one_core"] / 100 * cpu.window_s * 1000 / scrapes, 1
+        ),
+        "ucvd_web_pss_mib": web_used["pss_mib"],
     }
 
 
@@ -254,7 +259,8 @@ def run(quick: bool, cameras: int) -> dict[str, Any]:
         progress(
             f"scrape: {sc['scrape_wall']['median']} ms median, {sc['series']} series "
             f"({sc['series_per_camera']} per camera), {sc['body_bytes']} bytes, "
-            f"~{sc['ucvd_cpu_ms_per_scrape']} ms of ucvd's CPU each"
+            f"~{sc['ucvd_cpu_ms_per_scrape']} ms of ucvd's CPU and "
+            f"{sc['ucvd_web_cpu_ms_per_scrape']} ms of ucvd-web's each"
         )
         if not quick:
             with niced(harness_pids(env, central)):

@@ -248,7 +248,9 @@ def control_section(sc: dict[str, Any]) -> list[str]:
             f"in {sc_['body_bytes']} bytes; it costs the daemon about "
             f"{sc_['ucvd_cpu_ms_per_scrape']} ms of CPU (ucvd at "
             f"{sc_['ucvd_cpu_pct_while_scraped_back_to_back']} % of a core while scraped back "
-            f"to back, {sc_['ucvd_cpu_pct_idle']} % without scrapes).",
+            f"to back, {sc_['ucvd_cpu_pct_idle']} % without scrapes), and ucvd-web "
+            f"{sc_.get('ucvd_web_cpu_ms_per_scrape')} ms of CPU "
+            f"({sc_.get('ucvd_web_pss_mib')} MiB PSS).",
         ]
     if "apply" in sc:
         ap = sc["apply"]
