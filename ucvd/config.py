@@ -28,6 +28,11 @@ class DaemonSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     socket: str = str(DEFAULT_SOCKET)
     state_dir: str = str(DEFAULT_STATE_DIR)
     operator_group: str = "ucvd-operators"  # may use the socket besides root and ucvd itself
+    # Accounts that may only read (status, metrics, history, events), even as members of
+    # the operator group: the network-facing ucvd-web runs as one.
+    read_only_users: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=64)
+    ] = msgspec.field(default_factory=lambda: ["ucvd-web"])
     ffmpeg: str = "ffmpeg"
     max_connections: Count = 64
     max_message_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 1 << 20

@@ -124,7 +124,7 @@ class Daemon:
         self.server = ControlServer(
             self.paths.socket,
             methods,
-            AccessPolicy.for_group(d.operator_group),
+            AccessPolicy.for_group(d.operator_group, d.read_only_users),
             max_connections=d.max_connections,
             max_message_bytes=d.max_message_bytes,
             idle_timeout_s=d.idle_timeout_s,
@@ -338,8 +338,11 @@ class Daemon:
         self.server.max_connections = d.max_connections
         self.server.max_message_bytes = d.max_message_bytes
         self.server.idle_timeout_s = d.idle_timeout_s
-        if d.operator_group != old.daemon.operator_group:
-            self.server.policy = AccessPolicy.for_group(d.operator_group)
+        if (d.operator_group, d.read_only_users) != (
+            old.daemon.operator_group,
+            old.daemon.read_only_users,
+        ):
+            self.server.policy = AccessPolicy.for_group(d.operator_group, d.read_only_users)
             if self.server.policy.operator_gid is not None and self.server.owns_path:
                 give_to_group(self.paths.socket, self.server.policy.operator_gid)
         if d.ffmpeg != old.daemon.ffmpeg:

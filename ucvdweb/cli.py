@@ -1,8 +1,10 @@
 """`ucvd-web`: serve ucvd's metrics over HTTP, as a client of the daemon's socket.
 
 The daemon, which holds the camera passwords, keeps no network listener; this program holds
-no secret of the daemon's and asks it only what `ucvctl status` may ask. It runs as an
-account in the operator group (the `ucvd-web` unit does so).
+no secret of the daemon's. Its account (the `ucvd-web` unit's) is in the operator group,
+which lets it reach the socket, and among the daemon's `read_only_users`, which lets it
+call only the methods that change nothing: a compromised web process can read statuses,
+not redirect a camera or a target.
 """
 
 from __future__ import annotations

@@ -258,6 +258,27 @@ def test_other_uids_are_refused(make_ucvd: Callable[..., Ucvd], open_dir: Path) 
     assert ucvd.ctl("status").code == 0
 
 
+def test_a_read_only_account_may_look_but_change_nothing(
+    make_ucvd: Callable[..., Ucvd], open_dir: Path, cameras: CameraFarm
+) -> None:
+    """As ucvd-web's account is: in the operator group (so the socket lets it in) and among
+    `read_only_users` (so the daemon lets it only read)."""
+    settings = {"daemon": {"operator_group": "nogroup", "read_only_users": ["nobody"]}}
+    ucvd = make_ucvd(workdir=open_dir / "ucvd", settings=settings).start()
+    ucvd.workdir.chmod(0o755)
+    add_camera(ucvd, cameras.add("ro"), "ro").check()
+    assert ucvd.ctl("status", prefix=NOBODY).code == 0
+    assert ucvd.ctl("--json", "camera", "list", prefix=NOBODY).json()["total"] == 1
+    for command in (("publish", "ro"), ("camera", "remove", "ro"), ("reload",)):
+        refused = ucvd.ctl(*command, prefix=NOBODY)
+        assert refused.code == 1, (command, refused.stderr)
+        assert "[permission_denied]" in refused.stderr and "may only read" in refused.stderr
+    assert ucvd.status("ro")["desired"] == "stopped"
+    assert ucvd.ctl_json("camera", "list")["total"] == 1
+    # Root (and any other operator) is not bound by it.
+    ucvd.ctl("camera", "remove", "ro").check()
+
+
 def test_sigterm_with_ten_cameras_stops_every_ffmpeg(
     ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm
 ) -> None:

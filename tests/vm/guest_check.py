@@ -827,6 +827,18 @@ class Checks:
         leaked = [role for role, core in self.env.cores().items() if core in body]
         if leaked:
             raise CheckFailed(f"/metrics carries the {', '.join(leaked)} password")
+        # Its account may read (it is in the operator group) but not change anything.
+        looks = sh("ucvctl", "status", CAMERA, user="ucvd-web")
+        changes = sh("ucvctl", "stop", CAMERA, user="ucvd-web")
+        if (
+            looks.returncode != 0
+            or changes.returncode == 0
+            or "may only read" not in changes.stderr
+        ):
+            raise CheckFailed(
+                f"as ucvd-web: status exit {looks.returncode}, stop exit {changes.returncode}: "
+                f"{out(changes)}"
+            )
         token = secrets.token_hex(24)
         Path("/etc/ucvd/web.token").write_text(token + "\n")
         Path("/etc/ucvd/web.token").chmod(0o600)
@@ -856,7 +868,8 @@ class Checks:
         series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
         return (
             f"disabled after install; enabled: {series} series as user ucvd-web, camera up, "
-            f"no password; with a token credential: 401 without it, 200 with it; "
+            f"no password; its account may read, not stop a camera; with a token credential: "
+            f"401 without it, 200 with it; "
             f"exposure {found.group(1)}"
         )
 

@@ -496,6 +496,16 @@ class Plan(_Result):
 
 
 # --- the method table ---------------------------------------------------------------------
+# What a read-only caller (the daemon's `read_only_users`, e.g. ucvd-web) may call: nothing
+# that changes the daemon's state, starts a process, or sends anything to a camera or the
+# network (probe, check and discovery do).
+READ_ONLY_METHODS = frozenset({
+    "daemon.info", "daemon.health", "daemon.metrics",
+    "camera.list", "camera.get", "target.list", "target.get",
+    "publishing.status", "publishing.history", "publishing.logs",
+    "events.subscribe",
+})  # fmt: skip
+
 # method name -> params type; the daemon implements exactly these. Results: the Struct named
 # in the daemon's handler (`publishing.status` answers one PublicationStatus when given a
 # camera_id, a StatusList otherwise).

@@ -26,10 +26,11 @@ import contextlib
 import errno
 import grp
 import os
+import pwd
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from ucvd.api.jsonrpc import (
     encode_result,
     parse_request,
 )
+from ucvd.api.protocol import READ_ONLY_METHODS
 
 log = structlog.get_logger(__name__)
 
@@ -119,13 +121,15 @@ def give_to_group(path: Path, gid: int) -> None:
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """Root, the daemon's own user, and members of the operator group."""
+    """Root, the daemon's own user, and members of the operator group; among the last, the
+    read-only accounts may call only the methods that change nothing."""
 
     own_uid: int
     operator_gid: int | None
+    read_only_uids: frozenset[int] = frozenset()
 
     @classmethod
-    def for_group(cls, group: str | None) -> AccessPolicy:
+    def for_group(cls, group: str | None, read_only_users: Iterable[str] = ()) -> AccessPolicy:
         gid = None
         if group:
             try:
@@ -133,7 +137,17 @@ class AccessPolicy:
             except KeyError:
                 log.warning("operator group does not exist; only root and the daemon's user "
                             "may use the socket", group=group)  # fmt: skip
-        return cls(own_uid=os.getuid(), operator_gid=gid)
+        uids = set()
+        for name in read_only_users:
+            try:
+                uids.add(pwd.getpwnam(name).pw_uid)
+            except KeyError:
+                continue  # an account that does not exist cannot call
+        own = os.getuid()
+        return cls(own_uid=own, operator_gid=gid, read_only_uids=frozenset(uids - {0, own}))
+
+    def may_call(self, caller: Caller, method: str) -> bool:
+        return caller.uid not in self.read_only_uids or method in READ_ONLY_METHODS
 
     def allows(self, caller: Caller) -> bool:
         if caller.uid in (0, self.own_uid):
@@ -471,6 +485,12 @@ class ControlServer:
         method = self.methods.get(request.method)
         if method is None:
             raise RpcError(Code.METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
+        if not self.policy.may_call(conn.caller, request.method):
+            raise RpcError.domain(
+                "permission_denied",
+                f"uid {conn.caller.uid} may only read (daemon.read_only_users): "
+                f"{request.method} is refused",
+            )
         return await method.call(decode_params(request, method.params), conn)
 
 
