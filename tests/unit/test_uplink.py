@@ -9,6 +9,9 @@ import anyio
 import pytest
 
 from tests.harness.waiting import wait_until_async
+from ucvd.domain.model import Target
+from ucvd.relay.registry import Publications
+from ucvd.relay.status import SupervisorSettings
 from ucvd.relay.uplink import RELEASE_AT_ONCE, Uplink, release_delay, tcp_answers
 
 pytestmark = pytest.mark.anyio
@@ -136,3 +139,28 @@ async def test_tcp_probe_against_a_real_socket() -> None:
         assert await tcp_answers("127.0.0.1", port, 1.0) is None
     # The same port, now closed: refused at once.
     assert await tcp_answers("127.0.0.1", port, 1.0) == "connection refused"
+
+
+async def test_a_scrape_s_probe_is_its_own_and_never_leaves_a_stale_no() -> None:
+    """The reachability a scrape asks for: a failed answer is not kept for the cameras'
+    probe (nor for `health`), and the next answer is asked afresh."""
+    answers = ["connection refused", None]
+    asked: list[tuple[str, int]] = []
+
+    async def connect(host: str, port: int, _within: float) -> str | None:
+        asked.append((host, port))
+        return answers.pop(0)
+
+    pubs = Publications(
+        settings=SupervisorSettings(), ffmpeg="ffmpeg", tag_prefix="test:", probe_connect=connect
+    )
+    target = Target(name="central", rtsp_url="rtsp://192.0.2.20:8554")
+    cameras_probe = pubs._uplink(target)  # as a camera once started there leaves it
+    assert await pubs.reachable(target, max_age=60.0) is False
+    assert not cameras_probe.down and cameras_probe.probes == 0
+    assert pubs.uplinks_down() == []
+    assert await pubs.reachable(target, max_age=60.0) is False  # young enough: not asked
+    assert asked == [("192.0.2.20", 8554)]
+    assert await pubs.reachable(target, max_age=0.0) is True
+    assert asked == [("192.0.2.20", 8554)] * 2
+    assert pubs.uplinks_down() == []

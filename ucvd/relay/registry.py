@@ -32,7 +32,7 @@ from ucvd.relay.status import (
     SupervisorSettings,
 )
 from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port
-from ucvd.relay.uplink import Uplink
+from ucvd.relay.uplink import Connect, Uplink, tcp_answers
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +53,7 @@ class Publications:
         ffmpeg: str,
         tag_prefix: str,
         notify: Callable[[Notification], None] = lambda _n: None,
+        probe_connect: Connect = tcp_answers,
     ) -> None:
         self.settings = settings
         self.ffmpeg = ffmpeg
@@ -65,6 +66,7 @@ class Publications:
         # Probes asked for by scrapes alone (no camera there): apart from `_uplinks`, so
         # that what the health check reports does not depend on whether anyone scrapes.
         self._lookouts: dict[tuple[str, int], Uplink] = {}
+        self._probe_connect = probe_connect
         self._stop_reasons: dict[str, str] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -237,21 +239,23 @@ class Publications:
         return down
 
     async def reachable(self, target: Target, max_age: float) -> bool:
-        """Does the target's RTSP port answer? Its cameras' own probe says no once one of
-        their failures found it dark; a camera confirmed publishing there says yes; else
-        it is asked (at most once per `max_age`; an answer that young is reused)."""
+        """Does the target's RTSP port answer? A camera confirmed publishing there says yes;
+        cameras waiting for it to answer (their probe asks every second) say no; else it is
+        asked by a probe of its own (at most once per `max_age`), never through the cameras'
+        shared one, so that a scrape never leaves them, or `health`, a stale answer."""
         key = host_port(target)
-        uplink = self._uplinks.get(key)
-        if uplink is not None and uplink.down:
-            return False
         if any(
             host_port(pub.target) == key and pub.sup.status is Status.PUBLISHING
             for pub in self._pubs.values()
         ):
             return True
-        probe = uplink or self._lookouts.get(key)
-        if probe is None:
-            probe = self._lookouts[key] = Uplink(*key)
+        uplink = self._uplinks.get(key)
+        if uplink is not None and uplink.down and uplink.waiting:
+            return False
+        probe = self._lookouts.get(key)
+        if probe is None:  # only the active target is asked: one probe is kept
+            probe = Uplink(*key, connect=self._probe_connect)
+            self._lookouts = {key: probe}
         return await probe.check(max_age=max_age)
 
     def api_latency(self, target: Target) -> float | None:
