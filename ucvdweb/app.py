@@ -23,7 +23,10 @@ from ucvdweb.exposition import CONTENT_TYPE, render
 
 log = structlog.get_logger(__name__)
 
-SOCKET_TIMEOUT_S = 10.0  # under Prometheus' default scrape timeout (10 s) plus the render
+# Well under Prometheus' default scrape timeout (10 s): a daemon that accepts but does not
+# answer must show as ucvd_up 0 (the daemon is stuck), not as a failed scrape (the gateway
+# is down).
+SOCKET_TIMEOUT_S = 5.0
 _decode_snapshot = msgspec.json.Decoder(p.MetricsSnapshot).decode
 
 Fetch = Callable[[], p.MetricsSnapshot]
@@ -37,8 +40,44 @@ def socket_fetch(socket_path: str) -> Fetch:
     return fetch
 
 
+class SharedFetch:
+    """Scrapes that arrive while one is asking the daemon wait for its answer instead of
+    asking again: a flood of scrapes costs the daemon one connection, not one each."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._inflight: anyio.Event | None = None
+        self._answer: tuple[p.MetricsSnapshot | None, float | None] = (None, None)
+
+    async def __call__(self) -> tuple[p.MetricsSnapshot | None, float | None]:
+        """The snapshot (None: the daemon did not answer) and the socket round trip."""
+        if self._inflight is not None:
+            await self._inflight.wait()
+            return self._answer
+        done = self._inflight = anyio.Event()
+        try:
+            self._answer = await self._ask()
+            return self._answer
+        finally:
+            self._inflight = None
+            done.set()
+
+    async def _ask(self) -> tuple[p.MetricsSnapshot | None, float | None]:
+        started = time.monotonic()
+        try:
+            # Cancellable: an abandoned scrape does not hold a thread past its socket timeout.
+            snapshot = await anyio.to_thread.run_sync(self._fetch, abandon_on_cancel=True)
+        except (Unreachable, RemoteError, msgspec.DecodeError) as exc:
+            # Said as ucvd_up 0, and logged: the scrape itself succeeds, so that an alert
+            # can tell "gateway up, daemon down" from "gateway unreachable".
+            log.warning("the daemon did not answer a scrape", error=str(exc))
+            return None, None
+        return snapshot, time.monotonic() - started
+
+
 def create_app(fetch: Fetch, *, token: str | None = None) -> Starlette:
     expected = f"Bearer {token}".encode() if token else None
+    shared = SharedFetch(fetch)
 
     def allowed(request: Request) -> bool:
         if expected is None:
@@ -53,16 +92,7 @@ def create_app(fetch: Fetch, *, token: str | None = None) -> Starlette:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="ucvd"'},
             )
-        started = time.monotonic()
-        snapshot: p.MetricsSnapshot | None
-        try:
-            snapshot = await anyio.to_thread.run_sync(fetch)
-        except (Unreachable, RemoteError, msgspec.DecodeError) as exc:
-            # Said as ucvd_up 0, and logged: the scrape itself succeeds, so that an alert
-            # can tell "gateway up, daemon down" from "gateway unreachable".
-            log.warning("the daemon did not answer a scrape", error=str(exc))
-            snapshot = None
-        round_trip = time.monotonic() - started if snapshot is not None else None
+        snapshot, round_trip = await shared()
         body = render(snapshot, round_trip_s=round_trip)
         return Response(body, media_type=CONTENT_TYPE)
 

@@ -10,11 +10,13 @@ not redirect a camera or a target.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:9810"
+MAX_CONCURRENT_REQUESTS = 32
 DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
 # $CREDENTIALS_DIRECTORY/token, from the unit's LoadCredential=: a file name, not a secret.
 TOKEN_CREDENTIAL = "token"  # noqa: S105
@@ -29,6 +31,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--listen {value!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
     return host.strip("[]"), int(port)  # [::1]:9810 -> ::1
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def read_token(path: Path) -> str:
@@ -50,8 +59,19 @@ def token_from(args: argparse.Namespace) -> str | None:
     if args.token_file:
         return read_token(Path(args.token_file))
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / TOKEN_CREDENTIAL).exists():
-        return read_token(Path(credentials) / TOKEN_CREDENTIAL)
+    if not credentials:
+        return None
+    directory = Path(credentials)
+    if (directory / TOKEN_CREDENTIAL).exists():
+        return read_token(directory / TOKEN_CREDENTIAL)
+    # Credentials were given but none is the token (a LoadCredential= under another name):
+    # serving without one would open what the admin meant to close.
+    given = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+    if given:
+        raise UsageError(
+            f"credentials {', '.join(given)} given, none named {TOKEN_CREDENTIAL!r}: "
+            f"load the token as LoadCredential={TOKEN_CREDENTIAL}:FILE"
+        )
     return None
 
 
@@ -101,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         proxy_headers=False,
         lifespan="off",
+        # Beyond this many requests at once, a 503 rather than a queue of worker threads.
+        limit_concurrency=MAX_CONCURRENT_REQUESTS,
     )
+    if token is None and not _loopback(host):
+        print(
+            f"ucvd-web: WARNING: serving {args.listen} beyond loopback with no token: anyone "
+            "who reaches it reads the gateway's metrics (see README: a token credential)",
+            file=sys.stderr,
+        )
     print(
         f"ucvd-web: serving http://{args.listen}/metrics for {args.socket}"
         f" ({'bearer token required' if token else 'no token'})",

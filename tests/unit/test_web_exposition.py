@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import anyio
 import pytest
 
+from tests.harness.waiting import wait_until_async
 from ucvd.api import protocol as p
-from ucvdweb.cli import UsageError, parse_listen, read_token
+from ucvdweb.app import SharedFetch
+from ucvdweb.cli import UsageError, parse_listen, parser, read_token, token_from
 from ucvdweb.exposition import render
 
 
@@ -106,3 +110,47 @@ def test_tokens_must_be_long_and_readable(tmp_path: Path) -> None:
     assert "secret" not in str(refused.value)
     with pytest.raises(UsageError, match="cannot read the token file"):
         read_token(tmp_path / "missing")
+
+
+def test_a_token_credential_under_another_name_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving without a token when the admin loaded one under a wrong name would open what
+    they meant to close."""
+    (tmp_path / "web.token").write_text("0123456789abcdef0123\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(UsageError, match="none named 'token'"):
+        token_from(parser().parse_args([]))
+    (tmp_path / "token").write_text("fedcba9876543210fedc\n")
+    assert token_from(parser().parse_args([])) == "fedcba9876543210fedc"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    assert token_from(parser().parse_args([])) is None
+
+
+@pytest.mark.anyio
+async def test_scrapes_at_once_share_one_call_to_the_daemon() -> None:
+    calls = 0
+    release = threading.Event()
+
+    def fetch() -> p.MetricsSnapshot:
+        nonlocal calls
+        calls += 1
+        release.wait(5)
+        return snapshot(status("gate", "publishing"))
+
+    shared = SharedFetch(fetch)
+    answers: list[object] = []
+
+    async def scrape() -> None:
+        answers.append((await shared())[0])
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(scrape)
+        # All five were started before this wait yields, so all have run to their first
+        # await by the time the one call is seen: the other four wait on it.
+        await wait_until_async(lambda: calls == 1, timeout=5, what="the first call")
+        release.set()
+    assert calls == 1 and len(answers) == 5 and all(a is answers[0] for a in answers)
+    await shared()
+    assert calls == 2  # the next scrape, after the answer, asks again

@@ -145,6 +145,7 @@ class MediaMTXClient:
                 self.latency_s = time.monotonic() - asked
                 break
             except httpx.TransportError as exc:
+                self.latency_s = None  # no answer: an old round trip would look healthy
                 if attempt == self._retries:
                     raise MediaMTXError(
                         f"MediaMTX API at {self.base_url} unreachable: {type(exc).__name__}",
