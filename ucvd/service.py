@@ -578,34 +578,42 @@ class Service:
         """A site's whole desired state, planned against the live one under every lock, and
         applied in one store transaction before memory and the publications change."""
         desired = _site_desired(params.desired)
-        async with self._targets_lock, contextlib.AsyncExitStack() as locks:
-            ids = sorted(set(self.cameras) | set(_valid_ids(desired.cameras)))
-            for camera_id in ids:  # one order for all: no two applies wait on each other
-                await locks.enter_async_context(self._locks[camera_id])
-            current = siteplan.Current(
-                cameras=dict(self.cameras),
-                targets=dict(self.targets),
-                active=self.active,
-                desired=dict(self.desired),
+        async with self._targets_lock:
+            while True:
+                ids = sorted(set(self.cameras) | set(_valid_ids(desired.cameras)))
+                async with contextlib.AsyncExitStack() as locks:
+                    for camera_id in ids:  # one order for all: no two applies wait on each other
+                        await locks.enter_async_context(self._locks[camera_id])
+                    # A camera added while we waited has a lock we do not hold: take it too.
+                    if set(self.cameras) <= set(ids):
+                        return await self._apply_locked(params, desired)
+
+    async def _apply_locked(self, params: p.ConfigApply, desired: siteplan.Desired) -> p.Plan:
+        """config.apply once the targets' lock and every camera's lock are held."""
+        current = siteplan.Current(
+            cameras=dict(self.cameras),
+            targets=dict(self.targets),
+            active=self.active,
+            desired=dict(self.desired),
+        )
+        plan = siteplan.plan(current, desired, prune=params.prune)
+        mark = siteplan.fingerprint(current, plan.changes, self._plan_key)
+        if params.expect is not None and params.expect != mark:
+            raise StateChanged(
+                "the daemon's state changed since the plan was made (or it restarted); "
+                "nothing was applied: run the command again to see the new plan"
             )
-            plan = siteplan.plan(current, desired, prune=params.prune)
-            mark = siteplan.fingerprint(current, plan.changes, self._plan_key)
-            if params.expect is not None and params.expect != mark:
-                raise StateChanged(
-                    "the daemon's state changed since the plan was made (or it restarted); "
-                    "nothing was applied: run the command again to see the new plan"
-                )
-            changes = [
-                p.PlanChange(kind=c.kind, what=c.what, name=c.name, fields=list(c.fields))
-                for c in plan.changes
-            ]
-            if params.dry_run or not changes:
-                return p.Plan(changes=changes, fingerprint=mark, applied=False, restarted=[])
-            try:
-                await self._write(Store.apply_site, plan.write)
-            except Conflict as exc:  # memory and store disagree: nothing was written
-                raise NotSaved(f"the change was not saved: {exc}") from None
-            restarted = await self._enact(plan)
+        changes = [
+            p.PlanChange(kind=c.kind, what=c.what, name=c.name, fields=list(c.fields))
+            for c in plan.changes
+        ]
+        if params.dry_run or not changes:
+            return p.Plan(changes=changes, fingerprint=mark, applied=False, restarted=[])
+        try:
+            await self._write(Store.apply_site, plan.write)
+        except Conflict as exc:  # memory and store disagree: nothing was written
+            raise NotSaved(f"the change was not saved: {exc}") from None
+        restarted = await self._enact(plan)
         log.info("site configuration applied", changes=len(changes), restarted=len(restarted))
         return p.Plan(changes=changes, fingerprint=mark, applied=True, restarted=restarted)
 

@@ -116,3 +116,15 @@ def test_quality_rule(
         )
         == expected
     )
+
+
+def test_counters_of_a_failed_checkpoint_are_saved_again_next_time() -> None:
+    tally = Tally()
+    feed(tally, note(S.RECONNECTING, S.STARTING))
+    rows = tally.changed()
+    assert rows == [("cam", "restarts", 1)]
+    tally.unsaved(rows)  # the write failed
+    feed(tally, note(S.RECONNECTING, S.STARTING))
+    assert tally.changed() == [("cam", "restarts", 2)]
+    tally.unsaved([("gone", "restarts", 3)])  # forgotten (never counted here): not saved
+    assert tally.changed() == []

@@ -125,6 +125,8 @@ class Recorder:
                 try:
                     await self._write(op)
                 except StoreError as exc:
+                    if isinstance(op, _Checkpoint):
+                        self.tally.unsaved(op.tallies)
                     self.failures += 1
                     log.error("could not record history", error=str(exc), op=type(op).__name__)
         finally:

@@ -103,6 +103,11 @@ class Tally:
         self._dirty.clear()
         return rows
 
+    def unsaved(self, rows: list[tuple[str, str, int]]) -> None:
+        """A checkpoint carrying these rows failed: their cameras are saved again next time
+        (with whatever they count by then), unless they were forgotten meanwhile."""
+        self._dirty.update(c for c, _name, _value in rows if c in self._cameras)
+
     def _counted(self, camera_id: str) -> CameraTally:
         self._dirty.add(camera_id)
         tally = self._cameras.get(camera_id)
