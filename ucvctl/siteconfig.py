@@ -263,7 +263,15 @@ def render(
 
 
 def _target_lines(t: p.TargetView, secrets_dir: str) -> list[str]:
-    lines = [f"[targets.{_key(t.name)}]", f"rtsp_url = {_quote(t.rtsp_url)}"]
+    lines = [f"[targets.{_key(t.name)}]"]
+    if REDACTED in t.rtsp_url:  # as for cameras: applying `***` would replace the secret
+        lines += [
+            "# The URL carries a secret in its query string, which is not exported:",
+            "# write the URL here with it (or move it to username/password_file).",
+            f"# rtsp_url = {_quote(t.rtsp_url)}",
+        ]
+    else:
+        lines.append(f"rtsp_url = {_quote(t.rtsp_url)}")
     if t.api_url is not None:
         lines.append(f"api_url = {_quote(t.api_url)}")
     lines.append(f"api_enabled = {_value(t.api_enabled)}")

@@ -191,9 +191,16 @@ def test_a_url_with_a_query_secret_is_not_exported() -> None:
         p.CameraView(id="q", url="rtsp://192.0.2.1/s?password=***", username=None,
                      has_password=False, name="", options=CameraOptions(), desired="stopped"),
     ])  # fmt: skip
-    text = render(p.TargetList(total=0, items=[]), cameras)
+    targets = p.TargetList(total=1, items=[
+        p.TargetView(name="t", rtsp_url="rtsp://192.0.2.2:8554?token=***", api_url=None,
+                     api_enabled=False, username=None, has_password=False, api_username=None,
+                     has_api_password=False, max_reconnects=0, reconnect_delay=1.0,
+                     path_template="camera_{camera_id}", active=True),
+    ])  # fmt: skip
+    text = render(targets, cameras)
     parsed = tomllib.loads(text)
     assert "url" not in parsed["cameras"]["q"]  # applying it is refused until it is written
+    assert "rtsp_url" not in parsed["targets"]["t"]
 
 
 def test_the_plan_as_the_operator_reads_it() -> None:
