@@ -22,6 +22,7 @@ from tests.harness.mediamtx import Central
 from tests.harness.ports import free_port, port_open
 from tests.harness.procs import ProcessRegistry
 from tests.harness.waiting import wait_until
+from ucvdweb.exposition import ERROR_KINDS
 
 TOKEN = "test-token-0123456789abcdef"  # a scraper's token, not a camera's secret
 CAMERAS = ("cam-1", "cam-2", "cam-3")
@@ -160,7 +161,19 @@ def test_metrics_need_the_token_and_pass_promtool_and_carry_no_secret(
     assert web.get().status_code == 401
     assert web.get("wrong-token-0123456789").status_code == 401
     assert web.get().headers["www-authenticate"].startswith("Bearer")
-    text = web.metrics()
+
+    # What is live settles a moment after `publishing`: the first API round trip, the
+    # first frame rate. Wait for the scrape that shows it (a busy machine may need a retry).
+    def settled() -> str | None:
+        text = web.metrics()
+        live = (
+            sample(text, "ucvd_camera_up", camera="cam-1") == 1.0
+            and sample(text, "ucvd_target_api_latency_seconds", target="central") is not None
+            and (sample(text, "ucvd_camera_fps", camera="cam-1") or 0) > 0
+        )
+        return text if live else None
+
+    text = wait_until(settled, timeout=30, what="a scrape showing cam-1 live")
     lint = subprocess.run(
         [need("promtool"), "check", "metrics"],
         input=text,
@@ -170,10 +183,17 @@ def test_metrics_need_the_token_and_pass_promtool_and_carry_no_secret(
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert sample(text, "ucvd_up") == 1.0
-    assert sample(text, "ucvd_camera_up", camera="cam-1") == 1.0
     assert sample(text, "ucvd_camera_up", camera="cam-2") == 0.0
     assert sample(text, "ucvd_camera_status", camera="cam-1", status="publishing") == 1.0
-    assert sample(text, "ucvd_camera_quality", camera="cam-1", quality="good") == 1.0
+    assert sample(text, "ucvd_camera_status", camera="cam-1", status="stopped") == 0.0
+    # Publishing: rated good, or lower if this busy machine made it reconnect already.
+    ratings = {
+        q: sample(text, "ucvd_camera_quality", camera="cam-1", quality=q)
+        for q in ("good", "fair", "poor", "down", "off")
+    }
+    values = [v for v in ratings.values() if v is not None]
+    assert sorted(values) == [0.0, 0.0, 0.0, 0.0, 1.0], ratings  # one rating, all five said
+    assert ratings["down"] == ratings["off"] == 0.0
     assert sample(text, "ucvd_camera_quality", camera="cam-2", quality="off") == 1.0
     assert sample(text, "ucvd_cameras", status="publishing") == 1.0
     assert sample(text, "ucvd_cameras", status="stopped") == 2.0
@@ -181,12 +201,6 @@ def test_metrics_need_the_token_and_pass_promtool_and_carry_no_secret(
     assert sample(text, "ucvd_target_reachable", target="central") == 1.0
     latency = sample(text, "ucvd_target_api_latency_seconds", target="central")
     assert latency is not None and 0 < latency < 5
-    # FFmpeg's frame rate comes with its progress reports, a little after it is confirmed.
-    wait_until(
-        lambda: (sample(web.metrics(), "ucvd_camera_fps", camera="cam-1") or 0) > 0,
-        timeout=15,
-        what="cam-1's fps in the metrics",
-    )
     assert 'path="camera_cam-1"' in text
     for secret in secrets:
         assert secret not in text
@@ -210,10 +224,15 @@ def test_prometheus_counts_the_cameras_up_as_they_stop_and_start_and_restarts_su
     # An FFmpeg killed: counted as an error and a restart, and rated below good.
     pid = d.status("cam-3")["pid"]
     os.kill(pid, signal.SIGKILL)
-    prom.wait_value('ucvd_camera_restarts_total{camera="cam-3"}', 1.0)
-    prom.wait_value('sum(ucvd_camera_errors_total{camera="cam-3"})', 1.0)
+    prom.wait_value('ucvd_camera_restarts_total{camera="cam-3"} >= bool 1', 1.0)
+    prom.wait_value('sum(ucvd_camera_errors_total{camera="cam-3"}) >= bool 1', 1.0)
     prom.wait_value("sum(ucvd_camera_up)", 3.0)
-    prom.wait_value('ucvd_camera_quality{camera="cam-3",quality="fair"}', 1.0)
+    prom.wait_value('sum(ucvd_camera_quality{camera="cam-3",quality=~"fair|poor"})', 1.0)
+    before = web.metrics()
+    restarts = sample(before, "ucvd_camera_restarts_total", camera="cam-3")
+    errors = sum(
+        sample(before, "ucvd_camera_errors_total", camera="cam-3", kind=k) or 0 for k in ERROR_KINDS
+    )
 
     # The daemon restarts: its lifetime counters do not (a scrape meanwhile says ucvd_up 0).
     code, _ = d.terminate()
@@ -224,9 +243,11 @@ def test_prometheus_counts_the_cameras_up_as_they_stop_and_start_and_restarts_su
     prom.wait_value("ucvd_up", 1.0)
     prom.wait_value("sum(ucvd_camera_up)", 3.0)
     text = web.metrics()
-    assert sample(text, "ucvd_camera_restarts_total", camera="cam-3") == 1.0
-    kinds = [
-        sample(text, "ucvd_camera_errors_total", camera="cam-3", kind=k)
-        for k in ("process_crashed", "connection_failed", "mediamtx_closed")
-    ]
-    assert sum(k or 0 for k in kinds) == 1.0, text
+    # Counted before the restart, and not reset by it (a retry since may only add).
+    assert restarts is not None and restarts >= 1
+    after = sample(text, "ucvd_camera_restarts_total", camera="cam-3")
+    assert after is not None and after >= restarts, text
+    errors_after = sum(
+        sample(text, "ucvd_camera_errors_total", camera="cam-3", kind=k) or 0 for k in ERROR_KINDS
+    )
+    assert errors >= 1 and errors_after >= errors, text
