@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from ucvd.api import protocol as p
-from ucvd.domain.model import Camera, CameraOptions, Target
+from ucvd.domain.model import CameraOptions, Target
 from ucvd.domain.siteplan import SECRET_FIELDS, check_items
 from ucvd.domain.urls import REDACTED, InvalidURL, split_credentials
 
@@ -92,7 +92,7 @@ class _Reader:
             self._no_password_in("camera", name, c.url, "url")
         _, _, invalid = check_items(
             {n: Target(name=n, **msgspec.structs.asdict(t)) for n, t in targets.items()},
-            {i: _camera(i, c) for i, c in cameras.items()},
+            {i: c.camera(i) for i, c in cameras.items()},
         )
         self.problems += invalid
         if self.problems:
@@ -201,17 +201,6 @@ class _Reader:
                 f"{what} {name!a}: {key} carries a password; give username and "
                 "password_file (or password_credential) instead"
             )
-
-
-def _camera(camera_id: str, c: p.SiteCamera) -> Camera:
-    return Camera(
-        id=camera_id,
-        url=c.url,
-        username=c.username,
-        password=c.password,
-        name=c.name,
-        options=c.options,
-    )
 
 
 # --- export -------------------------------------------------------------------------------

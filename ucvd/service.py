@@ -679,17 +679,7 @@ def _site_desired(site: p.SiteConfig) -> siteplan.Desired:
             name: Target(name=name, **msgspec.structs.asdict(t)) for name, t in site.targets.items()
         },
         cameras={
-            cid: siteplan.DesiredCamera(
-                camera=Camera(
-                    id=cid,
-                    url=c.url,
-                    username=c.username,
-                    password=c.password,
-                    name=c.name,
-                    options=c.options,
-                ),
-                publish=c.publish,
-            )
+            cid: siteplan.DesiredCamera(camera=c.camera(cid), publish=c.publish)
             for cid, c in site.cameras.items()
         },
         active=site.active_target,

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ucvd.domain.model import DEFAULT_PATH_TEMPLATE, CameraOptions
+from ucvd.domain.model import DEFAULT_PATH_TEMPLATE, Camera, CameraOptions
 
 # Bounds checked at the boundary, before anything reaches the store or FFmpeg.
 Text = Annotated[str, msgspec.Meta(max_length=2048)]
@@ -463,6 +463,17 @@ class SiteCamera(_Params):
     name: Name = ""
     options: CameraOptions = CameraOptions()
     publish: bool = False  # the desired state: publishing, or stopped
+
+    def camera(self, camera_id: str) -> Camera:
+        """The camera this entry describes (not yet validated)."""
+        return Camera(
+            id=camera_id,
+            url=self.url,
+            username=self.username,
+            password=self.password,
+            name=self.name,
+            options=self.options,
+        )
 
 
 class SiteConfig(_Params):
