@@ -251,16 +251,20 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def _url_lines(key: str, url: str) -> list[str]:
+    """A URL as exported; one whose query secret was redacted is left commented out, since
+    applying `***` would replace the secret."""
+    if REDACTED not in url:
+        return [f"{key} = {_quote(url)}"]
+    return [
+        "# The URL carries a secret in its query string, which is not exported:",
+        "# write the URL here with it (or move it to username/password_file).",
+        f"# {key} = {_quote(url)}",
+    ]
+
+
 def _target_lines(t: p.TargetView, secrets_dir: str) -> list[str]:
-    lines = [f"[targets.{_key(t.name)}]"]
-    if REDACTED in t.rtsp_url:  # as for cameras: applying `***` would replace the secret
-        lines += [
-            "# The URL carries a secret in its query string, which is not exported:",
-            "# write the URL here with it (or move it to username/password_file).",
-            f"# rtsp_url = {_quote(t.rtsp_url)}",
-        ]
-    else:
-        lines.append(f"rtsp_url = {_quote(t.rtsp_url)}")
+    lines = [f"[targets.{_key(t.name)}]", *_url_lines("rtsp_url", t.rtsp_url)]
     if t.api_url is not None:
         lines.append(f"api_url = {_quote(t.api_url)}")
     lines.append(f"api_enabled = {_value(t.api_enabled)}")
@@ -282,15 +286,7 @@ def _target_lines(t: p.TargetView, secrets_dir: str) -> list[str]:
 
 
 def _camera_lines(c: p.CameraView, secrets_dir: str) -> list[str]:
-    lines = [f"[cameras.{_key(c.id)}]"]
-    if REDACTED in c.url:
-        lines += [
-            "# The URL carries a secret in its query string, which is not exported:",
-            "# write the URL here with it (or move it to username/password_file).",
-            f"# url = {_quote(c.url)}",
-        ]
-    else:
-        lines.append(f"url = {_quote(c.url)}")
+    lines = [f"[cameras.{_key(c.id)}]", *_url_lines("url", c.url)]
     if c.username is not None:
         lines.append(f"username = {_quote(c.username)}")
     if c.has_password:
