@@ -262,7 +262,7 @@ class Daemon:
                     api_latency_seconds=self.pubs.api_latency(target),
                 )
             )
-        tally = self.recorder.tally
+        counted = {cid: service.tally.of(cid) for cid in sorted(service.cameras)}
         return p.MetricsSnapshot(
             version=__version__,
             ffmpeg_version=self.ffmpeg.version if self.ffmpeg else "unavailable",
@@ -270,8 +270,8 @@ class Daemon:
             counts=self._counts(),
             cameras=service.statuses(),
             counters={
-                cid: p.CameraCounters(restarts=tally.of(cid).restarts, errors=tally.of(cid).errors)
-                for cid in sorted(service.cameras)
+                cid: p.CameraCounters(restarts=t.restarts, errors=t.errors)
+                for cid, t in counted.items()
             },
             targets=targets,
         )

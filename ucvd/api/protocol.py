@@ -63,8 +63,10 @@ class TargetRef(_Params):
     name: Name
 
 
-class TargetAdd(_Params):
-    name: Name
+class SiteTarget(_Params):
+    """A target's settings, as a site file gives them (its name is its key; secrets resolved
+    by ucvctl) and as `target.add` takes them with a name."""
+
     rtsp_url: Text
     api_url: Text | None = None
     api_enabled: bool = True
@@ -75,6 +77,10 @@ class TargetAdd(_Params):
     max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
     path_template: Name = DEFAULT_PATH_TEMPLATE
+
+
+class TargetAdd(SiteTarget, kw_only=True):
+    name: Name
     activate: bool = False  # the first target is activated whatever this says
 
 
@@ -441,21 +447,6 @@ class MetricsEvent(_Result):
 
 
 # --- configuration as code (`ucvctl apply`, `diff`) ---------------------------------------
-class SiteTarget(_Params):
-    """A target as a site file names it (its name is its key); secrets resolved by ucvctl."""
-
-    rtsp_url: Text
-    api_url: Text | None = None
-    api_enabled: bool = True
-    username: Name | None = None
-    password: Secret | None = None
-    api_username: Name | None = None
-    api_password: Secret | None = None
-    max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
-    reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
-    path_template: Name = DEFAULT_PATH_TEMPLATE
-
-
 class SiteCamera(_Params):
     url: Text
     username: Name | None = None
