@@ -3,8 +3,9 @@
 Every figure comes from the one snapshot taken for this scrape; nothing is remembered
 between scrapes, so two Prometheus servers scraping the same gateway see the same thing and
 ucvd-web holds no state to lose. Names follow Prometheus' conventions: base units (seconds,
-bytes, bits per second), `_total` for counters, one metric per quantity with the camera in
-labels. The catalogue, with what each is for, is in README.md (Metrics).
+bytes, bytes per second: promtool's lint refuses bits), `_total` for counters, one metric
+per quantity with the camera in labels. The catalogue, with what each is for, is in
+README.md (Metrics).
 
 Series per camera: 6 status + 5 quality + 11 error kinds + 13 others, at most 35 (some only
 while FFmpeg runs or a retry is pending); 100 cameras measured 3,414 series in all.
@@ -128,7 +129,7 @@ def _cameras(s: p.MetricsSnapshot) -> Iterator[Metric]:
     )
     uptime = _gauge("ucvd_camera_uptime_seconds", "Publishing for this long")
     fps = _gauge("ucvd_camera_fps", "Frames per second FFmpeg relays")
-    bitrate = _gauge("ucvd_camera_bitrate_bits_per_second", "Bit rate arriving at the centre")
+    bitrate = _gauge("ucvd_camera_bytes_per_second", "Data rate arriving at the centre")
     relayed = _counter(
         "ucvd_camera_relayed_bytes",
         "Bytes received at the centre from the running FFmpeg (starts again with each process)",
@@ -159,7 +160,7 @@ def _cameras(s: p.MetricsSnapshot) -> Iterator[Metric]:
             if cam.metrics.fps is not None:
                 fps.add_metric(labels, cam.metrics.fps)
             if cam.metrics.bitrate_kbps is not None:
-                bitrate.add_metric(labels, cam.metrics.bitrate_kbps * 1000.0)
+                bitrate.add_metric(labels, cam.metrics.bitrate_kbps * 1000.0 / 8)
             relayed.add_metric(labels, float(cam.metrics.bytes))
             readers.add_metric(labels, float(cam.metrics.readers))
         counters = s.counters.get(cam.camera_id)

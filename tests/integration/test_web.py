@@ -163,13 +163,15 @@ def test_metrics_need_the_token_and_pass_promtool_and_carry_no_secret(
     assert web.get().headers["www-authenticate"].startswith("Bearer")
 
     # What is live settles a moment after `publishing`: the first API round trip, the
-    # first frame rate. Wait for the scrape that shows it (a busy machine may need a retry).
+    # first frame rate and data rate. Wait for the scrape that shows it all, so that
+    # promtool lints every series a live camera has.
     def settled() -> str | None:
         text = web.metrics()
         live = (
             sample(text, "ucvd_camera_up", camera="cam-1") == 1.0
             and sample(text, "ucvd_target_api_latency_seconds", target="central") is not None
             and (sample(text, "ucvd_camera_fps", camera="cam-1") or 0) > 0
+            and (sample(text, "ucvd_camera_bytes_per_second", camera="cam-1") or 0) > 0
         )
         return text if live else None
 

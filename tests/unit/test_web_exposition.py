@@ -81,6 +81,18 @@ def test_a_waiting_camera_shows_its_retry_its_counters_and_the_dark_target() -> 
     assert not any(line.startswith("ucvd_target_api_latency_seconds") for line in out)
 
 
+def test_a_running_camera_s_rates_are_in_base_units() -> None:
+    metrics = p.Metrics(fps=25.0, frames=500, speed=1.0, bitrate_kbps=800.0, bytes=4096,
+                        tracks=["H264"], readers=2, since_progress_seconds=0.5)  # fmt: skip
+    out = render(snapshot(status("gate", "publishing", metrics=metrics)), round_trip_s=None)
+    text = out.decode()
+    labels = 'camera="gate",path="camera_gate",target="central"'
+    assert f"ucvd_camera_bytes_per_second{{{labels}}} 100000.0" in text  # 800 kbit/s
+    assert f"ucvd_camera_relayed_bytes_total{{{labels}}} 4096.0" in text
+    assert f"ucvd_camera_readers{{{labels}}} 2.0" in text
+    assert "bits" not in text  # promtool check metrics: base unit bytes
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
