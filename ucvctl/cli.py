@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ucvctl import render, sitecmd
+from ucvctl import render, sitecmd, tokencmd
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
 from ucvctl.siteconfig import SiteFileError
 from ucvd.api import protocol as p
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _camera_parsers(sub.add_parser("camera", help="manage cameras"))
     _target_parsers(sub.add_parser("target", help="manage MediaMTX targets"))
     sitecmd.add_parsers(sub)
+    tokencmd.add_parsers(sub)
     return parser
 
 
@@ -471,6 +472,13 @@ class Commands:
 
     def export(self) -> int:
         return sitecmd.export(self.args, self.client)
+
+    # The dashboard's tokens, and pictures: ucvctl/tokencmd.py
+    def token(self) -> int:
+        return tokencmd.token(self.args, self.client, self.json)
+
+    def still(self) -> int:
+        return tokencmd.still(self.args, self.client, self.json)
 
 
 def _as_list(statuses: dict[str, p.PublicationStatus]) -> p.StatusList:

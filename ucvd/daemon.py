@@ -32,6 +32,7 @@ from ucvd.control.events import EventBus
 from ucvd.control.feed import EventFeed
 from ucvd.control.handlers import method
 from ucvd.control.server import AccessPolicy, Connection, ControlServer, give_to_group
+from ucvd.control.tokens import TokenBook
 from ucvd.control.views import counts, iso
 from ucvd.discovery.probe import ffprobe_next_to
 from ucvd.domain.refusals import ConfigRefused
@@ -41,6 +42,7 @@ from ucvd.relay.ffmpeg.version import FFmpegInfo, FFmpegUnavailable, detect
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
 from ucvd.relay.status import Notification
+from ucvd.relay.still import Stills
 from ucvd.service import Service
 from ucvd.state.recorder import Recorder
 from ucvd.state.store import DB_NAME, AsyncStore, Store
@@ -112,14 +114,22 @@ class Daemon:
             bus=self.bus,
             ffprobe=ffprobe_next_to(self.config.daemon.ffmpeg),
             tally=self.recorder.tally,
+            stills=Stills(self.config.daemon.ffmpeg),
+            recent=self.feed.recent,
         )
-        methods = self.service.methods() | {
-            "daemon.info": method(p.NoParams, self.info),
-            "daemon.health": method(p.NoParams, self.health),
-            "daemon.reload": method(p.NoParams, self.reload_rpc),
-            "daemon.metrics": method(p.NoParams, self.metrics),
-        }
+        self.tokens = TokenBook(self.store, await self.store.call(Store.tokens))
+        methods = (
+            self.service.methods()
+            | self.tokens.methods()
+            | {
+                "daemon.info": method(p.NoParams, self.info),
+                "daemon.health": method(p.NoParams, self.health),
+                "daemon.reload": method(p.NoParams, self.reload_rpc),
+                "daemon.metrics": method(p.NoParams, self.metrics),
+            }
+        )
         assert set(methods) == set(p.PARAMS), "every protocol method has a handler"
+        self.tokens.serve(methods)
         d = self.config.daemon
         self.server = ControlServer(
             self.paths.socket,
@@ -349,6 +359,7 @@ class Daemon:
             await self._detect_ffmpeg(d.ffmpeg)
             self.pubs.set_ffmpeg(d.ffmpeg)
             self.service.ffprobe = ffprobe_next_to(d.ffmpeg)
+            self.service.stills.ffmpeg = d.ffmpeg
         self.config = new
         self.pubs.apply_settings(new.supervisor_settings())
         restarted: list[str] = []

@@ -57,6 +57,8 @@ from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
+from ucvd.relay.still import NoPicture, Stills
+from ucvd.state.recent import RecentSamples
 from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
 from ucvd.state.tally import HOUR_S, Tally
 
@@ -77,9 +79,13 @@ class Service:
         bus: EventBus,
         ffprobe: str,
         tally: Tally | None = None,
+        stills: Stills | None = None,
+        recent: RecentSamples | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.stills = stills if stills is not None else Stills("ffmpeg")
+        self.recent = recent if recent is not None else RecentSamples()
         self.tally = tally if tally is not None else Tally()
         self._clock = clock
         self.pubs = publications
@@ -172,6 +178,8 @@ class Service:
             "events.subscribe": self.events_subscribe,
             "discovery.scan": self.discovery_scan,
             "config.apply": self.config_apply,
+            "camera.still": self.camera_still,
+            "publishing.samples": self.publishing_samples,
         }
         return {name: method(p.PARAMS[name], call) for name, call in table.items()}
 
@@ -498,6 +506,47 @@ class Service:
             camera_id=camera.id,
             lines=[p.LogEntry(seq=ln.seq, at=iso(ln.at) or "", text=ln.text) for ln in fresh],
             last_seq=max(last, params.after),
+        )
+
+    async def publishing_samples(self, params: p.SamplesQuery, _conn: Connection) -> p.Samples:
+        """The stored samples (one a minute) up to where the recent ones (every few seconds,
+        kept in memory for minutes) begin."""
+        camera_id = None
+        if params.camera_id is not None:
+            camera_id = self._camera(params.camera_id).id
+        now = self._clock()
+        since = now - params.seconds
+        recent = self.recent.since(since, camera_id)
+        oldest = self.recent.oldest()
+        found: dict[str, list[p.SamplePoint]] = {}
+        if oldest is None or oldest > since:
+            stored = await self._write(Store.samples, since, oldest or now, camera_id)
+            for sample in stored:
+                found.setdefault(sample.camera_id, []).append(
+                    p.SamplePoint(at=sample.at, fps=sample.fps, bitrate_kbps=sample.bitrate_kbps)
+                )
+        for cid, points in recent.items():
+            found.setdefault(cid, []).extend(
+                p.SamplePoint(at=at, fps=fps, bitrate_kbps=kbps) for at, fps, kbps in points
+            )
+        known = {cid: pts for cid, pts in found.items() if cid in self.cameras}
+        return p.Samples(seconds=params.seconds, cameras=known)
+
+    async def camera_still(self, params: p.StillQuery, _conn: Connection) -> p.Still:
+        camera = self._camera(params.camera_id)
+        target = self.active_target()
+        publishing = self.pubs.status(camera.id) is Status.PUBLISHING
+        try:
+            picture = await self.stills.picture(camera, target if publishing else None)
+        except NoPicture as exc:
+            raise Refused(
+                ErrorKind.STREAM_UNAVAILABLE, f"no picture of {camera.id}: {exc}"
+            ) from None
+        return p.Still(
+            camera_id=camera.id,
+            source="central" if picture.source == "central" else "camera",
+            at=iso(picture.at) or "",
+            jpeg=picture.jpeg,
         )
 
     async def events_subscribe(self, params: p.Subscribe, conn: Connection) -> p.Subscribed:

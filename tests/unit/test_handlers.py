@@ -15,6 +15,7 @@ from ucvd.domain.refusals import (
     AlreadyExists,
     AlreadyPublishing,
     ConfigRefused,
+    Forbidden,
     InUse,
     Invalid,
     NotFound,
@@ -23,6 +24,7 @@ from ucvd.domain.refusals import (
     Refusal,
     Refused,
     StateChanged,
+    Unauthorized,
 )
 
 NO_CONNECTION = cast(Connection, None)  # the operations below never look at it
@@ -79,6 +81,8 @@ def test_each_refusal_class_names_one_kind_and_every_kind_has_one() -> None:
         NotSaved: "storage_error",
         ConfigRefused: "config_error",
         StateChanged: "state_changed",
+        Unauthorized: "unauthorized",
+        Forbidden: "permission_denied",
     }
     for cls, kind in wire_kinds.items():
         refusal = cls("why")

@@ -148,6 +148,41 @@ class DiscoveryScan(_Params):
     add_prefix: Name | None = None  # register new ONVIF cameras as PREFIX-1, PREFIX-2...
 
 
+TokenKindName = Literal["operator", "viewer"]
+TokenSecret = Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class TokenCreate(_Params):
+    name: Name
+    kind: TokenKindName = "operator"  # viewer: may only look (a wall display)
+
+
+class TokenRef(_Params):
+    name: Name
+
+
+class TokenVerify(_Params):
+    token: TokenSecret
+
+
+class TokenAct(_Params):
+    """Call `method` for the holder of `token` (ucvd-web, for a dashboard user): refused
+    unless the token exists and its kind may call that method (DELEGABLE)."""
+
+    token: TokenSecret
+    method: Name
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class SamplesQuery(_Params):
+    camera_id: Name | None = None  # None: every camera
+    seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 600
+
+
+class StillQuery(_Params):
+    camera_id: Name
+
+
 # --- results ------------------------------------------------------------------------------
 class _Result(msgspec.Struct, kw_only=True):
     pass
@@ -426,6 +461,48 @@ class Done(_Result):
     ok: bool = True
 
 
+class TokenCreated(_Result):
+    name: str
+    kind: str
+    token: str  # shown this once; the daemon keeps only its SHA-256
+    created_at: str
+
+
+class TokenView(_Result):
+    name: str
+    kind: str
+    created_at: str
+
+
+class TokenList(_Result):
+    items: list[TokenView]
+
+
+class TokenHolder(_Result):
+    """Who a token belongs to (`token.verify`)."""
+
+    name: str
+    kind: str
+
+
+class SamplePoint(_Result):
+    at: float  # Unix time
+    fps: float | None
+    bitrate_kbps: float | None
+
+
+class Samples(_Result):
+    seconds: int
+    cameras: dict[str, list[SamplePoint]]  # oldest first
+
+
+class Still(_Result):
+    camera_id: str
+    source: Literal["central", "camera"]  # read from the central path, or the camera itself
+    at: str  # when it was taken
+    jpeg: bytes  # base64 in JSON
+
+
 # --- notifications after events.subscribe ------------------------------------------------
 STATUS_EVENT = "event.status"
 METRICS_EVENT = "event.metrics"
@@ -505,8 +582,25 @@ READ_ONLY_METHODS = frozenset({
     "daemon.info", "daemon.health", "daemon.metrics",
     "camera.list", "camera.get", "target.list", "target.get",
     "publishing.status", "publishing.history", "publishing.logs",
-    "events.subscribe",
+    "events.subscribe", "publishing.samples",
+    # Both check the token they carry themselves: a read-only caller gets no more than
+    # the token's holder may do.
+    "token.verify", "token.act",
 })  # fmt: skip
+
+# What `token.act` may call, and the least token kind for each. A picture of what a camera
+# shows is not for a read-only account alone (it is the video, not a status): it needs a
+# user's token, of either kind.
+DELEGABLE: dict[str, TokenKindName] = {
+    "camera.still": "viewer",
+    "camera.add": "operator",
+    "publishing.start": "operator",
+    "publishing.stop": "operator",
+    "publishing.restart": "operator",
+    "target.check": "operator",
+    "target.activate": "operator",
+    "discovery.scan": "operator",
+}
 
 # method name -> params type; the daemon implements exactly these. Results: the Struct named
 # in the daemon's handler (`publishing.status` answers one PublicationStatus when given a
@@ -538,4 +632,11 @@ PARAMS: dict[str, type[_Params]] = {
     "events.subscribe": Subscribe,
     "discovery.scan": DiscoveryScan,
     "config.apply": ConfigApply,
+    "publishing.samples": SamplesQuery,
+    "camera.still": StillQuery,
+    "token.create": TokenCreate,
+    "token.list": NoParams,
+    "token.revoke": TokenRef,
+    "token.verify": TokenVerify,
+    "token.act": TokenAct,
 }

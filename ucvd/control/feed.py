@@ -4,6 +4,7 @@ publications' metrics every few seconds.
 Fed by the registry's notifications, it turns them into the protocol's events (through the
 views, so nothing secret leaves) and hands them to the bus. Metrics go out on a timer rather
 than with every supervisor sample: a subscriber wants a steady pulse, not a burst per camera.
+The same pulse keeps the last minutes of samples the dashboard's sparklines start from.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ucvd.api import protocol as p
 from ucvd.control.events import EventBus
 from ucvd.control.views import iso, last_error, metrics_view
 from ucvd.relay.status import Notification, PublicationState, StatusChanged
+from ucvd.state.recent import RecentSamples
 
 METRICS_EVERY_S = 2.0
 
@@ -28,10 +30,12 @@ class EventFeed:
         bus: EventBus,
         states: Callable[[], Iterable[PublicationState]],
         *,
+        recent: RecentSamples | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
         self._states = states
+        self.recent = recent if recent is not None else RecentSamples()
         self._clock = clock
 
     def notified(self, note: Notification) -> None:
@@ -55,7 +59,10 @@ class EventFeed:
         task_status.started()
         while True:
             await anyio.sleep(METRICS_EVERY_S)
-            at = iso(self._clock()) or ""
+            now = self._clock()
+            if self.recent.due(now):
+                self.recent.take(now, self._states())
+            at = iso(now) or ""
             for state in self._states():
                 if state.pid is not None and self.bus.wants(state.camera_id):
                     self.bus.publish(

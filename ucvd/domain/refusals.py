@@ -22,6 +22,8 @@ class Refusal(StrEnum):
     STORAGE_ERROR = "storage_error"  # the state database refused the change
     CONFIG_ERROR = "config_error"  # the config file could not be applied
     STATE_CHANGED = "state_changed"  # a plan made against a state that is no longer
+    UNAUTHORIZED = "unauthorized"  # an access token that does not exist (or was revoked)
+    PERMISSION_DENIED = "permission_denied"  # a token whose kind may not do this
 
 
 class Refused(Exception):
@@ -79,3 +81,11 @@ class ConfigRefused(_OfKind):
 
 class StateChanged(_OfKind):
     KIND = Refusal.STATE_CHANGED
+
+
+class Unauthorized(_OfKind):
+    KIND = Refusal.UNAUTHORIZED
+
+
+class Forbidden(_OfKind):
+    KIND = Refusal.PERMISSION_DENIED

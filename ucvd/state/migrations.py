@@ -84,6 +84,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (camera_id, counter)
     );
     """,
+    # 4: the dashboard's access tokens, kept only as their SHA-256 (ucvd.domain.tokens).
+    """
+    CREATE TABLE access_tokens (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('operator', 'viewer')),
+        digest TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

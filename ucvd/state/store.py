@@ -51,6 +51,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from ucvd.domain.model import Camera, CameraOptions, Target
 from ucvd.domain.siteplan import SiteWrite
+from ucvd.domain.tokens import TokenKind
 from ucvd.state.history import SessionRecord
 from ucvd.state.migrations import LATEST, migrate
 
@@ -177,6 +178,23 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 _options_decoder = msgspec.json.Decoder(CameraOptions)
 R = TypeVar("R")
 P = ParamSpec("P")
+
+
+class TokenRow(Base):
+    """A dashboard access token: its name, kind and SHA-256, never the token itself."""
+
+    __tablename__ = "access_tokens"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String)
+    digest: Mapped[str] = mapped_column(String, unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    kind: TokenKind
+    digest: str
+    created_at: float
 
 
 def _camera(row: CameraRow) -> Camera:
@@ -527,6 +545,34 @@ class Store:
                 saved.setdefault(row.camera_id, {})[row.counter] = row.value
         return saved
 
+    # --- access tokens ------------------------------------------------------------------------
+    def add_token(self, token: TokenRecord) -> None:
+        with self._tx() as s:
+            if s.get(TokenRow, token.name) is not None:
+                raise Conflict(f"a token named {token.name} already exists")
+            s.add(TokenRow(**msgspec.structs.asdict(token)))
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(TokenRow).order_by(TokenRow.name)).all()
+            return [
+                TokenRecord(
+                    name=r.name,
+                    kind="viewer" if r.kind == "viewer" else "operator",
+                    digest=r.digest,
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+
+    def remove_token(self, name: str) -> bool:
+        with self._tx() as s:
+            row = s.get(TokenRow, name)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
     def close_interrupted(self, at: float) -> int:
         """Sessions left open by a daemon that died without closing them."""
         with self._tx() as s:
@@ -548,6 +594,25 @@ class Store:
             return [_session(r) for r in rows]
 
     # --- metric samples ---------------------------------------------------------------------
+    def samples(self, since: float, until: float, camera_id: str | None = None) -> list[Sample]:
+        """Raw samples taken in [since, until), oldest first."""
+        query = select(SampleRow).where(
+            SampleRow.period_s == 0, SampleRow.at >= since, SampleRow.at < until
+        )
+        if camera_id is not None:
+            query = query.where(SampleRow.camera_id == camera_id)
+        with self._tx() as s:
+            return [
+                Sample(
+                    camera_id=r.camera_id,
+                    at=r.at,
+                    fps=r.fps,
+                    bitrate_kbps=r.bitrate_kbps,
+                    readers=r.readers,
+                )
+                for r in s.scalars(query.order_by(SampleRow.at))
+            ]
+
     def compact_samples(self, now: float) -> None:
         """Raw samples older than a day become hourly averages; those go after 90 days.
         Bounded whatever the uptime: per camera, 1 day of raw plus 90 days of hours."""

@@ -1,0 +1,164 @@
+"""One still frame of a camera, as a JPEG, taken by FFmpeg when asked (the dashboard's
+picture of what a camera shows).
+
+It is read from the central path while the camera is publishing there (what viewers really
+get, and no extra session on the camera), else from the camera itself (a dark camera's
+picture says whether it is the camera or the link). Asking costs an FFmpeg for a second
+or two, so: a picture (or a failure) is kept for `cache_s` and handed to whoever asks
+again; one camera never has two FFmpegs taking its picture; and at most `at_once` run
+at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from ucvd.domain.model import Camera, Target
+from ucvd.domain.urls import redact, with_credentials
+from ucvd.relay.ffmpeg.argv import publish_url
+from ucvd.relay.ffmpeg.process import child_environment
+
+TIMEOUT_S = 10.0  # per attempt: connect, read up to a keyframe, encode one frame
+CACHE_S = 5.0
+AT_ONCE = 2
+MAX_WIDTH = 1280  # a dashboard picture, not a recording: larger frames are scaled down
+
+
+class NoPicture(Exception):
+    """No frame could be taken; the message is redacted and meant for people."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    jpeg: bytes
+    source: str  # central | camera
+    at: float  # wall clock
+
+
+def still_argv(ffmpeg: str, url: str, *, tcp: bool, timeout_s: float) -> list[str]:
+    """FFmpeg reading `url` (credentials in it: never log this) up to its first decodable
+    frame and writing it to stdout as one JPEG."""
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
+    if tcp:
+        args += ["-rtsp_transport", "tcp"]
+    args += [
+        "-timeout", str(round(timeout_s * 1_000_000)),
+        "-i", url,
+        "-map", "0:v:0",
+        "-frames:v", "1",
+        "-vf", f"scale='min({MAX_WIDTH},iw)':-2",
+        # The MJPEG encoder wants full-range YUV; FFmpeg 5.1 refuses limited range for it.
+        "-pix_fmt", "yuvj420p",
+        "-c:v", "mjpeg", "-q:v", "5",
+        "-f", "image2pipe", "pipe:1",
+    ]  # fmt: skip
+    return args
+
+
+async def take_jpeg(argv: Sequence[str], secrets: Sequence[str], timeout_s: float) -> bytes:
+    setpriv = shutil.which("setpriv")
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    result = None
+    with anyio.move_on_after(timeout_s + 2):
+        try:
+            result = await anyio.run_process(
+                [*prefix, *argv], check=False, env=child_environment(None)
+            )
+        except OSError as exc:
+            raise NoPicture(f"FFmpeg could not be run: {exc.strerror or exc}") from None
+    if result is None:
+        raise NoPicture(f"no frame within {timeout_s + 2:g} s")
+    if result.returncode != 0 or not result.stdout.startswith(b"\xff\xd8"):
+        lines = [ln for ln in result.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        reason = lines[-1] if lines else f"FFmpeg exited with code {result.returncode}"
+        raise NoPicture(redact(reason, secrets)[:300])
+    return bytes(result.stdout)
+
+
+# argv, the secrets to redact from its errors, timeout -> the JPEG (tests give their own)
+Taker = Callable[[Sequence[str], Sequence[str], float], Awaitable[bytes]]
+
+
+class Stills:
+    def __init__(
+        self,
+        ffmpeg: str,
+        *,
+        take: Taker | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_s: float = CACHE_S,
+        at_once: int = AT_ONCE,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
+        self.ffmpeg = ffmpeg
+        self._take = take or take_jpeg
+        self._clock = clock
+        self.cache_s = cache_s
+        self.timeout_s = timeout_s
+        self._slots = anyio.Semaphore(at_once)
+        self._kept: dict[str, tuple[float, Picture | NoPicture]] = {}
+        self._taking: dict[str, anyio.Event] = {}
+
+    async def picture(self, camera: Camera, central: Target | None) -> Picture:
+        """`central`: the active target while the camera publishes there, else None."""
+        while True:
+            kept = self._kept.get(camera.id)
+            if kept is not None and self._clock() - kept[0] < self.cache_s:
+                return _outcome(kept[1])
+            busy = self._taking.get(camera.id)
+            if busy is None:
+                break
+            await busy.wait()  # another caller is taking it: theirs is ours
+        done = self._taking[camera.id] = anyio.Event()
+        try:
+            outcome: Picture | NoPicture
+            try:
+                async with self._slots:
+                    outcome = await self._attempt(camera, central)
+            except NoPicture as exc:
+                outcome = exc
+            self._kept[camera.id] = (self._clock(), outcome)
+            return _outcome(outcome)
+        finally:
+            del self._taking[camera.id]
+            done.set()
+
+    def forget(self, camera_id: str) -> None:
+        self._kept.pop(camera_id, None)
+
+    async def _attempt(self, camera: Camera, central: Target | None) -> Picture:
+        secrets = [s for s in (camera.password,) if s]
+        tcp = camera.options.transport.value == "tcp"
+        problems = []
+        if central is not None:
+            secrets += [s for s in (central.password,) if s]
+            argv = still_argv(
+                self.ffmpeg, publish_url(camera, central), tcp=True, timeout_s=self.timeout_s
+            )
+            try:
+                jpeg = await self._call(argv, secrets)
+                return Picture(jpeg=jpeg, source="central", at=self._clock())
+            except NoPicture as exc:
+                problems.append(f"central path: {exc}")
+        url = with_credentials(camera.url, camera.username, camera.password)
+        argv = still_argv(self.ffmpeg, url, tcp=tcp, timeout_s=self.timeout_s)
+        try:
+            jpeg = await self._call(argv, secrets)
+        except NoPicture as exc:
+            problems.append(f"camera: {exc}")
+            raise NoPicture("; ".join(problems)) from None
+        return Picture(jpeg=jpeg, source="camera", at=self._clock())
+
+    async def _call(self, argv: list[str], secrets: list[str]) -> bytes:
+        return await self._take(argv, secrets, self.timeout_s)
+
+
+def _outcome(outcome: Picture | NoPicture) -> Picture:
+    if isinstance(outcome, NoPicture):
+        raise NoPicture(str(outcome))
+    return outcome
