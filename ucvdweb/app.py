@@ -5,21 +5,30 @@ thread so that a slow daemon never blocks other requests.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import anyio
 import msgspec
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from ucvctl.client import Client, RemoteError, Unreachable
 from ucvd.api import protocol as p
+from ucvdweb.access import Verifier
+from ucvdweb.api import Api, problem
+from ucvdweb.daemon import Daemon
 from ucvdweb.exposition import CONTENT_TYPE, render
+from ucvdweb.live import Hub
+from ucvdweb.static import SecurityHeaders
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +84,15 @@ class SharedFetch:
         return snapshot, time.monotonic() - started
 
 
-def create_app(fetch: Fetch, *, token: str | None = None) -> Starlette:
+def create_app(
+    fetch: Fetch,
+    *,
+    token: str | None = None,
+    socket_path: str | None = None,
+    dashboard: Path | None = None,
+) -> Starlette:
+    """/metrics always; with `socket_path`, the dashboard's API and live feed too, and its
+    page from `dashboard` (the built web/ files)."""
     expected = f"Bearer {token}".encode() if token else None
     shared = SharedFetch(fetch)
 
@@ -97,6 +114,38 @@ def create_app(fetch: Fetch, *, token: str | None = None) -> Starlette:
         return Response(body, media_type=CONTENT_TYPE)
 
     async def index(_request: Request) -> Response:
-        return PlainTextResponse("ucvd-web: metrics at /metrics\n")
+        if socket_path is None:
+            return PlainTextResponse("ucvd-web: metrics at /metrics\n")
+        return PlainTextResponse(
+            "ucvd-web: the dashboard is not built here (make deps builds it into web/dist; "
+            "the package has it in /usr/share/ucvd/web); metrics at /metrics\n",
+            status_code=404,
+        )
 
-    return Starlette(routes=[Route("/metrics", metrics), Route("/", index)])
+    routes: list[BaseRoute] = [Route("/metrics", metrics)]
+    hub: Hub | None = None
+    if socket_path is not None:
+        daemon = Daemon(socket_path)
+        verifier = Verifier(daemon)
+        hub = Hub(daemon, verifier)
+        routes += Api(daemon, verifier).routes()
+        routes.append(WebSocketRoute("/api/events", hub.serve))
+        routes.append(Route("/api/{rest:path}", _no_such_api))
+    if dashboard is not None and socket_path is not None:
+        routes.append(Mount("/", StaticFiles(directory=dashboard, html=True)))
+    else:
+        routes.append(Route("/", index))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            if hub is not None:
+                await tg.start(hub.run)
+            yield
+            tg.cancel_scope.cancel()
+
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+
+
+async def _no_such_api(request: Request) -> Response:
+    return problem(404, "not_found", f"no such API route: {request.url.path[:100]}")

@@ -1,10 +1,12 @@
-"""`ucvd-web`: serve ucvd's metrics over HTTP, as a client of the daemon's socket.
+"""`ucvd-web`: serve ucvd's web dashboard and its metrics over HTTP, as a client of the
+daemon's socket.
 
 The daemon, which holds the camera passwords, keeps no network listener; this program holds
 no secret of the daemon's. Its account (the `ucvd-web` unit's) is in the operator group,
 which lets it reach the socket, and among the daemon's `read_only_users`, which lets it
 call only the methods that change nothing: a compromised web process can read statuses,
-not redirect a camera or a target.
+not redirect a camera, a target, or see what a camera shows. What a dashboard user does
+beyond reading goes through the daemon's `token.act` with that user's own token.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import sys
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:9810"
-MAX_CONCURRENT_REQUESTS = 32
+# Open dashboard WebSockets count too (ucvdweb.live caps them at 32 of these).
+MAX_CONCURRENT_REQUESTS = 64
 DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
 # $CREDENTIALS_DIRECTORY/token, from the unit's LoadCredential=: a file name, not a secret.
 TOKEN_CREDENTIAL = "token"  # noqa: S105
@@ -77,7 +80,7 @@ def token_from(args: argparse.Namespace) -> str | None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="ucvd-web", description="Serve ucvd's Prometheus metrics at /metrics."
+        prog="ucvd-web", description="Serve ucvd's web dashboard and its Prometheus metrics."
     )
     ap.add_argument(
         "--listen",
@@ -93,6 +96,16 @@ def parser() -> argparse.ArgumentParser:
         "--token-file",
         help="require 'Authorization: Bearer <token>' with the token in this file "
         f"(default: $CREDENTIALS_DIRECTORY/{TOKEN_CREDENTIAL} if present, else no token)",
+    )
+    ap.add_argument(
+        "--static-dir",
+        help="the built dashboard (default $UCVD_WEB_STATIC, then /usr/share/ucvd/web, "
+        "then a checkout's web/dist)",
+    )
+    ap.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="serve only /metrics: no dashboard, no /api",
     )
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return ap
@@ -110,8 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from ucvdweb.app import create_app, socket_fetch
+    from ucvdweb.static import find_dashboard
 
-    app = create_app(socket_fetch(args.socket), token=token)
+    dashboard = None if args.no_dashboard else find_dashboard(args.static_dir)
+    if args.static_dir and dashboard is None:
+        print(f"ucvd-web: no index.html in --static-dir {args.static_dir}", file=sys.stderr)
+        return 2
+    app = create_app(
+        socket_fetch(args.socket),
+        token=token,
+        socket_path=None if args.no_dashboard else args.socket,
+        dashboard=dashboard,
+    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -120,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        lifespan="off",
+        lifespan="on",
+        ws="wsproto",
         # Beyond this many requests at once, a 503 rather than a queue of worker threads.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
     )
@@ -130,9 +154,16 @@ def main(argv: list[str] | None = None) -> int:
             "who reaches it reads the gateway's metrics (see README: a token credential)",
             file=sys.stderr,
         )
+    where = (
+        "no dashboard"
+        if args.no_dashboard
+        else (
+            f"dashboard from {dashboard}" if dashboard else "API only: the dashboard is not built"
+        )
+    )
     print(
-        f"ucvd-web: serving http://{args.listen}/metrics for {args.socket}"
-        f" ({'bearer token required' if token else 'no token'})",
+        f"ucvd-web: serving http://{args.listen}/ ({where}) and /metrics"
+        f" ({'bearer token required' if token else 'no token'}) for {args.socket}",
         file=sys.stderr,
         flush=True,
     )
