@@ -6,8 +6,11 @@
 #      prometheus (promtool checks and unit-tests the shipped alert rules; the ucvd-web
 #      test scrapes with its server, started by the test: the package's own service is
 #      not used), from Debian's packages
+#      and chromium (the dashboard's browser test drives it with Playwright)
 #   2. MediaMTX, pinned, built from the Go module proxy (.ci/build-mediamtx.sh)
 #   3. The Python environment: a venv in the repo (.venv), the package installed editable
+#   4. The dashboard (web/): `npm ci` from the committed lockfile, then Vite's build into
+#      web/dist, which ucvd-web serves and the .deb ships (needs Node.js >= 20 and npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,7 @@ command -v setpriv >/dev/null || need_pkgs+=(util-linux)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v onvif-util >/dev/null || need_pkgs+=(onvif-tools)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo -n); else
     die "missing ${need_pkgs[*]} and not root (no sudo): install them with apt-get"
@@ -52,5 +56,24 @@ else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,dev]' \
     || die "pip install -e .[test,dev] failed"
   touch "$stamp"
+fi
+# --- 4. The dashboard ------------------------------------------------------------------------
+command -v npm >/dev/null && command -v node >/dev/null \
+  || die "node and npm are needed to build the dashboard (web/): install Node.js >= 20"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old for Vite: 20 or newer"
+if [ -f web/node_modules/.package-lock.json ] \
+  && [ web/node_modules/.package-lock.json -nt web/package-lock.json ]; then
+  say "dashboard dependencies up to date (web/node_modules)"
+else
+  say "installing the dashboard's dependencies (npm ci, from web/package-lock.json)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
+fi
+if [ -f web/dist/index.html ] && [ -z "$(find web/src web/index.html web/vite.config.ts \
+  web/package-lock.json web/tsconfig.json -newer web/dist/index.html 2>/dev/null | head -n1)" ]; then
+  say "dashboard build up to date (web/dist)"
+else
+  say "building the dashboard (web/dist)"
+  (cd web && npm run --silent build >/dev/null) || die "the dashboard's build failed (cd web && npm run build)"
 fi
 say "done in $(( $(date +%s) - t0 )) s"

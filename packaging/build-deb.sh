@@ -25,6 +25,9 @@
 #   /usr/lib/sysusers.d/ucvd.conf  systemd/
 #   /etc/ucvd/ucvd.toml    the commented example config (packaging/ucvd.toml), a conffile
 #   /usr/share/doc/ucvd/   README.md, and copyright naming each bundled project's license
+#   /usr/share/ucvd/web/   the web dashboard, as Vite built it into web/dist (make deps);
+#                          ucvd-web serves it; the licenses of the JavaScript bundled in it
+#                          are in /usr/share/doc/ucvd/dashboard/ and the copyright file
 #   /usr/share/ucvd/prometheus/  ucvd-alerts.yml, the Prometheus alert rules, and
 #                          prometheus.example.yml, a scrape configuration loading them
 #                          (packaging/prometheus/; for the central Prometheus server)
@@ -70,6 +73,8 @@ LIB=usr/lib/ucvd/python
 
 [ -x "$PY" ] || die "$PY not found: run 'make deps' first ('make deb' does)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (apt-get install dpkg)"
+[ -f web/dist/index.html ] && [ -d web/node_modules ] \
+  || die "the dashboard is not built (web/dist): run 'make deps' ('make deb' does)"
 for f in systemd/ucvd.service systemd/ucvd.socket systemd/ucvd-web.service systemd/ucvd.sysusers \
   packaging/ucvd.toml packaging/prometheus/ucvd-alerts.yml \
   packaging/prometheus/prometheus.example.yml README.md; do
@@ -123,7 +128,7 @@ for module in ucvd/cli.py ucvctl/cli.py ucvdweb/cli.py; do
 done
 
 # --- 3. The rest of the tree ----------------------------------------------------------------
-say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, alert rules, maintainer scripts"
+say "3/4 launchers, systemd files, /etc/ucvd/ucvd.toml, docs, dashboard, alert rules, maintainer scripts"
 install -D -m 0755 packaging/bin/ucvd "$root/usr/bin/ucvd"
 install -D -m 0755 packaging/bin/ucvctl "$root/usr/bin/ucvctl"
 install -D -m 0755 packaging/bin/ucvd-web "$root/usr/bin/ucvd-web"
@@ -133,6 +138,8 @@ install -D -m 0644 systemd/ucvd.socket "$root/usr/lib/systemd/system/ucvd.socket
 install -D -m 0644 systemd/ucvd.sysusers "$root/usr/lib/sysusers.d/ucvd.conf"
 install -D -m 0644 packaging/ucvd.toml "$root/etc/ucvd/ucvd.toml"
 install -D -m 0644 README.md "$root/usr/share/doc/ucvd/README.md"
+install -d "$root/usr/share/ucvd/web"
+cp -R web/dist/. "$root/usr/share/ucvd/web/"
 for f in ucvd-alerts.yml prometheus.example.yml; do
   install -D -m 0644 "packaging/prometheus/$f" "$root/usr/share/ucvd/prometheus/$f"
 done
@@ -140,6 +147,7 @@ done
   cat packaging/debian/copyright.in
   echo
   "$PY" packaging/licenses.py "$root/$LIB" "$LIB" ucvd
+  "$PY" packaging/web_licenses.py web "$root/usr/share/doc/ucvd/dashboard" usr/share/doc/ucvd/dashboard
 } >"$root/usr/share/doc/ucvd/copyright" || die "could not write the copyright file"
 # Whatever modes the wheels carried: directories 0755, files 0644 (Python loads extension
 # modules without the x bit), only the launchers executable.
