@@ -80,6 +80,7 @@ PHASE1 = (
     "watchdog",
     "security_exposure",
     "web_metrics",
+    "web_dashboard",
 )
 PHASE2 = (
     "reboot_resumes",
@@ -873,6 +874,112 @@ class Checks:
             f"exposure {found.group(1)}"
         )
 
+    def _web(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        cookie: str | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request to the dashboard, as a browser on this origin would make it; the
+        response's header names in lower case."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{WEB_PORT}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+        )
+        if method != "GET":
+            request.add_header("X-Requested-With", "ucvd")
+            request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        if cookie is not None:
+            request.add_header("Cookie", cookie)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return response.status, headers, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+    def _camera_status(self, cookie: str) -> str:
+        code, _, body = self._web("/api/status", cookie=cookie)
+        if code != 200:
+            raise CheckFailed(f"GET /api/status: HTTP {code}: {body[:200]!r}")
+        items = json.loads(body)["items"]
+        return next((i["status"] for i in items if i["camera_id"] == CAMERA), "absent")
+
+    def _dashboard_page(self) -> list[bytes]:
+        """The page, under the CSP, and every asset it names: the asset paths."""
+        code, headers, page = self._web("/")
+        csp = headers.get("content-security-policy", "")
+        if code != 200 or b'id="root"' not in page or "script-src 'self'" not in csp:
+            raise CheckFailed(f"GET /: HTTP {code}, CSP {csp!r}: {page[:200]!r}")
+        assets = re.findall(rb'(?:src|href)="(/assets/[^"]+)"', page)
+        for asset in assets:
+            code, _, _ = self._web(asset.decode())
+            if code != 200:
+                raise CheckFailed(f"GET {asset.decode()}: HTTP {code}")
+        if not assets:
+            raise CheckFailed(f"the page names no /assets/: {page[:300]!r}")
+        return assets
+
+    def web_dashboard(self) -> str:
+        """The installed dashboard: its page and assets from /usr/share/ucvd/web under a
+        strict CSP; a login with a token the operator made with `ucvctl token create`; the
+        camera through the API; a viewer token refused an action; an operator token's stop
+        and start carried out by the daemon for the read-only ucvd-web (token.act, logged
+        with the token's name); a picture taken by FFmpeg inside the hardened ucvd unit;
+        and a stranger cannot make a token."""
+        assets = self._dashboard_page()
+        stranger = sh("ucvctl", "token", "create", "mallory", user=STRANGER)
+        if stranger.returncode == 0:
+            raise CheckFailed(f"{STRANGER} made a token: {out(stranger)}")
+        operator = self.env.ucvctl("token", "create", "boot-operator")["token"]
+        viewer = self.env.ucvctl("token", "create", "boot-wall", "--read-only")["token"]
+        code, headers, body = self._web("/api/session", method="POST", body={"token": operator})
+        set_cookie = headers.get("set-cookie", "")
+        if code != 200 or "HttpOnly" not in set_cookie or "SameSite=Strict" not in set_cookie:
+            raise CheckFailed(f"login: HTTP {code}, Set-Cookie {set_cookie!r}: {body[:200]!r}")
+        cookie = set_cookie.split(";", 1)[0]
+        if self._camera_status(cookie) != "publishing":
+            raise CheckFailed(f"{CAMERA} over the API: {self._camera_status(cookie)}")
+        code, _, body = self._web(f"/api/cameras/{CAMERA}/stop", method="POST", token=viewer)
+        if code != 403 or self._camera_status(cookie) != "publishing":
+            raise CheckFailed(f"viewer token stop: HTTP {code}: {body[:200]!r}")
+        code, _, body = self._web(f"/api/cameras/{CAMERA}/stop", method="POST", cookie=cookie)
+        if code != 200:
+            raise CheckFailed(f"operator stop: HTTP {code}: {body[:200]!r}")
+        wait_until(lambda: self._camera_status(cookie) == "stopped", timeout=SLOW,
+                   what=f"{CAMERA} to stop")  # fmt: skip
+        code, _, body = self._web(f"/api/cameras/{CAMERA}/start", method="POST", cookie=cookie)
+        if code != 200:
+            raise CheckFailed(f"operator start: HTTP {code}: {body[:200]!r}")
+        wait_until(lambda: self._camera_status(cookie) == "publishing", timeout=SLOW,
+                   what=f"{CAMERA} to publish again")  # fmt: skip
+        code, headers, jpeg = self._web(f"/api/cameras/{CAMERA}/still.jpg", token=viewer)
+        if code != 200 or not jpeg.startswith(b"\xff\xd8") or not jpeg.endswith(b"\xff\xd9"):
+            raise CheckFailed(f"still.jpg: HTTP {code}: {jpeg[:200]!r}")
+        source = headers.get("x-still-source", "?")
+        journal = sh("journalctl", "-u", "ucvd.service", "-o", "cat", "--no-pager").stdout
+        audited = [ln for ln in journal.splitlines() if "acting for an access token" in ln]
+        if not any("boot-operator" in ln for ln in audited):
+            raise CheckFailed(f"no audit line naming boot-operator: {audited[-3:]}")
+        leaked = [role for role, core in self.env.cores().items() if core in journal]
+        if operator in journal or leaked:
+            raise CheckFailed(f"ucvd's journal carries a secret: {leaked or 'the token'}")
+        self.env.ucvctl("token", "revoke", "boot-operator")
+        wait_until(lambda: self._web("/api/status", cookie=cookie)[0] == 401, timeout=30,
+                   what="the revoked token's cookie to be refused")  # fmt: skip
+        return (
+            f"page + {len(assets)} assets under CSP; {STRANGER} cannot make a token; "
+            f"login cookie HttpOnly, SameSite=Strict; viewer refused stop (403); operator "
+            f"stop and start through ucvd-web, audited; still {len(jpeg)} bytes from the "
+            f"{source}; revoked token refused"
+        )
+
     # phase 2 ------------------------------------------------------------------------------
     def reboot_resumes(self) -> str:
         booted = uptime()
@@ -1000,6 +1107,7 @@ def phase1(c: Checks) -> None:
     c.run("watchdog", c.watchdog, i)
     c.run("security_exposure", c.security_exposure, i)
     c.run("web_metrics", c.web_metrics, p)
+    c.run("web_dashboard", c.web_dashboard, ("web_metrics",))
 
 
 def phase2(c: Checks) -> None:
