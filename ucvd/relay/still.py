@@ -25,6 +25,9 @@ from ucvd.relay.ffmpeg.process import child_environment
 
 TIMEOUT_S = 10.0  # per attempt: connect, read up to a keyframe, encode one frame
 CACHE_S = 5.0
+# A central server that refused our reads (the target's credentials may publish, not read:
+# a common and sound setup) is not asked again for this long; the camera is asked instead.
+CENTRAL_REFUSED_S = 600.0
 AT_ONCE = 2
 MAX_WIDTH = 1280  # a dashboard picture, not a recording: larger frames are scaled down
 
@@ -102,6 +105,7 @@ class Stills:
         self.timeout_s = timeout_s
         self._slots = anyio.Semaphore(at_once)
         self._kept: dict[str, tuple[float, Picture | NoPicture]] = {}
+        self._refused_by: dict[str, float] = {}  # target name -> when it refused a read
         self._taking: dict[str, anyio.Event] = {}
 
     async def picture(self, camera: Camera, central: Target | None) -> Picture:
@@ -135,6 +139,9 @@ class Stills:
         secrets = [s for s in (camera.password,) if s]
         tcp = camera.options.transport.value == "tcp"
         problems = []
+        refused_at = self._refused_by.get(central.name) if central is not None else None
+        if refused_at is not None and self._clock() - refused_at < CENTRAL_REFUSED_S:
+            central = None
         if central is not None:
             secrets += [s for s in (central.password,) if s]
             argv = still_argv(
@@ -145,6 +152,8 @@ class Stills:
                 return Picture(jpeg=jpeg, source="central", at=self._clock())
             except NoPicture as exc:
                 problems.append(f"central path: {exc}")
+                if _refused(str(exc)):
+                    self._refused_by[central.name] = self._clock()
         url = with_credentials(camera.url, camera.username, camera.password)
         argv = still_argv(self.ffmpeg, url, tcp=tcp, timeout_s=self.timeout_s)
         try:
@@ -156,6 +165,11 @@ class Stills:
 
     async def _call(self, argv: list[str], secrets: list[str]) -> bytes:
         return await self._take(argv, secrets, self.timeout_s)
+
+
+def _refused(message: str) -> bool:
+    """FFmpeg's words for an RTSP server refusing the credentials (or their lack)."""
+    return "401" in message or "403" in message or "Unauthorized" in message
 
 
 def _outcome(outcome: Picture | NoPicture) -> Picture:
