@@ -125,6 +125,8 @@ def status_detail(s: p.PublicationStatus) -> str:
     if s.last_error is not None:
         e = s.last_error
         pairs.append(("last error", f"{e.kind}: {e.message} ({ago(e.at)})"))
+        if e.hint:
+            pairs.append(("hint", e.hint))
     m = s.metrics
     if m is not None:
         pairs += [

@@ -192,6 +192,7 @@ class LastError(_Result):
     kind: str
     message: str
     at: str | None
+    hint: str = ""  # what to check, one sentence (ucvd.domain.hints); "" when none is known
 
 
 class Metrics(_Result):
