@@ -56,6 +56,7 @@ def target_view(target: Target, *, active: bool) -> p.TargetView:
         reconnect_delay=target.reconnect_delay,
         path_template=target.path_template,
         active=active,
+        player_url=target.player_url,
     )
 
 

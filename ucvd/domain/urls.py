@@ -90,15 +90,35 @@ def split_credentials(url: str, what: str = "stream URL") -> tuple[str, str | No
     return clean, user, password
 
 
+def _http_base(url: str, what: str, no_credentials: str) -> urllib.parse.SplitResult:
+    """An http(s) base URL: a host, no credentials (`no_credentials` says why), no query."""
+    parts = _split(url, what, API_SCHEMES)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidURL(f"{what} must not contain credentials; {no_credentials}")
+    if parts.query:
+        raise InvalidURL(f"{what} must not contain a query")
+    return parts
+
+
 def validate_api_url(url: str) -> str:
     """An http(s) base URL for MediaMTX's API, without credentials or path beyond '/'."""
-    parts = _split(url, "API URL", API_SCHEMES)
-    if parts.username is not None or parts.password is not None:
-        raise InvalidURL("API URL must not contain credentials; set them apart")
-    if parts.query:
-        raise InvalidURL("API URL must not contain a query")
+    parts = _http_base(url, "API URL", "set them apart")
     path = parts.path.rstrip("/")
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+
+def validate_player_url(url: str) -> str:
+    """An http(s) base URL of MediaMTX's own web player (its WebRTC or HLS server), ending
+    in '/' so that a camera's page is `player_page(url, path)`. Credentials are refused: it
+    is shown as a link to whoever looks at the dashboard."""
+    parts = _http_base(url, "player URL", "it is shown as a link to everyone who views it")
+    path = parts.path.rstrip("/") + "/"
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+
+def player_page(player_url: str, path: str) -> str:
+    """MediaMTX's player page for a path: `http://host:8889/` + `camera_x` + `/`."""
+    return player_url + path + "/"
 
 
 def with_credentials(url: str, username: str | None, password: str | None) -> str:

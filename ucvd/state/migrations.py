@@ -84,6 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (camera_id, counter)
     );
     """,
+    # 4: access tokens (added separately)
+    "",
+    # 5: a target's web player URL, shown as a link (NULL: none).
+    """
+    ALTER TABLE targets ADD COLUMN player_url TEXT;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
