@@ -112,6 +112,8 @@ def test_player_url_ends_in_a_slash(url: str, expected: str) -> None:
         ("http://central:8889/#x", "player URL must not contain a '#' fragment"),
         ("http:///path", "player URL has no host"),
         ("http://central:8889/\u202e", "player URL contains non-ASCII"),
+        ('http://central:8889/"><script>', "player URL contains characters a URL cannot hold"),
+        ("http://central:8889/{camera_id}", "percent-encode them"),
     ],
 )
 def test_player_url_refused(url: str, message: str) -> None:

@@ -20,6 +20,9 @@ REDACTED = "***"
 # `$` also matches before a final newline, which let "camera_{camera_id}\n" through.
 _MTX_PATH = re.compile(r"[0-9a-zA-Z_\-/.]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# What RFC 3986 lets a URL hold unencoded. A player URL goes into a link's href: a quote or
+# an angle bracket there is a mistake at best, markup at worst.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
 # Some cameras take credentials in the query string (`?user=admin&password=...`).
 _QUERY_SECRET = re.compile(
@@ -112,6 +115,11 @@ def validate_player_url(url: str) -> str:
     in '/' so that a camera's page is `player_page(url, path)`. Credentials are refused: it
     is shown as a link to whoever looks at the dashboard."""
     parts = _http_base(url, "player URL", "it is shown as a link to everyone who views it")
+    if not _URI_CHARS.fullmatch(url):
+        raise InvalidURL(
+            "player URL contains characters a URL cannot hold as they are (quotes, '<', '>', "
+            "'\\', '{', '|'...); percent-encode them"
+        )
     path = parts.path.rstrip("/") + "/"
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
 
