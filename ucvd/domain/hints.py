@@ -40,11 +40,11 @@ _HINTS: dict[ErrorKind, str] = {
         "`ucvctl target update NAME --path-template site1_{camera_id}`)."
     ),
     ErrorKind.MEDIAMTX_REJECTED: (
-        "MediaMTX refused the publication: check that the target's publish user may publish "
-        "on this path and its password "
-        "(`ucvctl target update NAME --username USER --password-stdin`), or the API "
-        "credentials when the path could not be prepared (`ucvctl target check NAME`), and "
-        "that nobody else publishes there."
+        "MediaMTX refused the publication: check the target's publish username and password "
+        "(`ucvctl target update NAME --username USER --password-stdin`) and that MediaMTX "
+        "lets that user publish on this path, or its API credentials when the path could not "
+        "be prepared (`ucvctl target check NAME`); a path busy with another publisher is "
+        "refused too."
     ),
     ErrorKind.STREAM_STALLED: (
         "No new video reached MediaMTX in time although it answers: the camera may have "
