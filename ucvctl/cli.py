@@ -161,6 +161,13 @@ def _target_parsers(parser: argparse.ArgumentParser) -> None:
         c.add_argument("--max-reconnects", type=int, help="give up after N failures (0 never)")
         c.add_argument("--reconnect-delay", type=float, help="first retry delay, seconds")
         c.add_argument("--path-template", help="default camera_{camera_id}")
+        player = c.add_mutually_exclusive_group() if verb == "update" else c
+        player.add_argument(
+            "--player-url", metavar="URL",
+            help="MediaMTX's web player, e.g. http://host:8889/ ('' for none)",
+        )  # fmt: skip
+        if verb == "update":
+            player.add_argument("--no-player-url", action="store_true", help="no player URL")
         if verb == "add":
             c.add_argument("--activate", action="store_true", help="make it the active target")
     sub.add_parser("list", help="all targets (* marks the active one)")
@@ -601,6 +608,7 @@ def _target_add(a: argparse.Namespace) -> p.TargetAdd:
         max_reconnects=_or(a.max_reconnects, defaults.max_reconnects),
         reconnect_delay=_or(a.reconnect_delay, defaults.reconnect_delay),
         path_template=_or(a.path_template, defaults.path_template),
+        player_url=a.player_url or None,
         activate=a.activate,
     )
 
@@ -619,6 +627,7 @@ def _target_update(a: argparse.Namespace) -> p.TargetUpdate:
         max_reconnects=_given(a.max_reconnects),
         reconnect_delay=_given(a.reconnect_delay),
         path_template=_given(a.path_template),
+        player_url=None if a.no_player_url or a.player_url == "" else _given(a.player_url),
     )
 
 

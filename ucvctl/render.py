@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Sequence
 
 from ucvd.api import protocol as p
+from ucvd.domain.urls import player_page
 
 
 def duration(seconds: float | None) -> str:
@@ -125,6 +126,8 @@ def status_detail(s: p.PublicationStatus) -> str:
     if s.last_error is not None:
         e = s.last_error
         pairs.append(("last error", f"{e.kind}: {e.message} ({ago(e.at)})"))
+        if e.hint:
+            pairs.append(("hint", e.hint))
     m = s.metrics
     if m is not None:
         pairs += [
@@ -223,8 +226,15 @@ def target_detail(t: p.TargetView) -> str:
             ("max reconnects", "never give up" if t.max_reconnects == 0 else str(t.max_reconnects)),
             ("reconnect delay", f"{t.reconnect_delay:g}s, doubling"),
             ("path template", t.path_template),
+            ("player url", _player_words(t)),
         ]
     )
+
+
+def _player_words(t: p.TargetView) -> str:
+    if t.player_url is None:
+        return "-"
+    return f"{t.player_url} (a camera's page: {player_page(t.player_url, t.path_template)})"
 
 
 def history_table(result: p.History) -> str:

@@ -282,6 +282,7 @@ def _target_lines(t: p.TargetView, secrets_dir: str) -> list[str]:
         f"max_reconnects = {_value(t.max_reconnects)}",
         f"reconnect_delay = {_value(t.reconnect_delay)}",
         f"path_template = {_quote(t.path_template)}",
+        *([f"player_url = {_quote(t.player_url)}"] if t.player_url is not None else []),
     ]
 
 

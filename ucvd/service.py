@@ -348,7 +348,8 @@ class Service:
                 return target_view(target, active=self.active == target.name)
             await self._write(Store.update_target, target)
             self.targets[target.name] = target
-            if self.active == target.name:
+            # The player URL is for people: a change of it alone restarts nothing.
+            if self.active == target.name and target.for_relay() != old.for_relay():
                 await self._switch_to(target.name)
         log.info("target updated", target=target.name, rtsp_url=target.rtsp_url)
         return target_view(target, active=self.active == target.name)
@@ -358,7 +359,7 @@ class Service:
             target = self._target(params.name)
             if self.active == target.name:
                 raise InUse(f"target {target.name!r} is the active target; activate another first")
-            busy = [c for c in self.pubs.started() if self.pubs.target_of(c) == target]
+            busy = [c for c in self.pubs.started() if self.pubs.publishes_to(c, target)]
             if busy:
                 raise InUse(f"target {target.name!r} is in use by {', '.join(busy)}")
             await self._write(Store.remove_target, target.name)
@@ -393,7 +394,7 @@ class Service:
                 camera = self.cameras.get(camera_id)
                 # Failed ones move too (a restart each), like every publication not stopped.
                 started = self.pubs.status(camera_id) is not Status.STOPPED
-                if camera is not None and started and self.pubs.target_of(camera_id) != target:
+                if camera is not None and started and not self.pubs.publishes_to(camera_id, target):
                     await self.pubs.start(camera, target)
 
         async with anyio.create_task_group() as tg:
@@ -699,7 +700,7 @@ class Service:
             elif camera_id in starts and target is not None:
                 await self.pubs.start(camera, target)
             elif target is not None and self.pubs.status(camera_id) is not Status.STOPPED:
-                moved = plan.active_changed and self.pubs.target_of(camera_id) != target
+                moved = plan.active_changed and not self.pubs.publishes_to(camera_id, target)
                 if moved or camera_id in plan.reconfigured:
                     await self.pubs.start(camera, target)  # a new supervisor: a restart
                     restarted.append(camera_id)

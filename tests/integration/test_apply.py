@@ -46,6 +46,7 @@ class Site:
         self.creds = workdir / "creds"  # as systemd's LoadCredential= would fill it
         self.creds.mkdir(mode=0o700)
         self.outputs: list[str] = []
+        self.player_url: str | None = None
 
     def write(self, cameras: dict[str, SimCamera], *, extra: str = "", url_of: str = "") -> None:
         s = self.central.server
@@ -60,6 +61,8 @@ class Site:
             'api_password_file = "secrets/api"',
             "reconnect_delay = 0.5",
         ]
+        if self.player_url is not None:
+            lines.append(f'player_url = "{self.player_url}"')
         for camera_id, sim in cameras.items():
             lines += [f"[cameras.{camera_id}]", f'url = "{sim.url}"', "publish = true"]
             if sim.credentials is not None:
@@ -81,6 +84,16 @@ class Site:
     def pids(self) -> dict[str, int | None]:
         listing = self.d.ctl_json("status")["items"]
         return {s["camera_id"]: s["pid"] for s in listing}
+
+    def shown_player_url(self) -> str | None:
+        """The active target's player URL, as `target show` says it and as --json has it."""
+        shown = self.ctl("target", "show", "central").check().stdout
+        line = next(ln for ln in shown.splitlines() if ln.startswith("player url:"))
+        value: str | None = self.d.ctl_json("target", "show", "central")["player_url"]
+        assert line.split(":", 1)[1].strip() == (
+            "-" if value is None else f"{value} (a camera's page: {value}camera_{{camera_id}}/)"
+        )
+        return value
 
     def export(self) -> str:
         result = self.ctl("export").check()
@@ -115,6 +128,29 @@ def test_apply_reapply_change_prune_refuse_export(
     diff = site.ctl("diff", "-f", str(site.file))
     assert (diff.code, diff.stdout) == (0, "no changes\n")
     assert site.pids() == pids
+
+    # The player URL only tells people where to watch: setting, changing or clearing it,
+    # through ucvctl or the file, restarts no FFmpeg.
+    player = "http://127.0.0.1:8889/"
+    site.ctl("target", "update", "central", "--player-url", player.rstrip("/")).check()
+    assert site.shown_player_url() == player and site.pids() == pids
+    diff = site.ctl("diff", "-f", str(site.file))
+    assert (diff.code, diff.stdout) == (4, "  update   target central  (player_url)\n1 change\n")
+    site.player_url = player
+    site.write(sims)
+    assert site.apply().check().stdout == "no changes\n"
+    site.player_url = "https://127.0.0.1:8443/mediamtx/"
+    site.write(sims)
+    changed = site.apply().check()
+    assert changed.stdout.endswith("applied 1 change; restarted: none\n")
+    assert site.shown_player_url() == "https://127.0.0.1:8443/mediamtx/" and site.pids() == pids
+    site.ctl("target", "update", "central", "--no-player-url").check()
+    assert site.shown_player_url() is None and site.pids() == pids
+    site.apply().check()
+    assert site.shown_player_url() == "https://127.0.0.1:8443/mediamtx/" and site.pids() == pids
+    refused = site.ctl("target", "update", "central", "--player-url", "http://u:pw-X@127.0.0.1/")
+    assert refused.code == 1 and "player URL must not contain credentials" in refused.stderr
+    assert "pw-X" not in refused.stderr
 
     # One camera's URL: only its FFmpeg restarts.
     site.write({**sims, "cam-2": spare})
@@ -188,6 +224,7 @@ def test_apply_reapply_change_prune_refuse_export(
     (secrets / "target-central.api_password").write_text(mediamtx.api_user.password)
     assert secure.credentials is not None
     (secrets / "camera-cam-1.password").write_text(secure.credentials.password)
+    assert 'player_url = "https://127.0.0.1:8443/mediamtx/"' in exported
     site.file.write_text(exported)
     diff = site.ctl("diff", "-f", str(site.file), "--prune")
     assert (diff.code, diff.stdout) == (0, "no changes\n")

@@ -108,6 +108,28 @@ def test_an_api_url_that_is_not_plain_http_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("player_url", "fragment"),
+    [
+        ("javascript:alert(1)", "player URL must start with http:// or https://"),
+        ("data:text/html,<script>x</script>", "must start with http://"),
+        ("rtsp://127.0.0.1:8554", "must start with http://"),
+        (f"http://viewer:{PW}@127.0.0.1:8889/", "player URL must not contain credentials"),
+        ("http://viewer@127.0.0.1:8889/", "must not contain credentials"),
+        ("http://127.0.0.1:8889/?token=x", "must not contain a query"),
+        ('http://127.0.0.1:8889/"><script>', "characters a URL cannot hold as they are"),
+        ("http://127.0.0.1:8889/\u202ex", ASCII),
+    ],
+)
+def test_a_player_url_that_is_not_plain_http_is_refused(
+    daemon: Ucvd, player_url: str, fragment: str
+) -> None:
+    """It becomes a link on the dashboard: nothing but an http(s) base gets there."""
+    params = {"name": "t1", "rtsp_url": NOWHERE, "player_url": player_url}
+    refused(daemon, "target.add", params, fragment)
+    refused(daemon, "target.update", {"name": "t0", "player_url": player_url}, fragment)
+
+
+@pytest.mark.parametrize(
     ("template", "fragment"),
     [
         ("../{camera_id}", "must not contain empty, '.' or '..' segments"),
@@ -172,8 +194,8 @@ def test_nothing_refused_was_stored_and_nothing_failed(daemon: Ucvd) -> None:
     cameras = daemon.ctl_json("camera", "list")["items"]
     assert [(c["id"], c["url"], c["name"]) for c in cameras] == [("good", f"{NOWHERE}/s", "")]
     targets = daemon.ctl_json("target", "list")["items"]
-    assert [(t["name"], t["rtsp_url"], t["path_template"]) for t in targets] == [
-        ("t0", NOWHERE, "camera_{camera_id}")
+    assert [(t["name"], t["rtsp_url"], t["path_template"], t["player_url"]) for t in targets] == [
+        ("t0", NOWHERE, "camera_{camera_id}", None)
     ]
     log = daemon.log_text()
     assert "Traceback" not in log and "method failed" not in log and PW not in log

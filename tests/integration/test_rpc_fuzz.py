@@ -162,6 +162,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "url": st.sampled_from(URLS) | st.text(max_size=20),
     "rtsp_url": st.sampled_from(URLS),
     "api_url": st.sampled_from([None, f"http://{NOWHERE}", "file:///x", f"http://u:p@{NOWHERE}"]),
+    "player_url": st.sampled_from(
+        [None, "", f"http://{NOWHERE}/", "javascript:x", f"http://u:p@{NOWHERE}/", "http://h/<"]
+    ),
     "path_template": st.sampled_from(
         ["camera_{camera_id}", "{camera_id}", "../{camera_id}", "{x}", "a//{camera_id}"]
     ),

@@ -36,6 +36,7 @@ PURE = {
     "ucvd.domain.validation",
     "ucvd.domain.urls",
     "ucvd.domain.quality",
+    "ucvd.domain.hints",
     "ucvd.api.jsonrpc",
     "ucvd.api.protocol",
     "ucvd.relay.backoff",

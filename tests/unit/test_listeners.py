@@ -17,6 +17,7 @@ from ucvd.control import feed as feed_module
 from ucvd.control.events import EventBus
 from ucvd.control.feed import EventFeed
 from ucvd.domain.errors import ErrorKind, Fault
+from ucvd.domain.hints import hint
 from ucvd.domain.model import Camera
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, PublicationMetrics, PublicationState, StatusChanged
@@ -138,7 +139,7 @@ async def test_the_feed_sends_status_changes_with_the_error_and_iso_times() -> N
     assert message["params"] == {
         "camera_id": "cam", "old": "publishing", "new": "reconnecting",
         "error": {"kind": "stream_stalled", "message": "no new frames for 10 s",
-                  "at": "2027-01-15T08:00:00.000Z"},
+                  "at": "2027-01-15T08:00:00.000Z", "hint": hint(ErrorKind.STREAM_STALLED)},
         "at": "2027-01-15T08:00:00.000Z",
     }  # fmt: skip
 

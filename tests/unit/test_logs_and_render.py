@@ -97,3 +97,20 @@ def test_status_says_the_quality_and_why() -> None:
     assert "quality:  poor (4 reconnects, 1 stalls in the last hour)" in render.status_detail(
         flapping
     )
+
+
+def central(player_url: str | None) -> p.TargetView:
+    return p.TargetView(
+        name="central", rtsp_url="rtsp://mtx:8554", api_url=None, api_enabled=False,
+        username=None, has_password=False, api_username=None, has_api_password=False,
+        max_reconnects=0, reconnect_delay=1.0, path_template="site1/{camera_id}", active=True,
+        player_url=player_url,
+    )  # fmt: skip
+
+
+def test_target_detail_shows_the_player_url_and_a_camera_page() -> None:
+    lines = render.target_detail(central("http://mtx:8889/")).splitlines()
+    assert lines[-1].split(None, 2)[2] == (
+        "http://mtx:8889/ (a camera's page: http://mtx:8889/site1/{camera_id}/)"
+    )
+    assert render.target_detail(central(None)).splitlines()[-1].split() == ["player", "url:", "-"]

@@ -146,7 +146,8 @@ def test_the_export_reads_back_as_the_state_it_came_from(tmp_path: Path) -> None
         p.TargetView(name="central", rtsp_url="rtsp://mtx:8554", api_url="http://mtx:9997",
                      api_enabled=True, username="pub", has_password=True, api_username="api",
                      has_api_password=True, max_reconnects=3, reconnect_delay=0.5,
-                     path_template="site1/{camera_id}", active=True),
+                     path_template="site1/{camera_id}", active=True,
+                     player_url="https://mtx:8889/"),
         p.TargetView(name="backup", rtsp_url="rtsp://b:8554", api_url=None, api_enabled=False,
                      username=None, has_password=False, api_username=None,
                      has_api_password=False, max_reconnects=0, reconnect_delay=1.0,
@@ -175,7 +176,7 @@ def test_the_export_reads_back_as_the_state_it_came_from(tmp_path: Path) -> None
         rtsp_url="rtsp://mtx:8554", api_url="http://mtx:9997", username="pub",
         password="target-central.password-SECRET", api_username="api",
         api_password="target-central.api_password-SECRET", max_reconnects=3,
-        reconnect_delay=0.5, path_template="site1/{camera_id}",
+        reconnect_delay=0.5, path_template="site1/{camera_id}", player_url="https://mtx:8889/",
     )  # fmt: skip
     assert site.targets["backup"] == p.SiteTarget(rtsp_url="rtsp://b:8554", api_enabled=False)
     assert site.cameras["cam.1"] == p.SiteCamera(

@@ -259,3 +259,37 @@ def test_a_version_2_database_gains_the_counters_table(tmp_path: Path) -> None:
     db = Store(path)
     assert queries.schema_version(db) == migrations.LATEST
     assert db.counters() == {}
+
+
+def test_a_target_player_url_round_trips(db: Store) -> None:
+    shown = Target(name="a", rtsp_url="rtsp://a:8554", player_url="http://a:8889/")
+    db.add_target(shown, active=True)
+    db.add_target(Target(name="b", rtsp_url="rtsp://b:8554"), active=False)
+    assert db.snapshot().targets == [shown, Target(name="b", rtsp_url="rtsp://b:8554")]
+    db.update_target(msgspec.structs.replace(shown, player_url="https://a.example/mtx/"))
+    assert db.snapshot().targets[0].player_url == "https://a.example/mtx/"
+    db.update_target(msgspec.structs.replace(shown, player_url=None))
+    assert db.snapshot().targets[0].player_url is None
+    db.apply_site(SiteWrite(update_targets=(shown,)))
+    assert db.snapshot().targets[0] == shown
+
+
+def test_a_version_3_database_gains_the_player_url(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(conn, upto=3) == 3
+    conn.execute(
+        "INSERT INTO targets (name, rtsp_url, api_url, username, password, active, "
+        "created_at, updated_at) VALUES ('central', 'rtsp://mtx:8554', 'http://mtx:9997', "
+        "'pub', 'pw', 1, 1, 1)"
+    )
+    conn.close()
+    db = Store(path)
+    assert queries.schema_version(db) == migrations.LATEST == 5
+    snap = db.snapshot()
+    old = Target(name="central", rtsp_url="rtsp://mtx:8554", api_url="http://mtx:9997",
+                 username="pub", password="pw")  # fmt: skip
+    assert snap.targets == [old] and snap.active_target == "central"
+    db.update_target(msgspec.structs.replace(old, player_url="http://mtx:8889/"))
+    db.close()
+    assert Store(path).snapshot().targets[0].player_url == "http://mtx:8889/"

@@ -39,6 +39,17 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
      {"name": "central", "api_url": "http://mtx:9997"}),
     (["target", "update", "central", "--no-api", "--max-reconnects", "0"], "target.update",
      {"name": "central", "api_enabled": False, "max_reconnects": 0}),
+    (["target", "add", "central", "--url", "rtsp://mtx:8554", "--player-url", "http://mtx:8889/"],
+     "target.add",
+     {"name": "central", "rtsp_url": "rtsp://mtx:8554", "player_url": "http://mtx:8889/"}),
+    (["target", "add", "central", "--url", "rtsp://mtx:8554", "--player-url", ""], "target.add",
+     {"name": "central", "rtsp_url": "rtsp://mtx:8554"}),
+    (["target", "update", "central", "--player-url", "http://mtx:8889/"], "target.update",
+     {"name": "central", "player_url": "http://mtx:8889/"}),
+    (["target", "update", "central", "--player-url", ""], "target.update",
+     {"name": "central", "player_url": None}),  # null: cleared
+    (["target", "update", "central", "--no-player-url"], "target.update",
+     {"name": "central", "player_url": None}),
     (["discover"], "discovery.scan", {"timeout": 5.0}),
     (["discover", "--subnet", "192.0.2.0/24", "--port", "554", "--port", "8554", "--force",
       "--concurrency", "64", "--username", "admin", "--password-stdin", "--add", "lobby",
@@ -83,6 +94,15 @@ class Recorder:
 
     def settimeout(self, _timeout: float | None) -> None:
         pass
+
+
+def test_a_player_url_and_none_at_once_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(
+            ["target", "update", "t", "--player-url", "http://h:8889/", "--no-player-url"]
+        )
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "method", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])

@@ -7,11 +7,13 @@ from hypothesis import strategies as st
 from ucvd.domain.urls import (
     InvalidURL,
     join_path,
+    player_page,
     publish_path,
     redact,
     split_credentials,
     validate_api_url,
     validate_path_name,
+    validate_player_url,
     with_credentials,
 )
 
@@ -82,6 +84,43 @@ def test_api_url(url: str, expected: str) -> None:
 def test_api_url_refused(url: str) -> None:
     with pytest.raises(InvalidURL):
         validate_api_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://central.example:8889/", "http://central.example:8889/"),
+        ("HTTPS://central.example:8889", "https://central.example:8889/"),
+        ("https://example.net/mediamtx//", "https://example.net/mediamtx/"),  # behind a proxy
+        ("http://[2001:db8::1]:8888", "http://[2001:db8::1]:8888/"),
+    ],
+)
+def test_player_url_ends_in_a_slash(url: str, expected: str) -> None:
+    assert validate_player_url(url) == expected
+    assert player_page(validate_player_url(url), "camera_gate") == expected + "camera_gate/"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://viewer:TopSecret@central:8889/", "player URL must not contain credentials"),
+        ("http://viewer@central:8889/", "player URL must not contain credentials"),
+        ("rtsp://central:8554", "player URL must start with http:// or https://"),
+        ("ftp://central/", "player URL must start with http:// or https://"),
+        ("central:8889", "player URL must start with http:// or https://"),
+        ("http://central:8889/?token=abc", "player URL must not contain a query"),
+        ("http://central:8889/#x", "player URL must not contain a '#' fragment"),
+        ("http:///path", "player URL has no host"),
+        ("http://central:8889/\u202e", "player URL contains non-ASCII"),
+        ('http://central:8889/"><script>', "player URL contains characters a URL cannot hold"),
+        ("http://central:8889/{camera_id}", "percent-encode them"),
+    ],
+)
+def test_player_url_refused(url: str, message: str) -> None:
+    with pytest.raises(InvalidURL) as refused:
+        validate_player_url(url)
+    assert message in str(refused.value)
+    assert "TopSecret" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

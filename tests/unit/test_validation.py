@@ -143,6 +143,11 @@ def test_a_target_loses_its_url_credentials() -> None:
     assert checked.api_url == "http://mtx:9997"
 
 
+def test_a_target_player_url_is_a_base_ending_in_a_slash() -> None:
+    assert valid.target(_target(player_url="HTTP://mtx:8889")).player_url == "http://mtx:8889/"
+    assert valid.target(_target(player_url="")).player_url is None  # empty: none
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -153,6 +158,9 @@ def test_a_target_loses_its_url_credentials() -> None:
         ({"path_template": "cams"}, "path template must contain {camera_id}"),
         ({"api_username": "a\x1bb"}, "API username must not contain control"),
         ({"api_password": "pw"}, "an API password without an API username cannot be used"),
+        ({"player_url": "http://viewer:pw@mtx:8889/"}, "player URL must not contain credentials"),
+        ({"player_url": "rtsp://mtx:8554"}, "player URL must start with http:// or https://"),
+        ({"player_url": "javascript:alert(1)"}, "player URL must start with http://"),
     ],
 )
 def test_a_bad_target_is_refused(changes: dict[str, object], message: str) -> None:

@@ -77,6 +77,8 @@ class SiteTarget(_Params):
     max_reconnects: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     reconnect_delay: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
     path_template: Name = DEFAULT_PATH_TEMPLATE
+    # MediaMTX's web player (http://host:8889/), shown as a link; never read by the relay.
+    player_url: Text | None = None
 
 
 class TargetAdd(SiteTarget, kw_only=True):
@@ -85,6 +87,8 @@ class TargetAdd(SiteTarget, kw_only=True):
 
 
 class TargetUpdate(_Params):
+    """Only the fields present change; `null` clears an optional one."""
+
     name: Name
     rtsp_url: Text | msgspec.UnsetType = msgspec.UNSET
     api_url: Text | msgspec.UnsetType | None = msgspec.UNSET
@@ -100,6 +104,7 @@ class TargetUpdate(_Params):
         msgspec.UNSET
     )
     path_template: Name | msgspec.UnsetType = msgspec.UNSET
+    player_url: Text | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PublishStart(_Params):
@@ -216,6 +221,7 @@ class TargetView(_Result):
     reconnect_delay: float
     path_template: str
     active: bool
+    player_url: str | None = None  # ends in "/": a camera's page is this + its path + "/"
 
 
 class TargetList(_Result):
@@ -227,6 +233,7 @@ class LastError(_Result):
     kind: str
     message: str
     at: str | None
+    hint: str = ""  # what to check, one sentence (ucvd.domain.hints); "" when none is known
 
 
 class Metrics(_Result):

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from ucvd.api import protocol as p
 from ucvd.domain.errors import Fault
+from ucvd.domain.hints import hint
 from ucvd.domain.model import Camera, Target
 from ucvd.domain.quality import quality
 from ucvd.domain.urls import redact
@@ -55,13 +56,16 @@ def target_view(target: Target, *, active: bool) -> p.TargetView:
         reconnect_delay=target.reconnect_delay,
         path_template=target.path_template,
         active=active,
+        player_url=target.player_url,
     )
 
 
 def last_error(fault: Fault | None, at: float | None) -> p.LastError | None:
     if fault is None:
         return None
-    return p.LastError(kind=str(fault.kind), message=fault.message, at=iso(at))
+    return p.LastError(
+        kind=str(fault.kind), message=fault.message, at=iso(at), hint=hint(fault.kind)
+    )
 
 
 def metrics_view(m: PublicationMetrics) -> p.Metrics:

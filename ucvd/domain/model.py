@@ -74,10 +74,18 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     max_reconnects: int = 0  # consecutive failures before giving up; 0 = never
     reconnect_delay: float = 1.0  # first backoff delay in seconds, doubled per failure
     path_template: str = DEFAULT_PATH_TEMPLATE
+    # MediaMTX's own web player, e.g. http://mediamtx.example:8889/ (a camera's page is
+    # this + its path + "/"). Only shown to people: FFmpeg and the API never read it.
+    player_url: str | None = None
 
     @property
     def uses_api(self) -> bool:
         return self.api_enabled and bool(self.api_url)
+
+    def for_relay(self) -> Target:
+        """The target as the relay engine sees it: without the settings that only tell
+        people where to watch, so that changing those restarts no publication."""
+        return msgspec.structs.replace(self, player_url=None) if self.player_url else self
 
     def api_credentials(self) -> tuple[str, str] | None:
         if self.api_username is not None:

@@ -77,7 +77,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     write: SiteWrite
     reconfigured: frozenset[str]  # existing cameras whose configuration changed
     active: str | None  # the active target once applied
-    active_changed: bool  # another target, or the active one's settings changed
+    active_changed: bool  # another target, or the active one's relay settings changed
 
 
 def check_target(name: str, target: Target) -> Target:
@@ -180,7 +180,11 @@ def plan(current: Current, desired: Desired, *, prune: bool) -> Plan:
             if i in current.cameras and current.desired.get(i, STOPPED) != want
         ),
     )
-    active_updated = any(t.name == active for t in write.update_targets)
+    # Only what the relay reads moves the active target's cameras: a new player URL does not.
+    active_updated = any(
+        t.name == active and t.for_relay() != current.targets[t.name].for_relay()
+        for t in write.update_targets
+    )
     return Plan(
         changes=_changes(current, write),
         write=write,

@@ -20,6 +20,9 @@ REDACTED = "***"
 # `$` also matches before a final newline, which let "camera_{camera_id}\n" through.
 _MTX_PATH = re.compile(r"[0-9a-zA-Z_\-/.]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# What RFC 3986 lets a URL hold unencoded. A player URL goes into a link's href: a quote or
+# an angle bracket there is a mistake at best, markup at worst.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
 # Some cameras take credentials in the query string (`?user=admin&password=...`).
 _QUERY_SECRET = re.compile(
@@ -90,15 +93,40 @@ def split_credentials(url: str, what: str = "stream URL") -> tuple[str, str | No
     return clean, user, password
 
 
+def _http_base(url: str, what: str, no_credentials: str) -> urllib.parse.SplitResult:
+    """An http(s) base URL: a host, no credentials (`no_credentials` says why), no query."""
+    parts = _split(url, what, API_SCHEMES)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidURL(f"{what} must not contain credentials; {no_credentials}")
+    if parts.query:
+        raise InvalidURL(f"{what} must not contain a query")
+    return parts
+
+
 def validate_api_url(url: str) -> str:
     """An http(s) base URL for MediaMTX's API, without credentials or path beyond '/'."""
-    parts = _split(url, "API URL", API_SCHEMES)
-    if parts.username is not None or parts.password is not None:
-        raise InvalidURL("API URL must not contain credentials; set them apart")
-    if parts.query:
-        raise InvalidURL("API URL must not contain a query")
+    parts = _http_base(url, "API URL", "set them apart")
     path = parts.path.rstrip("/")
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+
+def validate_player_url(url: str) -> str:
+    """An http(s) base URL of MediaMTX's own web player (its WebRTC or HLS server), ending
+    in '/' so that a camera's page is `player_page(url, path)`. Credentials are refused: it
+    is shown as a link to whoever looks at the dashboard."""
+    parts = _http_base(url, "player URL", "it is shown as a link to everyone who views it")
+    if not _URI_CHARS.fullmatch(url):
+        raise InvalidURL(
+            "player URL contains characters a URL cannot hold as they are (quotes, '<', '>', "
+            "'\\', '{', '|'...); percent-encode them"
+        )
+    path = parts.path.rstrip("/") + "/"
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+
+
+def player_page(player_url: str, path: str) -> str:
+    """MediaMTX's player page for a path: `http://host:8889/` + `camera_x` + `/`."""
+    return player_url + path + "/"
 
 
 def with_credentials(url: str, username: str | None, password: str | None) -> str:

@@ -1,9 +1,10 @@
 """What an operator's input must be before it becomes a camera or a target. Pure.
 
-Ids and names are slugs (ucvd.domain.model.slug), URLs are rtsp(s) with a host
-(ucvd.domain.urls), credentials come in the URL or apart but not both, display names and
-usernames carry nothing that could forge a log line or rewrite a terminal, and a target's
-path template gives paths MediaMTX accepts. Every refusal is `Invalid`, with a message
+Ids and names are slugs (ucvd.domain.model.slug), stream URLs are rtsp(s) with a host and
+a target's API and player URLs http(s) without credentials (ucvd.domain.urls), credentials
+come in the URL or apart but not both, display names and usernames carry nothing that
+could forge a log line or rewrite a terminal, and a target's path template gives paths
+MediaMTX accepts. Every refusal is `Invalid`, with a message
 that names the field and the rule.
 """
 
@@ -17,7 +18,13 @@ import msgspec
 
 from ucvd.domain.model import Camera, CameraOptions, InvalidName, Target, slug
 from ucvd.domain.refusals import Invalid
-from ucvd.domain.urls import InvalidURL, publish_path, split_credentials, validate_api_url
+from ucvd.domain.urls import (
+    InvalidURL,
+    publish_path,
+    split_credentials,
+    validate_api_url,
+    validate_player_url,
+)
 
 # Unicode categories a name must not hold: controls (C0 and C1: newlines, ESC and the
 # 8-bit CSI that terminals obey), format characters (bidi overrides, zero-width spaces:
@@ -106,11 +113,17 @@ def target(target: Target) -> Target:
     )
     with _invalid():
         api_url = validate_api_url(target.api_url) if target.api_url else None
+        player_url = validate_player_url(target.player_url) if target.player_url else None
         publish_path(target.path_template, "camera-id")
     if target.api_username is not None:
         plain_text(target.api_username, "API username")
     if target.api_password is not None and target.api_username is None:
         raise Invalid("an API password without an API username cannot be used")
     return msgspec.structs.replace(
-        target, rtsp_url=rtsp_url, username=username, password=password, api_url=api_url
+        target,
+        rtsp_url=rtsp_url,
+        username=username,
+        password=password,
+        api_url=api_url,
+        player_url=player_url,
     )

@@ -112,8 +112,15 @@ class Publications:
         return pub.sup.status if pub is not None else Status.STOPPED
 
     def target_of(self, camera_id: str) -> Target | None:
+        """The target its supervisor was built for, as the relay sees it (Target.for_relay)."""
         pub = self._pubs.get(camera_id)
         return pub.target if pub is not None else None
+
+    def publishes_to(self, camera_id: str, target: Target) -> bool:
+        """Was its supervisor built for this target? Settings the relay never reads (the
+        player URL) do not count."""
+        pub = self._pubs.get(camera_id)
+        return pub is not None and pub.target == target.for_relay()
 
     def lines(self, camera_id: str) -> list[LogLine]:
         pub = self._pubs.get(camera_id)
@@ -127,7 +134,9 @@ class Publications:
     # --- commands ---------------------------------------------------------------------------
     async def start(self, camera: Camera, target: Target, *, force: bool = False) -> bool:
         """Start (or force-restart) a camera's publication; False if it was already running.
-        A supervisor built for another camera config or target is replaced first."""
+        A supervisor built for another camera config or target is replaced first; one that
+        differs only in what the relay never reads (Target.for_relay) is kept."""
+        target = target.for_relay()
         pub = self._pubs.get(camera.id)
         if pub is not None and (pub.sup.camera != camera or pub.target != target):
             await self.discard(camera.id, "reconfigured")
@@ -260,7 +269,7 @@ class Publications:
 
     def api_latency(self, target: Target) -> float | None:
         """The last MediaMTX API call's round trip to the target, if one was made."""
-        client = self._clients.get(target)
+        client = self._clients.get(target.for_relay())
         return client.latency_s if client is not None else None
 
     async def _release(self, target: Target) -> None:

@@ -93,6 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 5: a target's web player URL, shown as a link (NULL: none).
+    """
+    ALTER TABLE targets ADD COLUMN player_url TEXT;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -103,6 +103,7 @@ class TargetRow(Base):
     max_reconnects: Mapped[int] = mapped_column(Integer)
     reconnect_delay: Mapped[float] = mapped_column(Float)
     path_template: Mapped[str] = mapped_column(String)
+    player_url: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -221,6 +222,7 @@ def _target(row: TargetRow) -> Target:
         max_reconnects=row.max_reconnects,
         reconnect_delay=row.reconnect_delay,
         path_template=row.path_template,
+        player_url=row.player_url,
     )
 
 
