@@ -49,7 +49,7 @@ def main() -> int:
             raise SystemExit(f"{name} {version} ships no license file")
         copied = f"{name.replace('/', '__')}-{texts[0].name}"
         shutil.copyfile(texts[0], docdir / copied)
-        print(f"Files: usr/share/ucvd/web/assets/*")
+        print("Files: usr/share/ucvd/web/assets/*")
         print(f"Comment: {name} {version}, bundled in the web dashboard; its license: "
               f"/{prefix}/{copied}")  # fmt: skip
         print(f"License: {license_id}")

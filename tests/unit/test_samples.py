@@ -209,13 +209,6 @@ async def test_a_daemon_just_started_answers_from_the_store(tmp_path: Path) -> N
         await svc.publishing_samples(p.SamplesQuery(camera_id="nobody"), NO_CONNECTION)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publishing.samples reads the store only up to the oldest recent point of any "
-    "camera; a camera that was between attempts for a while keeps points older than keep_s "
-    "(only its ring's length bounds it once it runs again), and the other cameras' stored "
-    "samples between that point and their own recent ones are left out",
-)
 async def test_one_cameras_gap_leaves_no_hole_in_anothers_samples(tmp_path: Path) -> None:
     db, recent = Store(tmp_path / "ucvd.db"), RecentSamples(every_s=10.0, keep_s=60.0)
     svc = service(db, recent)

@@ -31,17 +31,17 @@ class RecentSamples:
     def take(self, now: float, states: Iterable[PublicationState]) -> None:
         """One point per camera with a running FFmpeg; the others keep theirs, which age out."""
         self._last = now
-        seen = set()
         for state in states:
             if state.pid is None:
                 continue
-            seen.add(state.camera_id)
             ring = self._points.get(state.camera_id)
             if ring is None:
                 ring = self._points[state.camera_id] = deque(maxlen=self._size)
             ring.append((now, state.metrics.fps, state.metrics.bitrate_kbps))
+        # By age, every ring: a camera back after a gap must not keep points older than
+        # keep_s, or `oldest()` would reach back past what the other cameras kept.
         cutoff = now - self.keep_s
-        for camera_id in [c for c in self._points if c not in seen]:
+        for camera_id in list(self._points):
             ring = self._points[camera_id]
             while ring and ring[0][0] < cutoff:
                 ring.popleft()
