@@ -23,6 +23,7 @@ export default defineConfig({
   test: {
     environment: 'jsdom',
     include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+    setupFiles: ['src/test/setup.ts'],
     restoreMocks: true,
     env: { TZ: 'UTC' },
   },

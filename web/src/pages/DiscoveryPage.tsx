@@ -13,6 +13,7 @@ const DEFAULT_TIMEOUT = 5
 export function suggestId(device: Pick<DiscoveredDevice, 'scope_name' | 'address'>, stream?: Pick<DiscoveredStream, 'profile'>, multi = false): string {
   const base = (device.scope_name || device.address)
     .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // é -> e
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
