@@ -61,7 +61,10 @@ describe('<App>', () => {
     act(() => FakeSocket.last().message({ type: 'daemon', up: false }))
     expect(screen.getByTestId('live-banner').textContent).toContain('ucvd is down')
     act(() => FakeSocket.last().serverClose(1006))
-    expect(screen.getByTestId('live-banner').textContent).toBe('live updates lost, reconnecting…')
+    const lines = [...screen.getByTestId('live-banner').querySelectorAll('.banner-line')].map((l) => l.textContent)
+    expect(lines).toEqual(['live updates lost, reconnecting…', 'ucvd is down or not answering: what is shown is its last known state'])
+    act(() => FakeSocket.last().message({ type: 'daemon', up: true })) // a message on a dead socket: ignored
+    expect(screen.getByTestId('live-banner').querySelectorAll('.banner-line')).toHaveLength(2)
   })
 
   it('the socket closing with 4401 goes to the login page', async () => {

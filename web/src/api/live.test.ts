@@ -37,7 +37,7 @@ describe('the events WebSocket', () => {
     expect(t.states).toEqual(['connecting', 'open'])
   })
 
-  it('reconnects with a backoff of 1 s doubling to 10 s, reset by a successful open', () => {
+  it('reconnects with a backoff of 1 s doubling to 10 s, reset by a connection that worked', () => {
     const t = start()
     const waits: number[] = []
     for (let i = 0; i < 6; i += 1) {
@@ -54,11 +54,44 @@ describe('the events WebSocket', () => {
     expect(t.states).toContain('lost')
     FakeSocket.last().open()
     expect(t.states[t.states.length - 1]).toBe('open')
+    FakeSocket.last().message({ type: 'daemon', up: true })
     FakeSocket.last().serverClose(1001)
     vi.advanceTimersByTime(999)
     const n = FakeSocket.instances.length
     vi.advanceTimersByTime(1)
     expect(FakeSocket.instances.length).toBe(n + 1)
+  })
+
+  it('a socket closed right after it opened (1013: the daemon is down) keeps backing off', () => {
+    start()
+    const waits: number[] = []
+    for (let i = 0; i < 4; i += 1) {
+      const n = FakeSocket.instances.length
+      FakeSocket.last().open()
+      FakeSocket.last().serverClose(1013)
+      let waited = 0
+      while (FakeSocket.instances.length === n) {
+        vi.advanceTimersByTime(100)
+        waited += 100
+      }
+      waits.push(waited)
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 8000])
+    // one that stayed open for a while was a good one
+    FakeSocket.last().open()
+    vi.advanceTimersByTime(10_000)
+    FakeSocket.last().serverClose(1006)
+    const n = FakeSocket.instances.length
+    vi.advanceTimersByTime(1000)
+    expect(FakeSocket.instances.length).toBe(n + 1)
+  })
+
+  it('4429 (too many dashboards) is retried, and said', () => {
+    const t = start()
+    FakeSocket.last().serverClose(4429)
+    expect(t.states[t.states.length - 1]).toBe('busy')
+    vi.advanceTimersByTime(1000)
+    expect(FakeSocket.instances).toHaveLength(2)
   })
 
   it('4401 means the session is gone: login, no reconnect', () => {

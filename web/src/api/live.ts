@@ -7,13 +7,19 @@ import type { LiveEvent } from './types'
  * connecting: the first attempt is under way;
  * open: events flow;
  * lost: it closed or never opened, and a reconnect is scheduled or under way;
+ * busy: closed with 4429 (ucvd-web serves too many live dashboards): retried like lost;
  * unauthorized: closed with 4401 (the session is gone): no reconnect;
  * forbidden: closed with 4403: no reconnect.
  */
-export type LiveState = 'connecting' | 'open' | 'lost' | 'unauthorized' | 'forbidden'
+export type LiveState = 'connecting' | 'open' | 'lost' | 'busy' | 'unauthorized' | 'forbidden'
 
 export const CLOSE_UNAUTHORIZED = 4401
 export const CLOSE_FORBIDDEN = 4403
+export const CLOSE_BUSY = 4429
+/** A connection that lived this long, or brought a message, was a good one: the backoff
+ * starts over. (ucvd-web accepts before it checks, so an open alone proves little: a
+ * socket closed at once, e.g. 1013 while the daemon is down, keeps backing off.) */
+export const STABLE_MS = 10_000
 
 export interface LiveOptions {
   url: string
@@ -23,6 +29,7 @@ export interface LiveOptions {
   onUnauthorized: () => void
   minDelayMs?: number
   maxDelayMs?: number
+  now?: () => number
   /** For tests; the browser's by default. */
   WebSocketImpl?: typeof WebSocket
 }
@@ -65,6 +72,7 @@ export function connectLive(opts: LiveOptions): LiveConnection {
   const min = opts.minDelayMs ?? 1000
   const max = opts.maxDelayMs ?? 10_000
   const Impl = opts.WebSocketImpl ?? WebSocket
+  const now = opts.now ?? Date.now
   let delay = min
   let socket: WebSocket | null = null
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -77,9 +85,9 @@ export function connectLive(opts: LiveOptions): LiveConnection {
     opts.onState(next)
   }
 
-  const scheduleReconnect = () => {
+  const scheduleReconnect = (why: LiveState = 'lost') => {
     if (stopped || timer !== null) return
-    setState('lost')
+    setState(why)
     const wait = delay
     delay = nextDelay(delay, min, max)
     timer = setTimeout(() => {
@@ -98,14 +106,16 @@ export function connectLive(opts: LiveOptions): LiveConnection {
       return
     }
     socket = ws
+    let openedAt: number | null = null
     ws.onopen = () => {
       if (socket !== ws) return
-      delay = min
+      openedAt = now()
       setState('open')
       opts.onOpen()
     }
     ws.onmessage = (msg: MessageEvent) => {
       if (socket !== ws) return
+      delay = min
       const event = parseEvent(msg.data)
       if (event) opts.onEvent(event)
     }
@@ -113,6 +123,7 @@ export function connectLive(opts: LiveOptions): LiveConnection {
       if (socket !== ws) return
       socket = null
       if (stopped) return
+      if (openedAt !== null && now() - openedAt >= STABLE_MS) delay = min
       if (ev.code === CLOSE_UNAUTHORIZED) {
         stopped = true
         setState('unauthorized')
@@ -124,7 +135,7 @@ export function connectLive(opts: LiveOptions): LiveConnection {
         setState('forbidden')
         return
       }
-      scheduleReconnect()
+      scheduleReconnect(ev.code === CLOSE_BUSY ? 'busy' : 'lost')
     }
     // An error is always followed by a close; the close decides.
     ws.onerror = () => {}

@@ -6,7 +6,6 @@ import { availableActions } from '../state/status'
 import { showToast } from '../state/toasts'
 
 const LABEL: Record<CameraAction, string> = { start: 'Start', stop: 'Stop', restart: 'Restart' }
-const DONE: Record<CameraAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' }
 const ACTIONS: CameraAction[] = ['start', 'stop', 'restart']
 
 /** Start / Stop / Restart for an operator; nothing for a viewer. The result is a toast. */
@@ -23,9 +22,12 @@ export function CameraActions({ status }: { status: PublicationStatus }) {
     try {
       const after = await api[action](id)
       controller.applyStatus(after, since)
-      showToast('ok', `${id}: ${DONE[action]} (now ${after.status})`)
+      showToast('ok', `${id}: ${action} done, now ${after.status}`)
     } catch (err) {
-      showToast('error', `${id}: ${action} failed: ${errorMessage(err)}`)
+      // The daemon's messages often name the camera already.
+      const msg = errorMessage(err)
+      const why = msg.startsWith(`${id}: `) ? msg.slice(id.length + 2) : msg
+      showToast('error', `${id}: ${action} failed: ${why}`)
     } finally {
       setPending(null)
     }

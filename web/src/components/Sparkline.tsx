@@ -14,6 +14,8 @@ export interface SparklineProps {
   label: string
   format: (v: number | null) => string
   className?: string
+  /** Say the latest and the peak value under the line. */
+  legend?: boolean
 }
 
 /** A tiny inline SVG line of one field over the last 10 minutes. */
@@ -22,11 +24,12 @@ export const Sparkline = memo(function Sparkline({
   field,
   nowSec,
   width = 96,
-  height = 22,
+  height = 18,
   windowSec = WINDOW_SECONDS,
   label,
   format,
   className,
+  legend = false,
 }: SparklineProps) {
   // Whole seconds: a re-render each tick moves the line, not each millisecond.
   const now = Math.floor(nowSec)
@@ -36,7 +39,7 @@ export const Sparkline = memo(function Sparkline({
     p.points === 0
       ? `${label}: no data in the last ${minutes} min`
       : `${label} over the last ${minutes} min: now ${format(p.latest)}, peak ${format(p.max)}`
-  return (
+  const svg = (
     <svg
       className={`spark ${className ?? ''}`}
       viewBox={`0 0 ${width} ${height}`}
@@ -51,5 +54,14 @@ export const Sparkline = memo(function Sparkline({
       <line className="spark-base" x1="0" y1={height - 0.5} x2={width} y2={height - 0.5} />
       {p.d && <path className="spark-line" d={p.d} />}
     </svg>
+  )
+  if (!legend) return svg
+  return (
+    <>
+      {svg}
+      <div className="spark-legend">
+        {p.points === 0 ? 'no data' : `now ${format(p.latest)} · peak ${format(p.max)} · scale from 0`}
+      </div>
+    </>
   )
 })

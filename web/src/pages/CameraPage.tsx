@@ -201,7 +201,7 @@ export function CameraPage({ id }: { id: string }) {
           <div className="big-sparks">
             <div>
               <div className="muted small">FPS, last 10 min</div>
-              <Sparkline samples={samples} field="fps" nowSec={nowSec} label="fps" format={formatFps} width={360} height={64} className="spark-big" />
+              <Sparkline samples={samples} field="fps" nowSec={nowSec} label="fps" format={formatFps} width={360} height={64} className="spark-big" legend />
             </div>
             <div>
               <div className="muted small">Bit rate, last 10 min</div>
@@ -214,6 +214,7 @@ export function CameraPage({ id }: { id: string }) {
                 width={360}
                 height={64}
                 className="spark-big spark-bitrate"
+                legend
               />
             </div>
           </div>
