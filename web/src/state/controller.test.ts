@@ -111,6 +111,22 @@ describe('the live controller', () => {
     c.stop()
   })
 
+  it('metrics of a camera not seen yet: fetched once loaded, left to the load before', async () => {
+    const api = fakeApi()
+    const { c } = controller(api)
+    c.start()
+    FakeSocket.last().open()
+    const metricsOf = (id: string) => ({ type: 'metrics', camera_id: id, metrics: status(id).metrics, uptime_seconds: 1, at: new Date().toISOString() })
+    FakeSocket.last().message(metricsOf('early')) // before /api/status answered
+    await vi.advanceTimersByTimeAsync(150)
+    expect(api.camera).not.toHaveBeenCalled()
+    FakeSocket.last().message(metricsOf('new-cam'))
+    await vi.advanceTimersByTimeAsync(150)
+    expect(api.camera).toHaveBeenCalledWith('new-cam')
+    expect(c.store.getState().cameras['new-cam']).toBeDefined()
+    c.stop()
+  })
+
   it('the socket closing with 4401 signs out', async () => {
     const { c, onUnauthorized } = controller(fakeApi())
     c.start()

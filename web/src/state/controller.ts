@@ -126,13 +126,16 @@ export class LiveController {
 
   onEvent(ev: LiveEvent): void {
     if (this.stopped) return
-    const known = ev.type !== 'daemon' && ev.camera_id in this.store.getState().cameras
+    const before = this.store.getState()
+    const known = ev.type !== 'daemon' && ev.camera_id in before.cameras
     this.store.dispatch({ type: 'event', event: ev, now: this.now() })
     if (ev.type === 'daemon') {
       if (ev.up) void this.load()
       return
     }
-    if (ev.type === 'status' || !known) this.refetch(ev.camera_id)
+    // A status event: the camera's retry timer and counters (not in the event). A metrics
+    // event of a camera not seen yet: a new one (before the first load, that load brings it).
+    if (ev.type === 'status' || (!known && before.loaded)) this.refetch(ev.camera_id)
   }
 
   /** Refetch a camera soon (events that come together share the requests). */
