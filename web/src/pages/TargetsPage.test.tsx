@@ -1,0 +1,56 @@
+import { fireEvent, screen } from '@testing-library/react'
+import { describe, expect, it } from 'vitest'
+import type { TargetView } from '../api/types'
+import { mockFetch } from '../test/fixtures'
+import { loadedController, operator, renderWithSession, viewer } from '../test/render'
+import { TargetsPage } from './TargetsPage'
+
+const target = (name: string, active: boolean): TargetView => ({
+  name,
+  rtsp_url: `rtsp://user:***@${name}.example:8554`,
+  api_url: `http://${name}.example:9997`,
+  api_enabled: true,
+  username: 'user',
+  has_password: true,
+  api_username: null,
+  has_api_password: false,
+  max_reconnects: 0,
+  reconnect_delay: 1,
+  path_template: 'camera_{camera_id}',
+  active,
+  player_url: null,
+})
+
+describe('the targets page', () => {
+  it('lists the targets, checks one and shows its problems', async () => {
+    mockFetch({
+      'GET /api/targets': { total: 2, items: [target('central', true), target('backup', false)] },
+      'POST /api/targets/backup/check': {
+        name: 'backup',
+        ok: false,
+        rtsp_reachable: true,
+        api_reachable: false,
+        api_version: null,
+        api_auth_ok: null,
+        problems: ['the API at http://backup.example:9997 did not answer'],
+      },
+    })
+    renderWithSession(<TargetsPage />, operator, loadedController([]))
+    const row = await screen.findByTestId('target-row-backup')
+    expect(row.textContent).toContain('rtsp://user:***@backup.example:8554')
+    expect(screen.getByTestId('target-row-central').textContent).toContain('active')
+    expect(screen.queryByTestId('activate-central')).toBeNull()
+    fireEvent.click(screen.getByTestId('check-backup'))
+    const result = await screen.findByTestId('check-result')
+    expect(result.dataset.ok).toBe('false')
+    expect(result.textContent).toContain('did not answer')
+  })
+
+  it('a viewer sees the list but no buttons', async () => {
+    mockFetch({ 'GET /api/targets': { total: 2, items: [target('central', true), target('backup', false)] } })
+    renderWithSession(<TargetsPage />, viewer, loadedController([]))
+    await screen.findByTestId('target-row-backup')
+    expect(screen.queryByTestId('check-backup')).toBeNull()
+    expect(screen.queryByTestId('activate-backup')).toBeNull()
+  })
+})
