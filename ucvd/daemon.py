@@ -117,6 +117,7 @@ class Daemon:
             stills=Stills(self.config.daemon.ffmpeg),
             recent=self.feed.recent,
         )
+        self.feed.status_of = self.service.status_of
         self.tokens = TokenBook(self.store, await self.store.call(Store.tokens))
         methods = (
             self.service.methods()

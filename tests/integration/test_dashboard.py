@@ -109,8 +109,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+SHOTS = os.environ.get("UCVD_SCREENSHOTS")
+
+
 def _shot(page: Any, name: str) -> None:
-    directory = os.environ.get("UCVD_SCREENSHOTS")
+    directory = SHOTS
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
@@ -152,7 +155,8 @@ RECORD_STATUSES = """() => {
 
 
 def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    # Dark, as on a wall display (the page follows the system's choice).
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
     page = context.new_page()
     websockets: list[str] = []
     page.on("websocket", lambda ws: websockets.append(ws.url))
@@ -216,6 +220,11 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     assert page.evaluate("window.__samePage === true"), "the page was reloaded"
     assert not [u for u in polls[requests_before:]], "status was polled, not pushed"
     assert any(u.endswith("/api/events") for u in websockets), websockets
+    if SHOTS:
+        # Not a wait for a condition: a minute of live samples, so the sparklines in the
+        # picture have a shape (they span 10 minutes).
+        page.get_by_test_id(f"start-{IDLE}").click()
+        page.wait_for_timeout(60_000)
     _shot(page, "cameras")
 
     # A camera's page: why it is dark, its picture, its FFmpeg log, its sessions.
@@ -224,6 +233,9 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     why.wait_for(timeout=WAIT_MS)
     wait_until(lambda: "connection_failed" in why.inner_text(), timeout=30,
                what="the dark camera's page to say why")  # fmt: skip
+    still_error = page.get_by_test_id("still-error")
+    still_error.wait_for(timeout=WAIT_MS)
+    assert "127.0.0.1" in still_error.inner_text()  # the camera's own refusal, said plainly
     _shot(page, "camera-dark")
     page.goto(f"{site.url}/#/cameras/{LIVE[0]}")
     page.wait_for_function(

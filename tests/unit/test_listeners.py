@@ -140,8 +140,36 @@ async def test_the_feed_sends_status_changes_with_the_error_and_iso_times() -> N
         "camera_id": "cam", "old": "publishing", "new": "reconnecting",
         "error": {"kind": "stream_stalled", "message": "no new frames for 10 s",
                   "at": "2027-01-15T08:00:00.000Z", "hint": hint(ErrorKind.STREAM_STALLED)},
-        "at": "2027-01-15T08:00:00.000Z",
+        "at": "2027-01-15T08:00:00.000Z", "status": None,
     }  # fmt: skip
+
+
+async def test_a_status_event_carries_the_whole_status_only_for_cameras_someone_hears() -> None:
+    bus, peer = EventBus(), Subscriber()
+    bus.subscribe(peer, ["cam"])
+    feed = EventFeed(bus, states=list)
+    asked: list[str] = []
+
+    def status_of(camera_id: str) -> p.PublicationStatus:
+        asked.append(camera_id)
+        return p.PublicationStatus(
+            camera_id=camera_id, status="reconnecting", desired="publishing",
+            publish_path="camera_cam", target="central", uptime_seconds=None, error_count=2,
+            restarts=3, last_error=None, metrics=None, pid=None, retry_in_seconds=4.0,
+            quality="down", reconnects_last_hour=3,
+        )  # fmt: skip
+
+    feed.status_of = status_of
+    for camera_id in ("other", "cam"):
+        feed.notified(
+            StatusChanged(camera_id=camera_id, old=Status.PUBLISHING, new=Status.RECONNECTING,
+                          error=None, at=1.0)
+        )  # fmt: skip
+    [message] = peer.messages
+    whole = message["params"]["status"]
+    assert (whole["camera_id"], whole["restarts"], whole["retry_in_seconds"]) == ("cam", 3, 4.0)
+    assert whole["quality"] == "down" and whole["reconnects_last_hour"] == 3
+    assert asked == ["cam"]  # nobody hears "other": its status is not even built
 
 
 async def test_the_feed_beats_metrics_for_cameras_with_a_process_and_a_listener(

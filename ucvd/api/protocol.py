@@ -521,6 +521,9 @@ class StatusEvent(_Result):
     new: str
     error: LastError | None
     at: str
+    # The camera's whole status right after the change, as `publishing.status` would answer
+    # (retry countdown, restarts, quality...): a live view needs no second call.
+    status: PublicationStatus | None = None
 
 
 class MetricsEvent(_Result):

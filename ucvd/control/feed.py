@@ -37,10 +37,14 @@ class EventFeed:
         self._states = states
         self.recent = recent if recent is not None else RecentSamples()
         self._clock = clock
+        # Set once the operations exist (the daemon's Service): each status event then
+        # carries the camera's whole status.
+        self.status_of: Callable[[str], p.PublicationStatus] | None = None
 
     def notified(self, note: Notification) -> None:
-        if not isinstance(note, StatusChanged):
+        if not isinstance(note, StatusChanged) or not self.bus.wants(note.camera_id):
             return
+        whole = self.status_of(note.camera_id) if self.status_of is not None else None
         self.bus.publish(
             p.STATUS_EVENT,
             note.camera_id,
@@ -50,6 +54,7 @@ class EventFeed:
                 new=str(note.new),
                 error=last_error(note.error, note.at),
                 at=iso(note.at) or "",
+                status=whole,
             ),
         )
 
