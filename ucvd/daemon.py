@@ -116,6 +116,7 @@ class Daemon:
             tally=self.recorder.tally,
             stills=Stills(self.config.daemon.ffmpeg),
             recent=self.feed.recent,
+            running_session=self.recorder.running_session,
         )
         self.feed.status_of = self.service.status_of
         self.tokens = TokenBook(self.store, await self.store.call(Store.tokens))

@@ -58,6 +58,7 @@ from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
 from ucvd.relay.still import NoPicture, Stills
+from ucvd.state.history import SessionRecord
 from ucvd.state.recent import RecentSamples
 from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
 from ucvd.state.tally import HOUR_S, Tally
@@ -81,8 +82,10 @@ class Service:
         tally: Tally | None = None,
         stills: Stills | None = None,
         recent: RecentSamples | None = None,
+        running_session: Callable[[str], SessionRecord | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._running_session = running_session or (lambda _camera_id: None)
         self.store = store
         self.stills = stills if stills is not None else Stills("ffmpeg")
         self.recent = recent if recent is not None else RecentSamples()
@@ -496,6 +499,12 @@ class Service:
         records = await self._write(Store.history, camera_id, params.limit)
         if not records and camera_id not in self.cameras:
             self._camera(params.camera_id)  # raises not_found (or invalid_argument)
+        live = self._running_session(camera_id)
+        if records and records[0].ended_at is None and live is not None:
+            # The stored counters of a running session are a minute old at most; these are now.
+            records[0] = msgspec.structs.replace(
+                records[0], restarts=live.restarts, frames=live.frames, bytes=live.bytes
+            )
         return p.History(camera_id=camera_id, items=[session_view(r) for r in records])
 
     async def publishing_logs(self, params: p.LogsQuery, _conn: Connection) -> p.Logs:

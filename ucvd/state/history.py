@@ -123,3 +123,8 @@ class SessionBook:
     def counters(self) -> list[SessionRecord]:
         """The running sessions as they stand: their counters are saved periodically."""
         return [tally.now() for tally in self._open.values()]
+
+    def running(self, camera_id: str) -> SessionRecord | None:
+        """The camera's running session as it stands now (the store's copy lags a minute)."""
+        tally = self._open.get(camera_id)
+        return tally.now() if tally is not None else None

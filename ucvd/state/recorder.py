@@ -21,7 +21,7 @@ import structlog
 
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, Notification, PublicationState
-from ucvd.state.history import CloseSession, OpenSession, SessionBook
+from ucvd.state.history import CloseSession, OpenSession, SessionBook, SessionRecord
 from ucvd.state.store import AsyncStore, Sample, Store, StoreError
 from ucvd.state.tally import Tally
 
@@ -63,6 +63,9 @@ class Recorder:
         self._ops_send, self._ops_recv = anyio.create_memory_object_stream[_Op](math.inf)
         self._writer_done = anyio.Event()
         self.failures = 0  # history writes that failed (daemon.health reports them)
+
+    def running_session(self, camera_id: str) -> SessionRecord | None:
+        return self._book.running(camera_id)
 
     def notified(self, note: Notification) -> None:
         if isinstance(note, MetricsSampled):
