@@ -4,13 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test test-ffmpeg71 demo lint fmt clean deb bench bench-quick soak vm-deps vm-test
+.PHONY: deps test test-web test-ffmpeg71 demo lint fmt clean deb bench bench-quick soak vm-deps vm-test screenshots
 
 deps:
 	bash .ci/deps.sh
 
-test: deps
+# The dashboard's component tests (Vitest), then the Python suite, whose browser test
+# drives the built dashboard in Chromium.
+test: deps test-web
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-web: deps
+	cd web && npm test --silent
+
+# The dashboard's pictures in docs/screenshots/, taken by its browser test (~2 min).
+screenshots: deps
+	UCVD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest \
+		tests/integration/test_dashboard.py -k operator $(PYTEST_ARGS)
 
 # The relay's integration tests again, with Debian 13's FFmpeg 7.1 as the FFmpeg ucvd runs
 # (the harness's cameras keep this machine's). The first run bootstraps a trixie root with
@@ -30,6 +40,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd web && npm run --silent typecheck
 
 # Benchmarks, not part of `make test`: figures go to tests/bench/results/.
 # `make bench` is the full run (~30 min); `make bench-quick` or `make bench ARGS=--quick`
@@ -70,4 +81,4 @@ vm-test: deps vm-deps
 	@rc=0; for dist in $(VM_DISTS); do $(PY) -m tests.vm.run --dist $$dist || rc=1; done; exit $$rc
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis web/node_modules web/dist

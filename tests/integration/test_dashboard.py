@@ -243,9 +243,7 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
         " return i && i.complete && i.naturalWidth > 0; }",
         timeout=WAIT_MS,
     )
-    width = page.evaluate(
-        "document.querySelector('[data-testid=\"still-image\"]').naturalWidth"
-    )
+    width = page.evaluate("document.querySelector('[data-testid=\"still-image\"]').naturalWidth")
     assert width > 100
     log_tail = page.get_by_test_id("log-tail")
     wait_until(lambda: "Stream #0" in log_tail.inner_text() or "Input #0" in log_tail.inner_text(),
@@ -276,9 +274,7 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     context.close()
 
 
-def test_a_read_only_token_sees_everything_and_can_act_on_nothing(
-    site: Site, browser: Any
-) -> None:
+def test_a_read_only_token_sees_everything_and_can_act_on_nothing(site: Site, browser: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     _log_in(page, site, site.viewer)
