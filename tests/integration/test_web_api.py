@@ -382,6 +382,13 @@ def test_every_api_route_wants_a_token_and_a_login_sets_a_strict_cookie(site: Si
     assert "cameras" in b.get("/api/samples?seconds=60").json()
     problem(b.get("/api/samples?seconds=0"), 400, "invalid_params")
     problem(b.get("/api/no-such-thing"), 404, "not_found")
+    # A method no route takes: in the same error form, which the page reads for every call.
+    for method, path in (("POST", "/api/no-such-thing"), ("PUT", "/api/status"),
+                         ("DELETE", "/api/cameras")):  # fmt: skip
+        refused = b.request(method, path)
+        assert "GET" in refused.headers["allow"]
+        assert method in problem(refused, 405, "method_not_allowed")
+    assert b.get("/no-such-file").status_code == 404  # the page's files: as they were
 
     # The same token as a bearer, for scripts.
     scripted = httpx.get(
