@@ -155,6 +155,7 @@ class FakeDaemon(Daemon):
         self.calls: list[str] = []  # the tokens token.verify was asked about
         self.other: list[str] = []  # any other method called
         self.down = False
+        self.refusal: Refusal | None = None  # token.verify refused with this (e.g. busy)
 
     async def call(self, method: str, params: Any, *, timeout_s: float = 10.0) -> bytes:
         if method != "token.verify":
@@ -163,6 +164,8 @@ class FakeDaemon(Daemon):
         self.calls.append(params.token)
         if self.down:
             raise DaemonDown("cannot reach ucvd")
+        if self.refusal is not None:
+            raise self.refusal
         holder = self.holders.get(params.token)
         if holder is None:
             raise Refusal(-32000, "unauthorized", "unknown or revoked access token")
@@ -312,6 +315,24 @@ async def test_a_forged_request_is_refused_before_its_token_is_looked_at(
         )
         assert response.status_code == 403 and response.json()["error"]["kind"] == "csrf"
     assert daemon.calls == [] and daemon.other == []
+
+
+@pytest.mark.anyio
+async def test_a_login_the_daemon_cannot_take_now_is_answered_in_the_api_form(
+    daemon: FakeDaemon,
+) -> None:
+    """A stopping daemon answers `busy`: the login page must be able to say so."""
+    daemon.refusal = Refusal(-32000, "busy", "the daemon is stopping")
+    app = Starlette(routes=Api(daemon, Verifier(daemon)).routes())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
+        response = await client.post("/api/session", json={"token": OPERATOR}, headers=CSRF)
+        assert response.status_code == 502, response.text
+        assert response.json()["error"] == {"kind": "busy", "message": "the daemon is stopping"}
+        assert "set-cookie" not in response.headers
+        daemon.refusal = None
+        response = await client.post("/api/session", json={"token": OPERATOR}, headers=CSRF)
+        assert response.status_code == 200 and "set-cookie" in response.headers
 
 
 # --- the live feed's messages --------------------------------------------------------------

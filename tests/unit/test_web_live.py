@@ -7,11 +7,14 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import anyio.abc
 import msgspec
 import pytest
+from starlette.types import Message
+from starlette.websockets import WebSocket
 
 from ucvd.api import protocol as p
 from ucvd.api.jsonrpc import RpcError, encode_error, encode_notification, encode_result
@@ -88,3 +91,40 @@ async def test_the_hub_outlives_a_daemon_that_hung_up_and_relays_the_next_subscr
     finally:
         daemon.close()
     assert daemon.attempts == 2
+
+
+class Refusing(Daemon):
+    def __init__(self) -> None:
+        super().__init__("/nonexistent")
+
+    async def call(self, method: str, params: Any, *, timeout_s: float = 10.0) -> bytes:
+        raise Refusal(-32000, "busy", "the daemon is stopping")
+
+
+@pytest.mark.anyio
+async def test_a_websocket_whose_token_cannot_be_checked_now_is_told_to_come_back() -> None:
+    """Closed with 1013 (try again later), as when the daemon is down; not an exception."""
+    daemon = Refusing()
+    hub = Hub(daemon, Verifier(daemon))
+    sent: list[Message] = []
+    connect: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        if connect:
+            return connect.pop()
+        await anyio.sleep_forever()
+        raise AssertionError  # never
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket", "scheme": "ws", "path": "/api/events", "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:9810"), (b"origin", b"http://127.0.0.1:9810"),
+                    (b"cookie", b"ucvd_session=ucvd_some-token")],
+        "server": ("127.0.0.1", 9810), "root_path": "", "subprotocols": [],
+    }  # fmt: skip
+    with anyio.fail_after(5):
+        await hub.serve(WebSocket(scope, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+    assert sent[-1]["code"] == 1013
