@@ -9,6 +9,7 @@ import contextlib
 import json
 import socket
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -297,6 +298,11 @@ def site(
         b.close()
 
 
+def secrets_of_credentials(credentials: Credentials) -> list[str]:
+    raw = credentials.password
+    return [raw, urllib.parse.quote(raw, safe="")]
+
+
 def api_routes() -> list[tuple[str, str]]:
     """(method, path) of every API route a token guards, as ucvd-web itself lists them: a
     route added later is covered here without anyone remembering to."""
@@ -495,10 +501,12 @@ def test_a_camera_added_with_a_password_works_and_the_password_never_shows(site:
     view = added.json()
     assert (view["id"], view["has_password"], view["desired"]) == ("cam-3", True, "stopped")
     assert view["username"] == sim.credentials.user and view["name"] == "Gate (by API)"
-    # Credentials in the URL itself are taken out and kept apart as well.
-    in_url = b.post("/api/cameras", json_body={"id": "cam-4", "url": sim.full_url})
+    # Credentials in the URL itself are taken out and kept apart as well; these are wrong.
+    wrong = Credentials.generate(sim.credentials.user)
+    in_url = b.post("/api/cameras", json_body={"id": "cam-4", "url": sim.url_with(wrong)})
     assert in_url.status_code == 200, in_url.text
     assert in_url.json()["has_password"] is True
+    assert wrong.password not in in_url.text
     problem(b.post("/api/cameras", json_body={"id": "cam-3", "url": sim.url}), 409,
             "already_exists")  # fmt: skip
     problem(b.post("/api/cameras", json_body={"id": "cam-5", "url": sim.url, "pasword": "x"}),
@@ -513,6 +521,9 @@ def test_a_camera_added_with_a_password_works_and_the_password_never_shows(site:
         assert b.get(path).status_code == 200, path
     assert b.post("/api/cameras/cam-3/stop").status_code == 200
     b.wait_camera("cam-3", "stopped")
+    # The camera refuses the wrong password: the failed picture says so, and nothing more.
+    failed = problem(b.get("/api/cameras/cam-4/still.jpg"), 502, "stream_unavailable")
+    assert "cam-4" in failed and "401" in failed
     assert [line["params"] for line in site.audit("alice", "camera.add")] == [
         {"id": "cam-3", "name": "Gate (by API)"},
         {"id": "cam-4", "name": ""},
@@ -521,7 +532,7 @@ def test_a_camera_added_with_a_password_works_and_the_password_never_shows(site:
 
     assert password in site.secrets
     logs = {"ucvd": site.d.log_text(), "ucvd-web": site.web.log_path.read_text()}
-    for secret in site.secrets:
+    for secret in [*site.secrets, *secrets_of_credentials(wrong)]:
         for i, body in enumerate(b.bodies):
             assert secret.encode() not in body, (secret, i)
         for name, text in logs.items():
