@@ -181,6 +181,9 @@ class Api:
                 401, "unauthorized",
                 "token refused: create one with `ucvctl token create NAME` on the gateway",
             )  # fmt: skip
+        except Refusal as exc:  # not about the token: e.g. busy, while the daemon stops
+            refused = _from_refusal(exc)
+            return problem(refused.status, refused.kind, refused.message)
         except DaemonDown as exc:
             return problem(503, "daemon_unavailable", f"ucvd is not answering: {exc}")
         log.info("dashboard login", token_name=user.name, kind=user.kind)

@@ -15,6 +15,7 @@ import anyio
 import msgspec
 import structlog
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -144,8 +145,30 @@ def create_app(
             yield
             tg.cancel_scope.cancel()
 
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: _http_error},
+    )
 
 
 async def _no_such_api(request: Request) -> Response:
     return problem(404, "not_found", f"no such API route: {request.url.path[:100]}")
+
+
+_HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (chiefly a method a route does not take): under /api/ in
+    the API's error form, which the page reads for every failed call; elsewhere as
+    Starlette says them."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/") and exc.status_code >= 400:
+        kind = _HTTP_KINDS.get(exc.status_code, "error")
+        message = f"{exc.detail}: {request.method} {request.url.path[:100]}"
+        return problem(exc.status_code, kind, message, **(exc.headers or {}))
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)

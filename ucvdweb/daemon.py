@@ -95,7 +95,10 @@ class Daemon:
     async def events(self) -> AsyncIterator[AsyncIterator[Notification]]:
         """A subscription to every camera's events: the notifications, as they come."""
         async with self._connect() as stream:
-            await stream.send(encode_request("events.subscribe", {}, 1))
+            # As in call(): a daemon that hung up at once (busy, or a caller it does not
+            # admit) may have said why first; if not, reading says DaemonDown.
+            with contextlib.suppress(anyio.BrokenResourceError, OSError):
+                await stream.send(encode_request("events.subscribe", {}, 1))
             lines = _Line(stream)
             with anyio.move_on_after(CALL_TIMEOUT_S) as scope:
                 while True:

@@ -120,7 +120,7 @@ class Hub:
         except NotLoggedIn:
             await ws.close(code=CLOSE_UNAUTHORIZED, reason="log in first")
             return
-        except DaemonDown:
+        except (DaemonDown, Refusal):  # a refusal that is not about the token: busy
             await ws.close(code=1013, reason="ucvd is not answering")
             return
         if len(self._browsers) >= MAX_BROWSERS:
@@ -156,5 +156,5 @@ class Hub:
                 await ws.close(code=CLOSE_UNAUTHORIZED, reason="the token was revoked")
                 scope.cancel()
                 return
-            except DaemonDown:
-                continue  # the feed says the daemon is down; the token is not in doubt
+            except (DaemonDown, Refusal):
+                continue  # the daemon is down or busy; the token is not in doubt
