@@ -20,14 +20,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ucvd.api import protocol as p
-from ucvdweb.access import NotLoggedIn, Verifier, presented_token, websocket_origin_ok
+from ucvdweb.access import CACHE_S, NotLoggedIn, Verifier, presented_token, websocket_origin_ok
 from ucvdweb.daemon import Daemon, DaemonDown, Refusal
 
 log = structlog.get_logger(__name__)
 
 QUEUE = 512  # messages waiting for one browser before it counts as too slow
 MAX_BROWSERS = 32
-RECHECK_S = 15.0  # an open socket's token is checked again this often (revocation)
+RECHECK_S = CACHE_S  # an open socket's token is checked again this often (revocation)
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 UP = b'{"type":"daemon","up":true}'
 DOWN = b'{"type":"daemon","up":false}'
@@ -72,7 +72,7 @@ class Hub:
             if self.up:
                 self.up = False
                 self._send_all(DOWN)
-            await anyio.sleep(RETRY_S[min(failures, len(RETRY_S) - 1)] if failures else 0)
+            await anyio.sleep(RETRY_S[min(failures - 1, len(RETRY_S) - 1)] if failures else 0)
 
     async def _relay(self) -> None:
         async with self.daemon.events() as events:

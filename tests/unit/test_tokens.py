@@ -20,7 +20,7 @@ from ucvd.control.handlers import method
 from ucvd.control.server import AccessPolicy, Caller, Connection, Method
 from ucvd.control.tokens import TokenBook
 from ucvd.domain import tokens
-from ucvd.domain.refusals import Unauthorized
+from ucvd.domain.refusals import NotPublishing, Unauthorized
 from ucvd.state.store import AsyncStore, Store
 
 pytestmark = pytest.mark.anyio
@@ -276,7 +276,22 @@ async def test_the_audit_line_names_the_holder_never_the_token(tmp_path: Path) -
     [line] = [x for x in lines if x["event"] == "acting for an access token"]
     assert line["token_name"] == "alice" and line["method"] == "publishing.stop"
     assert line["params"] == {"camera_id": "gate"}
+    assert line["outcome"] == "done"
     assert operator not in repr(lines)
+
+
+async def test_the_audit_line_says_when_the_call_was_refused(tmp_path: Path) -> None:
+    book = await book_on(tmp_path / "ucvd.db")
+    operator = await create(book, "alice")
+
+    async def refuse(_params: object, _conn: Connection) -> None:
+        raise NotPublishing("camera 'gate' is not publishing")
+
+    book.serve({"publishing.stop": method(p.PublishRef, refuse)})
+    with capture_logs() as lines, pytest.raises(RpcError):
+        await call(book, "token.act", act(operator, "publishing.stop", b'{"camera_id":"gate"}'))
+    [line] = [x for x in lines if x["event"] == "acting for an access token"]
+    assert line["outcome"] == "not_publishing"
 
 
 # --- who may call what --------------------------------------------------------------------

@@ -20,7 +20,7 @@ import msgspec
 import structlog
 
 from ucvd.api import protocol as p
-from ucvd.api.jsonrpc import Request, decode_params
+from ucvd.api.jsonrpc import Request, RpcError, decode_params
 from ucvd.control.handlers import method
 from ucvd.control.server import Connection, Method
 from ucvd.control.views import iso
@@ -121,14 +121,16 @@ class TokenBook:
                             f"{params.method} needs an operator token")  # fmt: skip
         inner = Request(jsonrpc="2.0", method=params.method, params=params.params, id=None)
         call_params = decode_params(inner, target.params)
-        if params.method != "camera.still":  # pictures are not changes: not worth a line each
-            log.info(
-                "acting for an access token",
-                token_name=record.name,
-                method=params.method,
-                params=_summary(call_params),
-            )
-        return await target.call(call_params, conn)
+        if params.method == "camera.still":  # pictures are not changes: not worth a line each
+            return await target.call(call_params, conn)
+        audit = log.bind(token_name=record.name, method=params.method, params=_summary(call_params))
+        try:
+            result = await target.call(call_params, conn)
+        except RpcError as exc:
+            audit.info("acting for an access token", outcome=exc.kind or "refused")
+            raise
+        audit.info("acting for an access token", outcome="done")
+        return result
 
 
 def _summary(params: object) -> dict[str, object]:
