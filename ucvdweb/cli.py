@@ -142,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        # Behind a TLS proxy on this machine (and only there: uvicorn trusts X-Forwarded-*
+        # from 127.0.0.1 alone), the page is https: the login cookie gets `Secure` and the
+        # Origin checks compare against https://.
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
         lifespan="on",
         ws="wsproto",
         # Beyond this many requests at once, a 503 rather than a queue of worker threads.
