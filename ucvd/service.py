@@ -57,7 +57,7 @@ from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
-from ucvd.relay.still import NoPicture, Stills
+from ucvd.relay.still import NoPicture, Stills, TooManyAsked
 from ucvd.state.history import SessionRecord
 from ucvd.state.recent import RecentSamples
 from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
@@ -500,7 +500,12 @@ class Service:
         if not records and camera_id not in self.cameras:
             self._camera(params.camera_id)  # raises not_found (or invalid_argument)
         live = self._running_session(camera_id)
-        if records and records[0].ended_at is None and live is not None:
+        if (
+            records
+            and live is not None
+            and records[0].ended_at is None
+            and records[0].started_at == live.started_at
+        ):
             # The stored counters of a running session are a minute old at most; these are now.
             records[0] = msgspec.structs.replace(
                 records[0], restarts=live.restarts, frames=live.frames, bytes=live.bytes
@@ -511,11 +516,12 @@ class Service:
         camera = self._camera(params.camera_id)
         lines = self.pubs.lines(camera.id)
         fresh = [ln for ln in lines if ln.seq > params.after][-params.lines :]
-        last = lines[-1].seq if lines else params.after
+        # The true last number, even below `after`: numbers start again at 1 when the daemon
+        # does, and a follower must see that to start over.
         return p.Logs(
             camera_id=camera.id,
             lines=[p.LogEntry(seq=ln.seq, at=iso(ln.at) or "", text=ln.text) for ln in fresh],
-            last_seq=max(last, params.after),
+            last_seq=lines[-1].seq if lines else 0,
         )
 
     async def publishing_samples(self, params: p.SamplesQuery, _conn: Connection) -> p.Samples:
@@ -548,6 +554,8 @@ class Service:
         publishing = self.pubs.status(camera.id) is Status.PUBLISHING
         try:
             picture = await self.stills.picture(camera, target if publishing else None)
+        except TooManyAsked as exc:
+            raise InUse(f"too many pictures asked at once ({exc}); try again shortly") from None
         except NoPicture as exc:
             raise Refused(
                 ErrorKind.STREAM_UNAVAILABLE, f"no picture of {camera.id}: {exc}"

@@ -1,9 +1,15 @@
 """Who is asking: the dashboard's login cookie or a bearer token, checked with the daemon,
 and the request-forgery guards.
 
-The browser logs in once with an access token (`ucvctl token create`); it comes back as a
-cookie the page's scripts cannot read (HttpOnly) and the browser sends only to this origin
-(SameSite=Strict). On top of that, every request that changes something must carry a
+The browser logs in once with an access token (`ucvctl token create`) and gets back a
+session cookie the page's scripts cannot read (HttpOnly) and that no other site's page
+makes the browser send (SameSite=Strict). The cookie holds a random session id, never the
+token: browsers send a host's cookies to every port of that host (RFC 6265 §8.5), so any
+other web server on 127.0.0.1 at the operator's desk (at the end of an SSH tunnel) would
+receive it; a session id is worth nothing once its holder logs out or ucvd-web restarts,
+and is no key to the daemon. Sessions live in ucvd-web's memory only.
+
+On top of that, every request that changes something must carry a
 header a cross-site form or `<img>` cannot set (`X-Requested-With: ucvd`; a cross-origin
 script would need a CORS preflight, which is never granted) and, when the browser says
 where it comes from (Origin, Sec-Fetch-Site), come from this very origin. WebSockets are
@@ -17,7 +23,9 @@ WebSocket is checked again as often).
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -49,11 +57,43 @@ class NotLoggedIn(Exception):
     pass
 
 
-def presented_token(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+MAX_SESSIONS = 4096  # beyond, the least recently used is forgotten (its page logs in again)
+
+
+class Sessions:
+    """Session id -> access token, for the browsers logged in since ucvd-web started."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._by_id: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def open(self, token: str) -> str:
+        session_id = secrets.token_urlsafe(32)
+        self._by_id[session_id] = (token, self._clock())
+        while len(self._by_id) > MAX_SESSIONS:
+            self._by_id.popitem(last=False)
+        return session_id
+
+    def token(self, session_id: str | None) -> str | None:
+        found = self._by_id.get(session_id or "")
+        if found is None or self._clock() - found[1] > COOKIE_MAX_AGE_S:
+            return None
+        self._by_id[session_id or ""] = (found[0], self._clock())
+        self._by_id.move_to_end(session_id or "")
+        return found[0]
+
+    def close(self, session_id: str | None) -> None:
+        self._by_id.pop(session_id or "", None)
+
+
+def presented_token(
+    headers: Mapping[str, str], cookies: Mapping[str, str], sessions: Sessions
+) -> str | None:
+    """A bearer token (scripts), else the token of the cookie's session (browsers)."""
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return cookies.get(COOKIE) or None
+    return sessions.token(cookies.get(COOKIE))
 
 
 def origin_ok(headers: Mapping[str, str], scheme: str) -> bool:
@@ -93,9 +133,9 @@ def forged(method: str, headers: Mapping[str, str], scheme: str) -> str | None:
     return None
 
 
-def session_cookie(token: str, *, secure: bool) -> str:
+def session_cookie(session_id: str, *, secure: bool) -> str:
     flags = f"Max-Age={COOKIE_MAX_AGE_S}; Path=/; HttpOnly; SameSite=Strict"
-    return f"{COOKIE}={token}; {flags}" + ("; Secure" if secure else "")
+    return f"{COOKIE}={session_id}; {flags}" + ("; Secure" if secure else "")
 
 
 def cleared_cookie(*, secure: bool) -> str:

@@ -19,7 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from ucvd.api import protocol as p
 from ucvdweb.access import (
+    COOKIE,
     NotLoggedIn,
+    Sessions,
     User,
     Verifier,
     cleared_cookie,
@@ -33,6 +35,9 @@ log = structlog.get_logger(__name__)
 
 MAX_BODY = 64 * 1024
 STILL_TIMEOUT_S = 40.0  # the daemon's two attempts (central, then camera) and its queue
+# Pictures asked of the daemon at once; beyond, a 503 at once: a picture can take its
+# FFmpeg seconds, and a page (or a script with a viewer token) must not queue many.
+MAX_STILLS = 4
 ACTION_TIMEOUT_S = 30.0
 
 # The daemon's refusal kinds as HTTP statuses; the rest of its kinds (relay faults such as
@@ -85,9 +90,11 @@ Handler = Callable[[Request, User], Awaitable[Response]]
 
 
 class Api:
-    def __init__(self, daemon: Daemon, verifier: Verifier) -> None:
+    def __init__(self, daemon: Daemon, verifier: Verifier, sessions: Sessions) -> None:
         self.daemon = daemon
         self.verifier = verifier
+        self.sessions = sessions
+        self._stills = 0
 
     # --- plumbing ---------------------------------------------------------------------------
     def _guarded(self, handler: Handler, *, act: bool = False) -> Callable[[Request], Any]:
@@ -95,7 +102,7 @@ class Api:
             why = forged(request.method, request.headers, request.url.scheme)
             if why is not None:
                 return problem(403, "csrf", why)
-            token = presented_token(request.headers, request.cookies)
+            token = presented_token(request.headers, request.cookies, self.sessions)
             try:
                 user = await self.verifier.user(token)
                 if act and not user.may_act:
@@ -189,13 +196,15 @@ class Api:
         log.info("dashboard login", token_name=user.name, kind=user.kind)
         response = JSONResponse({"name": user.name, "kind": user.kind})
         secure = request.url.scheme == "https"
-        response.headers["set-cookie"] = session_cookie(user.token, secure=secure)
+        session_id = self.sessions.open(user.token)
+        response.headers["set-cookie"] = session_cookie(session_id, secure=secure)
         return response
 
     async def logout(self, request: Request) -> Response:
         why = forged(request.method, request.headers, request.url.scheme)
         if why is not None:
             return problem(403, "csrf", why)
+        self.sessions.close(request.cookies.get(COOKIE))
         response = Response(status_code=204)
         response.headers["set-cookie"] = cleared_cookie(secure=request.url.scheme == "https")
         return response
@@ -210,7 +219,7 @@ class Api:
         return _raw(await self._read("publishing.status", p.StatusQuery()))
 
     async def samples(self, request: Request, _user: User) -> Response:
-        seconds = _int_arg(request, "seconds", 600, 1, 86_400)
+        seconds = _int_arg(request, "seconds", 600, 1, 3600)
         return _raw(await self._read("publishing.samples", p.SamplesQuery(seconds=seconds)))
 
     async def cameras(self, _request: Request, _user: User) -> Response:
@@ -237,7 +246,13 @@ class Api:
 
     async def still(self, request: Request, user: User) -> Response:
         query = p.StillQuery(camera_id=request.path_params["id"])
-        raw = await self._act(user, "camera.still", query, timeout_s=STILL_TIMEOUT_S)
+        if self._stills >= MAX_STILLS:
+            raise Problem(503, "busy", f"{MAX_STILLS} pictures are being taken; try again shortly")
+        self._stills += 1
+        try:
+            raw = await self._act(user, "camera.still", query, timeout_s=STILL_TIMEOUT_S)
+        finally:
+            self._stills -= 1
         picture = _still.decode(raw)
         return Response(
             picture.jpeg,

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from ucvctl.client import Client, RemoteError, Unreachable
 from ucvd.api import protocol as p
-from ucvdweb.access import Verifier
+from ucvdweb.access import Sessions, Verifier
 from ucvdweb.api import Api, problem
 from ucvdweb.daemon import Daemon
 from ucvdweb.exposition import CONTENT_TYPE, render
@@ -128,8 +128,9 @@ def create_app(
     if socket_path is not None:
         daemon = Daemon(socket_path)
         verifier = Verifier(daemon)
-        hub = Hub(daemon, verifier)
-        routes += Api(daemon, verifier).routes()
+        sessions = Sessions()
+        hub = Hub(daemon, verifier, sessions)
+        routes += Api(daemon, verifier, sessions).routes()
         routes.append(WebSocketRoute("/api/events", hub.serve))
         routes.append(Route("/api/{rest:path}", _no_such_api))
     if dashboard is not None and socket_path is not None:

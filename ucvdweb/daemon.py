@@ -18,6 +18,12 @@ import msgspec
 from ucvd.api.jsonrpc import LineSplitter, Notification, Response, encode_request, parse_reply
 
 CALL_TIMEOUT_S = 10.0
+# Calls in flight at once. Each holds one of the daemon's connection slots (64 by
+# default) while it runs, and those must stay free for operators' ucvctl: the rest of
+# ucvd-web's requests wait here, not there.
+MAX_CALLS = 16
+# As ucvctl reads: a picture is base64 in a JSON line.
+MAX_REPLY_BYTES = 16 << 20
 
 
 class DaemonDown(Exception):
@@ -37,7 +43,7 @@ class Refusal(Exception):
 class _Line:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
-        self._splitter = LineSplitter()
+        self._splitter = LineSplitter(MAX_REPLY_BYTES)
         self._lines: list[bytes] = []
 
     async def next(self) -> Response | Notification:
@@ -62,6 +68,7 @@ def _refusal(response: Response) -> Refusal:
 class Daemon:
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
+        self._calls = anyio.CapacityLimiter(MAX_CALLS)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[anyio.abc.SocketStream]:
@@ -75,7 +82,7 @@ class Daemon:
     async def call(self, method: str, params: Any, *, timeout_s: float = CALL_TIMEOUT_S) -> bytes:
         """The raw JSON of the result; raises Refusal or DaemonDown."""
         with anyio.move_on_after(timeout_s) as scope:
-            async with self._connect() as stream:
+            async with self._calls, self._connect() as stream:
                 # On a failed send, a refusal may still be waiting to be read: read it below.
                 with contextlib.suppress(anyio.BrokenResourceError, OSError):
                     await stream.send(encode_request(method, params, 1))

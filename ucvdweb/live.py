@@ -20,7 +20,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ucvd.api import protocol as p
-from ucvdweb.access import CACHE_S, NotLoggedIn, Verifier, presented_token, websocket_origin_ok
+from ucvdweb.access import (
+    CACHE_S,
+    NotLoggedIn,
+    Sessions,
+    Verifier,
+    presented_token,
+    websocket_origin_ok,
+)
 from ucvdweb.daemon import Daemon, DaemonDown, Refusal
 
 log = structlog.get_logger(__name__)
@@ -46,11 +53,13 @@ def browser_message(method: str, params: bytes) -> bytes | None:
 
 
 class Hub:
-    def __init__(self, daemon: Daemon, verifier: Verifier) -> None:
+    def __init__(self, daemon: Daemon, verifier: Verifier, sessions: Sessions) -> None:
         self.daemon = daemon
         self.verifier = verifier
+        self.sessions = sessions
         self._browsers: set[MemoryObjectSendStream[bytes]] = set()
         self._wanted = anyio.Event()
+        self._relaying: anyio.CancelScope | None = None
         self.up = False
 
     async def run(
@@ -75,15 +84,19 @@ class Hub:
             await anyio.sleep(RETRY_S[min(failures - 1, len(RETRY_S) - 1)] if failures else 0)
 
     async def _relay(self) -> None:
-        async with self.daemon.events() as events:
-            self.up = True
-            self._send_all(UP)
-            async for note in events:
-                message = browser_message(note.method, bytes(note.params))
-                if message is not None:
-                    self._send_all(message)
-                if not self._browsers:
-                    return  # nobody listens: end the subscription
+        try:
+            with anyio.CancelScope() as self._relaying:
+                async with self.daemon.events() as events:
+                    self.up = True
+                    self._send_all(UP)
+                    async for note in events:
+                        message = browser_message(note.method, bytes(note.params))
+                        if message is not None:
+                            self._send_all(message)
+                        if not self._browsers:
+                            return  # nobody listens: end the subscription
+        finally:
+            self._relaying = None
 
     def _send_all(self, message: bytes) -> None:
         for send in list(self._browsers):
@@ -106,12 +119,14 @@ class Hub:
             self._browsers.discard(send)
             send.close()
             receive.close()
+            if not self._browsers and self._relaying is not None:
+                self._relaying.cancel()  # the last page left: end the subscription now
 
     async def serve(self, ws: WebSocket) -> None:
         if not websocket_origin_ok(ws.headers, ws.url.scheme):
             await ws.close(code=CLOSE_FORBIDDEN, reason="cross-site WebSocket refused")
             return
-        token = presented_token(ws.headers, ws.cookies)
+        token = presented_token(ws.headers, ws.cookies, self.sessions)
         # Accepted before the verdict, so that the page learns why (a close code) instead of
         # a bare failed handshake: 4401 sends it to the login page.
         await ws.accept()

@@ -58,10 +58,13 @@ class SecurityHeaders:
             return
 
         path: str = scope.get("path", "")
-        cache = IMMUTABLE if path.startswith("/assets/") else b"no-cache"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Only a found asset is kept for good: a 404 cached for a year would leave a
+                # browser that asked during an upgrade with a broken page.
+                found = message.get("status") == 200
+                cache = IMMUTABLE if found and path.startswith("/assets/") else b"no-cache"
                 present = {name for name, _ in message.get("headers", [])}
                 extra = [(n, v) for n, v in HEADERS if n not in present]
                 if b"cache-control" not in present:

@@ -41,7 +41,7 @@ from tests.harness.procs import Proc, ProcessRegistry
 from tests.harness.waiting import WaitTimeout, wait_until
 from ucvctl.client import Client, RemoteError
 from ucvd.api import protocol as p
-from ucvdweb.access import CACHE_S, COOKIE, Verifier
+from ucvdweb.access import CACHE_S, COOKIE, Sessions, Verifier
 from ucvdweb.api import Api
 from ucvdweb.daemon import Daemon
 
@@ -100,7 +100,9 @@ class Browser:
         response = self.post("/api/session", json_body={"token": token})
         assert response.status_code == 200, response.text
         cookie = response.cookies.get(COOKIE)
-        assert cookie == token
+        # A session id, never the token: the browser sends a host's cookies to its every port.
+        assert cookie is not None and len(cookie) >= 40
+        assert token not in cookie and token not in response.headers["set-cookie"]
         self.cookie = cookie
         return response
 
@@ -308,7 +310,7 @@ def api_routes() -> list[tuple[str, str]]:
     route added later is covered here without anyone remembering to."""
     daemon = Daemon("/nonexistent")
     found = []
-    for route in Api(daemon, Verifier(daemon)).routes():
+    for route in Api(daemon, Verifier(daemon), Sessions()).routes():
         path = getattr(route, "path_format", "")
         if path == "/api/session":
             continue  # logging in and out are for those without a cookie
@@ -402,10 +404,16 @@ def test_every_api_route_wants_a_token_and_a_login_sets_a_strict_cookie(site: Si
     )
     assert scripted.json() == {"name": "alice", "kind": "operator"}
 
+    session = b.cookie
     out = b.request("DELETE", "/api/session")
     assert out.status_code == 204
     cleared = out.headers["set-cookie"]
     assert cleared.startswith(f"{COOKIE}=;") and "Max-Age=0" in cleared
+    # Logging out ends the session itself, not only the browser's copy of the cookie.
+    replayed = httpx.get(
+        f"{site.url}/api/me", headers={"cookie": f"{COOKIE}={session}"}, trust_env=False
+    )
+    assert replayed.status_code == 401
 
 
 def test_a_viewer_sees_everything_and_a_picture_but_changes_nothing(site: Site) -> None:
@@ -622,7 +630,11 @@ def test_the_live_feed_relays_events_and_says_when_the_daemon_comes_and_goes(
             timeout=30,
             what="cam-1's stopped event",
         )
-        assert set(stopped) == {"type", "camera_id", "old", "new", "error", "at"}
+        assert set(stopped) == {"type", "camera_id", "old", "new", "error", "at", "status"}
+        # The whole status after the change rides along: the page needs no second call.
+        assert stopped["status"]["camera_id"] == "cam-1"
+        assert stopped["status"]["status"] == "stopped"
+        assert stopped["status"]["desired"] == "stopped"
 
         # Another site's page may not open the feed, whatever cookie its browser holds.
         for origin in (EVIL, None):

@@ -17,7 +17,10 @@ from ucvdweb import access
 from ucvdweb.access import (
     CACHE_S,
     COOKIE,
+    COOKIE_MAX_AGE_S,
+    MAX_SESSIONS,
     NotLoggedIn,
+    Sessions,
     Verifier,
     forged,
     origin_ok,
@@ -36,17 +39,46 @@ CSRF = {"x-requested-with": "ucvd"}
 
 # --- who is asking -------------------------------------------------------------------------
 def test_a_bearer_token_beats_the_cookie() -> None:
-    cookies = {COOKIE: "ucvd_from-cookie"}
-    assert presented_token({"authorization": "Bearer ucvd_from-header"}, cookies) == (
+    sessions = Sessions()
+    cookies = {COOKIE: sessions.open("ucvd_from-cookie")}
+    assert presented_token({"authorization": "Bearer ucvd_from-header"}, cookies, sessions) == (
         "ucvd_from-header"
     )
-    assert presented_token({"authorization": "bearer  ucvd_spaced "}, cookies) == "ucvd_spaced"
-    assert presented_token({}, cookies) == "ucvd_from-cookie"
+    spaced = presented_token({"authorization": "bearer  ucvd_spaced "}, cookies, sessions)
+    assert spaced == "ucvd_spaced"
+    assert presented_token({}, cookies, sessions) == "ucvd_from-cookie"
     # Another scheme is not a bearer token: the cookie speaks.
-    assert presented_token({"authorization": "Basic dXNlcjpwYXNz"}, cookies) == "ucvd_from-cookie"
-    assert presented_token({}, {}) is None
-    assert presented_token({}, {COOKIE: ""}) is None
-    assert presented_token({}, {"other": "ucvd_x"}) is None
+    basic = presented_token({"authorization": "Basic dXNlcjpwYXNz"}, cookies, sessions)
+    assert basic == "ucvd_from-cookie"
+    assert presented_token({}, {}, sessions) is None
+    assert presented_token({}, {COOKIE: ""}, sessions) is None
+    assert presented_token({}, {"other": "ucvd_x"}, sessions) is None
+    # The cookie is a session id, not the token: a token in the cookie is nothing.
+    assert presented_token({}, {COOKIE: "ucvd_from-cookie"}, sessions) is None
+
+
+def test_a_session_is_random_ends_at_logout_and_expires_when_idle() -> None:
+    now = [1000.0]
+    sessions = Sessions(clock=lambda: now[0])
+    first, second = sessions.open("ucvd_a"), sessions.open("ucvd_a")
+    assert first != second and len(first) >= 40 and "ucvd_a" not in first
+    sessions.close(first)
+    assert sessions.token(first) is None and sessions.token(second) == "ucvd_a"
+    now[0] += COOKIE_MAX_AGE_S - 1
+    assert sessions.token(second) == "ucvd_a"  # used: its idle time starts again
+    now[0] += COOKIE_MAX_AGE_S + 1
+    assert sessions.token(second) is None
+
+
+def test_sessions_are_bounded_and_the_least_recently_used_goes() -> None:
+    sessions = Sessions()
+    oldest = sessions.open("ucvd_old")
+    kept = sessions.open("ucvd_kept")
+    for _ in range(MAX_SESSIONS - 2):
+        sessions.open("ucvd_x")
+    assert sessions.token(kept) == "ucvd_kept"  # used: now the most recent
+    sessions.open("ucvd_new")
+    assert sessions.token(oldest) is None and sessions.token(kept) == "ucvd_kept"
 
 
 # --- forgery -------------------------------------------------------------------------------
@@ -129,14 +161,14 @@ def parsed(header: str) -> Any:
 
 
 def test_the_session_cookie_is_out_of_scripts_reach_and_stays_on_this_site() -> None:
-    morsel = parsed(session_cookie("ucvd_secret", secure=False))
-    assert morsel.value == "ucvd_secret"
+    morsel = parsed(session_cookie("a-session-id", secure=False))
+    assert morsel.value == "a-session-id"
     assert morsel["httponly"] is True
     assert morsel["samesite"] == "Strict"
     assert morsel["path"] == "/"
     assert int(morsel["max-age"]) == access.COOKIE_MAX_AGE_S
     assert not morsel["secure"]  # over plain http a Secure cookie would never come back
-    assert parsed(session_cookie("ucvd_secret", secure=True))["secure"] is True
+    assert parsed(session_cookie("a-session-id", secure=True))["secure"] is True
 
 
 def test_logging_out_clears_the_same_cookie() -> None:
@@ -282,7 +314,7 @@ async def test_a_daemon_that_is_down_is_not_taken_for_a_refusal(daemon: FakeDaem
 async def ask_api(
     daemon: FakeDaemon, method: str, path: str, headers: dict[str, str]
 ) -> httpx.Response:
-    app = Starlette(routes=Api(daemon, Verifier(daemon)).routes())
+    app = Starlette(routes=Api(daemon, Verifier(daemon), Sessions()).routes())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
         return await client.request(method, path, headers=headers)
@@ -323,7 +355,7 @@ async def test_a_login_the_daemon_cannot_take_now_is_answered_in_the_api_form(
 ) -> None:
     """A stopping daemon answers `busy`: the login page must be able to say so."""
     daemon.refusal = Refusal(-32000, "busy", "the daemon is stopping")
-    app = Starlette(routes=Api(daemon, Verifier(daemon)).routes())
+    app = Starlette(routes=Api(daemon, Verifier(daemon), Sessions()).routes())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
         response = await client.post("/api/session", json={"token": OPERATOR}, headers=CSRF)

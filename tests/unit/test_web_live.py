@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from ucvd.api import protocol as p
 from ucvd.api.jsonrpc import RpcError, encode_error, encode_notification, encode_result
-from ucvdweb.access import Verifier
+from ucvdweb.access import Sessions, Verifier
 from ucvdweb.daemon import Daemon, DaemonDown, Refusal
 from ucvdweb.live import UP, Hub
 
@@ -79,7 +79,7 @@ async def test_a_daemon_that_says_why_and_hangs_up_is_heard() -> None:
 @pytest.mark.anyio
 async def test_the_hub_outlives_a_daemon_that_hung_up_and_relays_the_next_subscription() -> None:
     daemon = FarEnd([(b"", True), (SUBSCRIBED + STATUS, False)])
-    hub = Hub(daemon, Verifier(daemon))
+    hub = Hub(daemon, Verifier(daemon), Sessions())
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(hub.run)
@@ -105,7 +105,9 @@ class Refusing(Daemon):
 async def test_a_websocket_whose_token_cannot_be_checked_now_is_told_to_come_back() -> None:
     """Closed with 1013 (try again later), as when the daemon is down; not an exception."""
     daemon = Refusing()
-    hub = Hub(daemon, Verifier(daemon))
+    sessions = Sessions()
+    session_id = sessions.open("ucvd_some-token")
+    hub = Hub(daemon, Verifier(daemon), sessions)
     sent: list[Message] = []
     connect: list[Message] = [{"type": "websocket.connect"}]
 
@@ -121,7 +123,7 @@ async def test_a_websocket_whose_token_cannot_be_checked_now_is_told_to_come_bac
     scope = {
         "type": "websocket", "scheme": "ws", "path": "/api/events", "query_string": b"",
         "headers": [(b"host", b"127.0.0.1:9810"), (b"origin", b"http://127.0.0.1:9810"),
-                    (b"cookie", b"ucvd_session=ucvd_some-token")],
+                    (b"cookie", f"ucvd_session={session_id}".encode())],
         "server": ("127.0.0.1", 9810), "root_path": "", "subprotocols": [],
     }  # fmt: skip
     with anyio.fail_after(5):

@@ -181,7 +181,9 @@ class TokenAct(_Params):
 
 class SamplesQuery(_Params):
     camera_id: Name | None = None  # None: every camera
-    seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 600
+    # At most an hour: a day of 100 cameras' samples is 144,000 rows, seconds of the store's
+    # one thread that every write would wait behind.
+    seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 600
 
 
 class StillQuery(_Params):

@@ -114,9 +114,16 @@ class TokenBook:
         record = self.holder(params.token)
         least = p.DELEGABLE.get(params.method)
         target = self._methods.get(params.method)
-        if least is None or target is None:
-            raise Forbidden(f"{params.method[:80]} cannot be called with an access token")
-        if _RANK[record.kind] < _RANK[least]:
+        if least is None or target is None or _RANK[record.kind] < _RANK[least]:
+            # Worth a line: a page does not offer what a token may not do, so someone tried.
+            log.warning(
+                "refused an access token",
+                token_name=record.name,
+                kind=record.kind,
+                method=params.method[:80],
+            )
+            if least is None or target is None:
+                raise Forbidden(f"{params.method[:80]} cannot be called with an access token")
             raise Forbidden(f"token {record.name} is read-only ({record.kind}): "
                             f"{params.method} needs an operator token")  # fmt: skip
         inner = Request(jsonrpc="2.0", method=params.method, params=params.params, id=None)

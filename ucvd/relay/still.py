@@ -11,6 +11,7 @@ at all.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,11 +30,21 @@ CACHE_S = 5.0
 # a common and sound setup) is not asked again for this long; the camera is asked instead.
 CENTRAL_REFUSED_S = 600.0
 AT_ONCE = 2
-MAX_WIDTH = 1280  # a dashboard picture, not a recording: larger frames are scaled down
+# A dashboard picture, not a recording: larger frames are scaled down to fit this box
+# (portrait streams too), which keeps a JPEG well under a megabyte.
+MAX_WIDTH, MAX_HEIGHT = 1280, 1280
+# Callers waiting for a picture (a slot, or another caller's picture of the same camera)
+# beyond which a new one is refused at once: each waiting caller holds a connection slot
+# of the socket, and those must stay free for operators.
+MAX_WAITING = 8
 
 
 class NoPicture(Exception):
     """No frame could be taken; the message is redacted and meant for people."""
+
+
+class TooManyAsked(Exception):
+    """More pictures are being waited for than MAX_WAITING."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,8 @@ def still_argv(ffmpeg: str, url: str, *, tcp: bool, timeout_s: float) -> list[st
         "-i", url,
         "-map", "0:v:0",
         "-frames:v", "1",
-        "-vf", f"scale='min({MAX_WIDTH},iw)':-2",
+        "-vf", f"scale=w='min({MAX_WIDTH},iw)':h='min({MAX_HEIGHT},ih)'"
+               ":force_original_aspect_ratio=decrease:force_divisible_by=2",
         # The MJPEG encoder wants full-range YUV; FFmpeg 5.1 refuses limited range for it.
         "-pix_fmt", "yuvj420p",
         "-c:v", "mjpeg", "-q:v", "5",
@@ -106,10 +118,27 @@ class Stills:
         self._slots = anyio.Semaphore(at_once)
         self._kept: dict[str, tuple[float, Picture | NoPicture]] = {}
         self._refused_by: dict[str, float] = {}  # target name -> when it refused a read
+        self._waiting = 0
         self._taking: dict[str, anyio.Event] = {}
 
     async def picture(self, camera: Camera, central: Target | None) -> Picture:
         """`central`: the active target while the camera publishes there, else None."""
+        self._prune()
+        if self._waiting >= MAX_WAITING:
+            raise TooManyAsked(f"{self._waiting} pictures are already being taken or waited for")
+        self._waiting += 1
+        try:
+            return await self._picture(camera, central)
+        finally:
+            self._waiting -= 1
+
+    def _prune(self) -> None:
+        """Forget what is past its time: a removed camera's picture must not stay for good."""
+        now = self._clock()
+        for camera_id in [c for c, (at, _) in self._kept.items() if now - at >= self.cache_s]:
+            del self._kept[camera_id]
+
+    async def _picture(self, camera: Camera, central: Target | None) -> Picture:
         while True:
             kept = self._kept.get(camera.id)
             if kept is not None and self._clock() - kept[0] < self.cache_s:
@@ -167,9 +196,14 @@ class Stills:
         return await self._take(argv, secrets, self.timeout_s)
 
 
+# FFmpeg's words for an RTSP server refusing the credentials (or their lack): 5.1 says
+# "method DESCRIBE failed: 401 Unauthorized", 7.1 "...failed: 401Unauthorized". Matched as
+# a phrase: a URL or a camera id may hold "401" too.
+_REFUSED = re.compile(r"failed: ?40[13] ?(Unauthorized|Forbidden)")
+
+
 def _refused(message: str) -> bool:
-    """FFmpeg's words for an RTSP server refusing the credentials (or their lack)."""
-    return "401" in message or "403" in message or "Unauthorized" in message
+    return _REFUSED.search(message) is not None
 
 
 def _outcome(outcome: Picture | NoPicture) -> Picture:
