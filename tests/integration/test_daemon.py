@@ -13,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import tempfile
 import threading
 import time
 import tomllib
@@ -33,25 +32,13 @@ from tests.harness.daemon import (
     write_config,
 )
 from tests.harness.mediamtx import Central, Credentials
-from tests.harness.procs import ProcessRegistry, pids_of, wait_gone
+from tests.harness.procs import pids_of, wait_gone
 from tests.harness.tools import ffmpeg_under_test
 from tests.harness.waiting import wait_until
 from ucvctl.client import Client, RemoteError
 from ucvd.api.protocol import CameraAdd
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-
-
-@pytest.fixture
-def make_ucvd(registry: ProcessRegistry, tmp_path: Path) -> Callable[..., Ucvd]:
-    counter = 0
-
-    def make(workdir: Path | None = None, **kwargs: Any) -> Ucvd:
-        nonlocal counter
-        counter += 1
-        return Ucvd(registry, workdir or tmp_path / f"ucvd-{counter}", **kwargs)
-
-    return make
 
 
 @pytest.fixture
@@ -230,15 +217,6 @@ def test_error_paths(ucvd: Ucvd, mediamtx: Central, cameras: CameraFarm) -> None
     assert "camera_id" in replies[2]["error"]["message"]
     ucvd.ctl("stop", "cam").check()
     assert ucvd.proc is not None and ucvd.proc.alive()
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A directory other accounts can traverse (pytest's own are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="ucvd-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_other_uids_are_refused(make_ucvd: Callable[..., Ucvd], open_dir: Path) -> None:

@@ -8,47 +8,21 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.harness.cameras import CameraFarm
 from tests.harness.daemon import CtlResult, Ucvd, add_camera, add_target, secrets_of_lab
 from tests.harness.mediamtx import Central, Credentials
 from tests.harness.ports import free_port
-from tests.harness.procs import ProcessRegistry
 from tests.integration.test_daemon import NOBODY
 from ucvctl.client import Client, RemoteError
 from ucvd.api import protocol as p
 from ucvd.domain import tokens
-
-
-@pytest.fixture
-def make_ucvd(registry: ProcessRegistry, tmp_path: Path) -> Callable[..., Ucvd]:
-    counter = 0
-
-    def make(workdir: Path | None = None, **kwargs: Any) -> Ucvd:
-        nonlocal counter
-        counter += 1
-        return Ucvd(registry, workdir or tmp_path / f"ucvd-{counter}", **kwargs)
-
-    return make
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A directory other accounts can traverse (pytest's own are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="ucvd-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def fails(result: CtlResult, kind: str) -> str:
