@@ -144,6 +144,23 @@ def test_files_are_the_repository_s(unpacked: Path) -> None:
         assert (unpacked / packaged).read_bytes() == (ROOT / source).read_bytes(), packaged
 
 
+def test_the_dashboard_is_the_built_one_with_its_licenses(unpacked: Path) -> None:
+    """/usr/share/ucvd/web is web/dist as built (what ucvd-web serves), and every JavaScript
+    package bundled in it has its license in the package and a stanza in the copyright."""
+    web = unpacked / "usr/share/ucvd/web"
+    built = ROOT / "web" / "dist"
+    shipped = sorted(p.relative_to(web) for p in web.rglob("*") if p.is_file())
+    assert shipped == sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file())
+    for name in shipped:
+        assert (web / name).read_bytes() == (built / name).read_bytes(), name
+    assert b'id="root"' in (web / "index.html").read_bytes()
+    copyright_text = (unpacked / "usr/share/doc/ucvd/copyright").read_text()
+    for bundled in ("react", "react-dom", "scheduler"):
+        assert f"Comment: {bundled} " in copyright_text, bundled
+        licenses = list((unpacked / "usr/share/doc/ucvd/dashboard").glob(f"{bundled}-LICENSE*"))
+        assert licenses and "MIT" in licenses[0].read_text(), bundled
+
+
 def test_the_installed_example_prometheus_config_finds_the_rules(unpacked: Path) -> None:
     """Its rule_files entry is relative: installed, it must name the rules next to it."""
     output = promtool(
@@ -231,10 +248,10 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {str(unpacked / LIB)!r})
 import anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog
-import ucvctl.cli, ucvd.daemon, ucvdweb.app, starlette, uvicorn, prometheus_client
+import ucvctl.cli, ucvd.daemon, ucvdweb.app, starlette, uvicorn, prometheus_client, wsproto
 from ucvd.state.store import Store
 for module in (anyio, httpx, msgspec, sdnotify, sqlalchemy, structlog, ucvctl, ucvd, ucvdweb,
-               starlette, uvicorn, prometheus_client):
+               starlette, uvicorn, prometheus_client, wsproto):
     assert module.__file__.startswith(sys.path[0] + "/"), module.__file__
 import importlib
 compiled = sorted(Path(sys.path[0]).rglob("*.so"))
