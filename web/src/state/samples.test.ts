@@ -31,6 +31,7 @@ describe('the sparkline path', () => {
   it('maps time to x and value to y (0 at the bottom)', () => {
     const p = sparklinePath([s(0, 0), s(10, 10), s(20, 5)], 'fps', { ...opts, gapSec: 15, nowSec: 20, windowSec: 20 })
     expect(p.d).toBe('M0 20 L50 0 L100 10')
+    expect(p.tip).toEqual({ x: 100, y: 10 })
     expect(p.points).toBe(3)
     expect(p.latest).toBe(5)
     expect(p.max).toBe(10)
@@ -50,8 +51,14 @@ describe('the sparkline path', () => {
     expect(p.d).toContain('h1')
   })
 
+  it('marks the latest value, even after a missing one', () => {
+    const p = sparklinePath([s(590, 10), s(595, 20), s(598, null)], 'fps', opts)
+    expect(p.tip).toEqual({ x: 99.2, y: 0 })
+  })
+
   it('is empty without data', () => {
     expect(sparklinePath([], 'fps', opts).d).toBe('')
+    expect(sparklinePath([], 'fps', opts).tip).toBeNull()
     expect(sparklinePath([s(590, null)], 'fps', opts).points).toBe(0)
   })
 

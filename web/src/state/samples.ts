@@ -62,6 +62,9 @@ export interface SparkPath {
   points: number
   latest: number | null
   max: number
+  /** Where the latest value is drawn (null without data): marked with a dot, so a series
+   * still short against the 10-minute axis is seen at once. */
+  tip: { x: number; y: number } | null
 }
 
 const r1 = (v: number) => Math.round(v * 10) / 10
@@ -91,6 +94,7 @@ export function sparklinePath(samples: Sample[], field: SampleField, o: PathOpti
   const parts: string[] = []
   let prevAt: number | null = null
   let runLength = 0
+  let tip: SparkPath['tip'] = null
   for (const s of inWindow) {
     const v = s[field]
     if (v == null || !Number.isFinite(v)) {
@@ -100,10 +104,11 @@ export function sparklinePath(samples: Sample[], field: SampleField, o: PathOpti
     const joined = prevAt !== null && s.at - prevAt <= gap
     if (!joined && runLength === 1) parts.push('h1') // a lone point stays visible
     if (!joined) runLength = 0
-    parts.push(`${joined ? 'L' : 'M'}${x(s.at)} ${y(v)}`)
+    tip = { x: x(s.at), y: y(v) }
+    parts.push(`${joined ? 'L' : 'M'}${tip.x} ${tip.y}`)
     runLength += 1
     prevAt = s.at
   }
   if (runLength === 1) parts.push('h1')
-  return { d: parts.join(' '), points, latest, max }
+  return { d: parts.join(' '), points, latest, max, tip }
 }
