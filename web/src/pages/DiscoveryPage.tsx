@@ -221,6 +221,7 @@ function ScanResult({ result, canAct, added, draft, onAdd, onCancel, onDraft, on
                               onDraft={onDraft}
                               onAdded={(id) => onAdded(key, id)}
                             />
+                            {s.uri ? <div className="mono small muted break">{s.uri}</div> : null}
                           </li>
                         )
                       })}
@@ -276,7 +277,6 @@ function StreamLine({ stream: s }: { stream: DiscoveredStream }) {
     <>
       <span>{s.name || s.profile}</span> <span className="muted small">{resolution(s)}</span>{' '}
       {s.rtsp_access ? <span className={`access access-${s.rtsp_access}`}>{s.rtsp_access.replace(/_/g, ' ')}</span> : null}
-      {s.uri ? <div className="mono small muted break">{s.uri}</div> : null}
     </>
   )
 }
