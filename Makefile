@@ -17,10 +17,13 @@ test: deps test-web
 test-web: deps
 	cd web && npm test --silent
 
-# The dashboard's pictures in docs/screenshots/, taken by its browser test (~2 min).
+# The dashboard's pictures in docs/screenshots/, taken by its browser tests (~3 min);
+# discovery.png comes from the discovery LAN's, which needs root (network namespaces).
 screenshots: deps
 	UCVD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest \
-		tests/integration/test_dashboard.py -k operator $(PYTEST_ARGS)
+		tests/integration/test_dashboard.py::test_an_operator_logs_in_watches_and_acts_live \
+		tests/integration/test_discovery.py::test_the_dashboard_discovers_adds_and_starts_a_camera \
+		$(PYTEST_ARGS)
 
 # The relay's integration tests again, with Debian 13's FFmpeg 7.1 as the FFmpeg ucvd runs
 # (the harness's cameras keep this machine's). The first run bootstraps a trixie root with

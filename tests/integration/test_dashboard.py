@@ -9,42 +9,42 @@ log out; a wall display's read-only token sees everything and can act on nothing
 
 Screenshots of the main views are written to $UCVD_SCREENSHOTS when it names a directory
 (`make screenshots` writes docs/screenshots/); they are taken by this test, never by hand.
+(Discovery's, with results, is taken by tests/integration/test_discovery.py.)
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from tests.harness.browser import SHOTS, chromium, log_in, require_dashboard, shot, start_web
 from tests.harness.cameras import CameraFarm
-from tests.harness.daemon import Ucvd, add_camera, add_target, program, secrets_of_lab
+from tests.harness.daemon import Ucvd, add_camera, add_target, secrets_of_lab
 from tests.harness.mediamtx import Central
-from tests.harness.ports import free_port, port_open
+from tests.harness.ports import free_port
 from tests.harness.procs import ProcessRegistry
 from tests.harness.waiting import wait_until
+from ucvd.domain.hints import hint
 
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-REPO = Path(__file__).resolve().parents[2]
-DIST = Path(os.environ.get("UCVD_WEB_STATIC") or REPO / "web" / "dist")  # as ucvd-web takes it
-CHROMIUM = "/usr/bin/chromium"
-# As the probe of this workplace found: without the background-networking flags Chromium
-# keeps trying hosts this closed network refuses; as root it needs --no-sandbox.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 LIVE = ("cam-lobby", "cam-gate", "cam-dock")  # publishing from the start
 IDLE = "cam-yard"  # stopped: the test starts it from the browser
 DARK = "cam-roof"  # its URL points at a closed port: reconnecting, with an error and a hint
 WAIT_MS = 45_000
+# The central's web player, as an operator sets it (only a link: nothing is fetched from it).
+PLAYER = "http://127.0.0.1:8889/"
+# What a status event must not be followed by: the status list, or one camera's status (the
+# event carries the camera's whole status).
+REFETCH = re.compile(r"/api/(status|cameras/[^/]+)")
 
 
 @dataclass
@@ -68,10 +68,7 @@ def _token(d: Ucvd, name: str, *extra: str) -> str:
 def site(
     registry: ProcessRegistry, tmp_path: Path, mediamtx: Central, cameras: CameraFarm
 ) -> Iterator[Site]:
-    if not (DIST / "index.html").is_file():
-        pytest.fail("web/dist is not built: `make deps` builds the dashboard")
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} not found: `make deps` installs Debian's chromium")
+    require_dashboard()
     d = Ucvd(registry, tmp_path / "ucvd").start()
     add_target(d, mediamtx).check()
     sims = [cameras.add(cid) for cid in (*LIVE, IDLE)]
@@ -84,45 +81,25 @@ def site(
         d.ctl("publish", cid).check()
     for cid in LIVE:
         d.wait_status(cid, "publishing", timeout=60)
-    port = free_port()
-    proc = registry.spawn(
-        "ucvd-web",
-        [program("ucvd-web"), "--listen", f"127.0.0.1:{port}", "--socket", str(d.socket),
-         "--static-dir", str(DIST)],
-    )  # fmt: skip
-    wait_until(lambda: port_open(port), timeout=15, what="ucvd-web to listen")
+    web = start_web(registry, d.socket)
     yield Site(
         daemon=d,
-        url=f"http://127.0.0.1:{port}",
+        url=web.url,
         operator=_token(d, "alice"),
         viewer=_token(d, "lobby-wall", "--read-only"),
         secrets=secrets_of_lab(mediamtx, sims),
-        web_log=proc.log_path,
+        web_log=web.log_path,
     )
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-SHOTS = os.environ.get("UCVD_SCREENSHOTS")
-
-
-def _shot(page: Any, name: str) -> None:
-    directory = SHOTS
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
 
 
 def _log_in(page: Any, site: Site, token: str) -> None:
-    page.goto(site.url + "/")
-    page.get_by_test_id("login-token").fill(token)
-    page.get_by_test_id("login-submit").click()
+    log_in(page, site.url, token)
     page.get_by_test_id(f"camera-row-{LIVE[0]}").wait_for(timeout=WAIT_MS)
 
 
@@ -160,8 +137,13 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     page = context.new_page()
     websockets: list[str] = []
     page.on("websocket", lambda ws: websockets.append(ws.url))
-    polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/api/status") else None)
+    refetches: list[str] = []
+
+    def note_refetch(request: Any) -> None:
+        if request.method == "GET" and REFETCH.fullmatch(urlsplit(request.url).path):
+            refetches.append(request.url)
+
+    page.on("request", note_refetch)
 
     # A wrong token is refused, and the page says how to get one.
     page.goto(site.url + "/")
@@ -170,7 +152,7 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     error = page.get_by_test_id("login-error")
     error.wait_for(timeout=WAIT_MS)
     assert "ucvctl token create" in error.inner_text()
-    _shot(page, "login")
+    shot(page, "login")
 
     # Every camera, with what it is doing; the dark one says why.
     page.get_by_test_id("login-token").fill(site.operator)
@@ -187,8 +169,11 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     dark_row = _row(page, DARK)
     wait_until(lambda: "connection_failed" in dark_row.inner_text(), timeout=30,
                what=f"{DARK}'s row to show its error")  # fmt: skip
+    # What to check, on a second line (cut to the column) and whole in the cell's tooltip.
+    assert dark_row.get_by_test_id("error-hint").inner_text() == hint("connection_failed")
+    assert hint("connection_failed") in dark_row.locator(".col-error").get_attribute("title")
     page.evaluate(RECORD_STATUSES)
-    requests_before = len(polls)
+    requests_before = len(refetches)
 
     # Start the idle camera: it turns to publishing, without a reload.
     page.get_by_test_id(f"start-{IDLE}").click()
@@ -218,25 +203,28 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     _wait_row_status(page, IDLE, "stopped")
     assert site.daemon.status(IDLE)["status"] == "stopped"
     assert page.evaluate("window.__samePage === true"), "the page was reloaded"
-    assert not [u for u in polls[requests_before:]], "status was polled, not pushed"
+    assert refetches[requests_before:] == [], "a status event was followed by a refetch"
     assert any(u.endswith("/api/events") for u in websockets), websockets
     if SHOTS:
         # Not a wait for a condition: a minute of live samples, so the sparklines in the
         # picture have a shape (they span 10 minutes).
         page.get_by_test_id(f"start-{IDLE}").click()
         page.wait_for_timeout(60_000)
-    _shot(page, "cameras")
+    shot(page, "cameras")
 
-    # A camera's page: why it is dark, its picture, its FFmpeg log, its sessions.
+    # A camera's page: why it is dark (and what to check), its picture, its FFmpeg log, its
+    # sessions, and a link to the central's player once the target has one.
+    site.daemon.ctl("target", "update", "central", "--player-url", PLAYER).check()
     page.goto(f"{site.url}/#/cameras/{DARK}")
     why = page.get_by_test_id("why")
     why.wait_for(timeout=WAIT_MS)
     wait_until(lambda: "connection_failed" in why.inner_text(), timeout=30,
                what="the dark camera's page to say why")  # fmt: skip
+    assert page.get_by_test_id("why-hint").inner_text() == hint("connection_failed")
     still_error = page.get_by_test_id("still-error")
     still_error.wait_for(timeout=WAIT_MS)
     assert "127.0.0.1" in still_error.inner_text()  # the camera's own refusal, said plainly
-    _shot(page, "camera-dark")
+    shot(page, "camera-dark")
     page.goto(f"{site.url}/#/cameras/{LIVE[0]}")
     page.wait_for_function(
         "() => { const i = document.querySelector('[data-testid=\"still-image\"]');"
@@ -249,17 +237,21 @@ def test_an_operator_logs_in_watches_and_acts_live(site: Site, browser: Any) -> 
     wait_until(lambda: "Stream #0" in log_tail.inner_text() or "Input #0" in log_tail.inner_text(),
                timeout=30, what="FFmpeg's log in the tail")  # fmt: skip
     page.get_by_test_id("history").wait_for(timeout=WAIT_MS)
-    _shot(page, "camera")
+    path = site.daemon.status(LIVE[0])["publish_path"]
+    player = page.get_by_test_id("player-link")
+    assert player.get_attribute("href") == f"{PLAYER}{path}/"
+    assert player.get_attribute("target") == "_blank"
+    shot(page, "camera")
 
     page.goto(f"{site.url}/#/targets")
     page.get_by_test_id("target-row-central").wait_for(timeout=WAIT_MS)
+    assert page.get_by_test_id("player-central").get_attribute("href") == PLAYER
     page.get_by_test_id("check-central").click()
     check = page.get_by_test_id("check-result")
     check.wait_for(timeout=WAIT_MS)
-    _shot(page, "targets")
+    shot(page, "targets")
     page.goto(f"{site.url}/#/discovery")
     page.get_by_test_id("scan-subnet").wait_for(timeout=WAIT_MS)
-    _shot(page, "discovery")
 
     # Nothing secret reached the browser, or ucvd-web's log.
     html = page.content()

@@ -1,7 +1,8 @@
 """`ucvctl discover` end to end, on a LAN of network namespaces (tests/harness/camera_lan.py):
 three simulated ONVIF cameras, a plain RTSP camera, a host that is not a camera, and the
-gateway where a real ucvd runs. Nothing here touches the machine's own interfaces; the
-tests are skipped, saying why, only where namespaces cannot be created.
+gateway where a real ucvd runs; last, an operator does the same from the dashboard's
+Discovery page in Chromium. Nothing here touches the machine's own interfaces; the tests
+are skipped, saying why, only where namespaces cannot be created.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.harness import camera_lan, netns
+from tests.harness.browser import chromium, log_in, require_dashboard, shot, start_web
 from tests.harness.camera_lan import MAIN_PATH, SUB_PATH, CameraLan, LanCamera
 from tests.harness.daemon import CtlResult, Ucvd, program
 from tests.harness.media import ClipLibrary
@@ -328,3 +330,93 @@ def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd
     assert one["registered"] == ["lan-1"]
     assert [s["registered_as"] for s in one["streams"]] == ["lan-1", None]
     assert_no_secret(net, gw_ucvd, result.stdout, result.stderr, again.stdout)
+
+
+# --- the dashboard's Discovery page ------------------------------------------------------------
+def test_the_dashboard_discovers_adds_and_starts_a_camera(
+    net: CameraLan, gw_ucvd: Ucvd, registry: ProcessRegistry
+) -> None:
+    """An operator in Chromium, on ucvd-web for the gateway's daemon: scans the LAN's subnet
+    with cam1's credentials, sees the cameras with their streams (and each one's refusal),
+    adds cam1's second stream through the page's Add form, finds it stopped in the cameras
+    table, starts it there and sees it publishing to the central MediaMTX. No password in
+    what the page was sent, nor in a log."""
+    require_dashboard()
+    cam1, cam2, cam3 = cam(net, "cam1"), cam(net, "cam2"), cam(net, "cam3")
+    plain = cam(net, "plain")
+    assert cam1.credentials is not None and cam1.onvif is not None
+    web = start_web(registry, gw_ucvd.socket)
+    token = gw_ucvd.ctl("token", "create", "lan-operator").check().stdout.strip()
+    camera_id = "sim1-sub"  # what the page suggests: the device's scope name and the profile
+    wait_ms = 45_000
+    try:
+        with chromium() as browser:
+            context = browser.new_context(viewport={"width": 1440, "height": 900},
+                                          color_scheme="dark")  # fmt: skip
+            page = context.new_page()
+            log_in(page, web.url, token)
+            page.get_by_test_id("user").wait_for(timeout=wait_ms)
+            page.goto(f"{web.url}/#/discovery")
+            page.get_by_test_id("scan-subnet").fill(camera_lan.SUBNET)
+            page.get_by_test_id("scan-timeout").fill(ROOMY[1])
+            page.get_by_test_id("scan-username").fill(cam1.credentials.user)
+            page.get_by_test_id("scan-password").fill(cam1.credentials.password)
+            with page.expect_response(lambda r: r.url.endswith("/api/discovery/scan"),
+                                      timeout=60_000) as scan:  # fmt: skip
+                page.get_by_test_id("scan-submit").click()
+                assert "scanning" in page.get_by_test_id("scan-progress").inner_text()
+            assert scan.value.status == 200, scan.value.text()
+
+            # Exactly the cameras, each with what it said.
+            rows = page.locator('[data-testid^="device-"]')
+            rows.first.wait_for(timeout=wait_ms)
+            shown = sorted(r.get_attribute("data-testid") for r in rows.all())
+            expected = [f"device-{c.address}" for c in (cam1, cam2, cam3, plain)]
+            assert shown == sorted(expected)
+            one = page.get_by_test_id(f"device-{cam1.address}").inner_text()
+            assert f"{cam1.onvif['manufacturer']} {cam1.onvif['model']}" in one
+            for profile in cam1.onvif["profiles"]:
+                assert profile["name"] in one
+                assert profile["uri"] in one
+                size = f"{profile['width']}\N{MULTIPLICATION SIGN}{profile['height']}"
+                assert f"{size} {profile['encoding']}" in one
+            assert one.count("credentials accepted") == 2
+            assert "auth_failed" in page.get_by_test_id(f"device-{cam2.address}").inner_text()
+            three = page.get_by_test_id(f"device-{cam3.address}").inner_text()
+            assert three.count("credentials refused") == 2
+            bare = page.get_by_test_id(f"device-{plain.address}").inner_text()
+            assert f"rtsp port {plain.port}" in bare
+            shot(page, "discovery")
+
+            # cam1's second stream, as a camera; the form holds the scan's credentials.
+            page.get_by_test_id(f"add-stream-{cam1.address}-sub").click()
+            assert page.get_by_test_id("add-id").input_value() == camera_id
+            with page.expect_response(lambda r: r.url.endswith("/api/cameras")
+                                      and r.request.method == "POST") as added:  # fmt: skip
+                page.get_by_test_id("add-submit").click()
+            assert added.value.status == 200, added.value.text()
+            registered = page.get_by_test_id(f"registered-stream-{cam1.address}-sub")
+            registered.wait_for(timeout=wait_ms)
+            assert camera_id in registered.inner_text()
+            camera = gw_ucvd.ctl_json("camera", "show", camera_id)
+            assert camera["url"] == cam1.stream_url(SUB_PATH)
+            assert (camera["username"], camera["has_password"]) == (cam1.credentials.user, True)
+
+            # In the cameras table, stopped; started from there, it publishes.
+            page.goto(f"{web.url}/#/")
+            row = f'[data-testid="camera-row-{camera_id}"]'
+            page.wait_for_selector(f'{row}[data-status="stopped"]', timeout=wait_ms)
+            page.get_by_test_id(f"start-{camera_id}").click()
+            page.wait_for_selector(f'{row}[data-status="publishing"]', timeout=wait_ms)
+            path = gw_ucvd.status(camera_id)["publish_path"]
+            central = net.central_api()
+            ready = net.gw.run(lambda: central.wait_path_ready(path, timeout=15))
+            assert "H264" in " ".join(str(t) for t in ready.get("tracks", []))
+            answers = [scan.value.text(), added.value.text()]
+            context.close()
+    finally:  # the module's other tests find the daemon as they expect it
+        if gw_ucvd.ctl("camera", "show", camera_id).code == 0:
+            gw_ucvd.ctl("stop", camera_id)  # refused if it never started: no matter
+            gw_ucvd.wait_status(camera_id, "stopped")
+            gw_ucvd.ctl("camera", "remove", camera_id).check()
+    assert_no_secret(net, gw_ucvd, *answers, web.log_path.read_text(errors="replace"))

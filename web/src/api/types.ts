@@ -233,6 +233,9 @@ export interface StatusEvent {
   new: StatusName
   error: LastError | null
   at: string
+  /** The camera's whole status right after the change; null (or absent) from an older
+   * daemon, whose events then need a refetch for the retry timer and counters. */
+  status?: PublicationStatus | null
 }
 
 export interface MetricsEvent {

@@ -16,12 +16,15 @@ describe('<Sparkline>', () => {
     expect(svg.getAttribute('data-points')).toBe('2')
     const d = container.querySelector('path.spark-line')!.getAttribute('d')!
     expect(d).toMatch(/^M50 \S+ L50\.3 /)
+    // the latest value is marked where the line ends
+    const tip = d.split(' ').slice(-2).join(' ').replace(/^L/, '')
+    expect(container.querySelector('path.spark-dot')!.getAttribute('d')).toBe(`M${tip} h0`)
     expect(svg.getAttribute('aria-label')).toContain('now 25.0, peak 25.0')
   })
 
   it('says when there is no data', () => {
     const { container } = render(<Sparkline samples={undefined} field="fps" nowSec={1} label="fps" format={formatFps} />)
-    expect(container.querySelector('path')).toBeNull()
+    expect(container.querySelector('path')).toBeNull() // neither line nor dot
     expect(container.querySelector('svg')!.getAttribute('aria-label')).toBe('fps: no data in the last 10 min')
   })
 })

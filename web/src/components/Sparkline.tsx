@@ -53,6 +53,8 @@ export const Sparkline = memo(function Sparkline({
       <title>{title}</title>
       <line className="spark-base" x1="0" y1={height - 0.5} x2={width} y2={height - 0.5} />
       {p.d && <path className="spark-line" d={p.d} />}
+      {/* A zero-length stroke with round caps: a round dot even where the SVG is stretched. */}
+      {p.tip && <path className="spark-dot" d={`M${p.tip.x} ${p.tip.y} h0`} />}
     </svg>
   )
   if (!legend) return svg

@@ -62,11 +62,18 @@ export function StillPicture({ cameraId, api = defaultApi }: { cameraId: string;
         ) : null}
         {error ? (
           <span className="form-error small" role="alert" data-testid="still-error">
-            No picture: {error}
+            {stillErrorText(error)}
             {still ? ' (the one shown is older)' : ''}
           </span>
         ) : null}
       </figcaption>
     </figure>
   )
+}
+
+/** A failure to take the picture, said once: the daemon's own message may already begin
+ * with "no picture of ID". */
+export function stillErrorText(error: string): string {
+  if (/^no picture\b/i.test(error)) return error.charAt(0).toUpperCase() + error.slice(1)
+  return `No picture: ${error}`
 }

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import type { TargetView } from '../api/types'
 import { apiError, lastError, mockFetch, status } from '../test/fixtures'
 import { loadedController, operator, renderWithSession, viewer } from '../test/render'
+import { stillErrorText } from '../components/StillPicture'
 import { CameraPage, playerLink } from './CameraPage'
 
 const target = (over: Partial<TargetView> = {}): TargetView => ({
@@ -46,6 +47,15 @@ function backend(stillResponse: () => Response) {
     'GET /api/cameras/cam-1/still.jpg': stillResponse,
   })
 }
+
+describe('the still picture', () => {
+  it('says a failure once', () => {
+    expect(stillErrorText('no picture of cam-1: camera: rtsp://192.0.2.10/: Connection refused')).toBe(
+      'No picture of cam-1: camera: rtsp://192.0.2.10/: Connection refused',
+    )
+    expect(stillErrorText('Failed to fetch')).toBe('No picture: Failed to fetch')
+  })
+})
 
 describe('the camera page', () => {
   it('builds the player link from player_url and publish_path', () => {

@@ -121,7 +121,11 @@ export function CameraPage({ id }: { id: string }) {
                 {err.at ? <span className="muted"> · {formatAgo(err.at, now)}</span> : null}
                 {!dark ? <span className="muted"> (past: it publishes now)</span> : null}
               </p>
-              {err.hint ? <p className="why-hint">{err.hint}</p> : null}
+              {err.hint ? (
+                <p className="why-hint" data-testid="why-hint">
+                  {err.hint}
+                </p>
+              ) : null}
             </div>
           ) : dark ? (
             <p className="why-line muted">No error recorded.</p>

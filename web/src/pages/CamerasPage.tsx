@@ -220,7 +220,11 @@ function CameraRow({ entry, view, samples, now, nowSec, canAct }: RowProps) {
               <span className="err-kind">{err.kind}</span> <span className="err-msg">{err.message}</span>
               {err.at ? <span className="err-ago"> · {formatAgo(err.at, now)}</span> : null}
             </div>
-            {dark && err.hint ? <div className="err-hint">{err.hint}</div> : null}
+            {dark && err.hint ? (
+              <div className="err-hint" data-testid="error-hint">
+                {err.hint}
+              </div>
+            ) : null}
           </>
         ) : (
           <span className="muted">{DASH}</span>

@@ -59,19 +59,23 @@ describe('discovery', () => {
     })
     renderWithSession(<DiscoveryPage />, operator, loadedController([]))
     fireEvent.change(screen.getByTestId('scan-timeout'), { target: { value: '3' } })
+    fireEvent.change(screen.getByTestId('scan-username'), { target: { value: 'admin' } })
+    fireEvent.change(screen.getByTestId('scan-password'), { target: { value: 's3cret' } })
     fireEvent.click(screen.getByTestId('scan-submit'))
     expect(screen.getByTestId('scan-progress').textContent).toContain('scanning… up to 3 s')
     const row = await screen.findByTestId('device-192.0.2.10')
     expect(row.textContent).toContain('Acme Cam 3000')
     expect(row.textContent).toContain('1920×1080 H264')
     expect(row.textContent).toContain('needs credentials')
-    expect(JSON.parse(String(fetch.mock.calls[0]![1]!.body))).toEqual({ timeout: 3 })
+    expect(JSON.parse(String(fetch.mock.calls[0]![1]!.body))).toEqual({ timeout: 3, username: 'admin', password: 's3cret' })
 
-    fireEvent.click(screen.getByRole('button', { name: 'Add' }))
+    // The scan's credentials are the new camera's too, unless changed in the form.
+    fireEvent.click(screen.getByTestId('add-stream-192.0.2.10-Profile_1'))
     expect((screen.getByTestId('add-id') as HTMLInputElement).value).toBe('front-door')
     fireEvent.click(screen.getByTestId('add-submit'))
-    expect(await screen.findByText('front-door')).toBeTruthy()
-    expect(added).toEqual({ id: 'front-door', url: 'rtsp://192.0.2.10:554/main', name: 'Front Door' })
+    expect((await screen.findByTestId('registered-stream-192.0.2.10-Profile_1')).textContent).toContain('front-door')
+    expect(screen.queryByTestId('add-stream-192.0.2.10-Profile_1')).toBeNull()
+    expect(added).toEqual({ id: 'front-door', url: 'rtsp://192.0.2.10:554/main', name: 'Front Door', username: 'admin', password: 's3cret' })
   })
 
   it("shows the add's refusal", async () => {

@@ -107,11 +107,11 @@ export function DiscoveryPage() {
         </label>
         <label>
           <span>Username</span>
-          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" placeholder="optional" />
+          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" placeholder="optional" data-testid="scan-username" />
         </label>
         <label>
           <span>Password</span>
-          <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="new-password" placeholder="optional" />
+          <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="new-password" placeholder="optional" data-testid="scan-password" />
         </label>
         <button type="submit" className="btn btn-primary" disabled={!canAct || scanning !== null} data-testid="scan-submit">
           {scanning ? 'Scanning…' : 'Scan'}
@@ -211,6 +211,7 @@ function ScanResult({ result, canAct, added, draft, onAdd, onCancel, onDraft, on
                           <li key={key}>
                             <StreamLine stream={s} />
                             <AddControl
+                              testKey={`stream-${d.address}-${s.profile}`}
                               canAct={canAct && !!s.uri && !s.registered_as}
                               addedAs={added[key] ?? s.registered_as}
                               open={draft?.key === key}
@@ -220,6 +221,7 @@ function ScanResult({ result, canAct, added, draft, onAdd, onCancel, onDraft, on
                               onDraft={onDraft}
                               onAdded={(id) => onAdded(key, id)}
                             />
+                            {s.uri ? <div className="mono small muted break">{s.uri}</div> : null}
                           </li>
                         )
                       })}
@@ -233,6 +235,7 @@ function ScanResult({ result, canAct, added, draft, onAdd, onCancel, onDraft, on
                               {p.server ? ` · ${p.server}` : ''}
                             </span>
                             <AddControl
+                              testKey={`port-${d.address}-${p.port}`}
                               canAct={canAct}
                               addedAs={added[key] ?? null}
                               open={draft?.key === key}
@@ -274,12 +277,13 @@ function StreamLine({ stream: s }: { stream: DiscoveredStream }) {
     <>
       <span>{s.name || s.profile}</span> <span className="muted small">{resolution(s)}</span>{' '}
       {s.rtsp_access ? <span className={`access access-${s.rtsp_access}`}>{s.rtsp_access.replace(/_/g, ' ')}</span> : null}
-      {s.uri ? <div className="mono small muted break">{s.uri}</div> : null}
     </>
   )
 }
 
 interface AddControlProps {
+  /** Names its test hooks: add-KEY, registered-KEY. */
+  testKey: string
   canAct: boolean
   addedAs: string | null
   open: boolean
@@ -290,10 +294,10 @@ interface AddControlProps {
   onAdded: (id: string) => void
 }
 
-function AddControl({ canAct, addedAs, open, onOpen, draft, onCancel, onDraft, onAdded }: AddControlProps) {
+function AddControl({ testKey, canAct, addedAs, open, onOpen, draft, onCancel, onDraft, onAdded }: AddControlProps) {
   if (addedAs) {
     return (
-      <span className="small">
+      <span className="small" data-testid={`registered-${testKey}`}>
         {' '}
         registered as <a href={cameraHref(addedAs)}>{addedAs}</a>
       </span>
@@ -302,7 +306,7 @@ function AddControl({ canAct, addedAs, open, onOpen, draft, onCancel, onDraft, o
   if (!canAct) return null
   if (!open || !draft) {
     return (
-      <button type="button" className="btn btn-small btn-inline" onClick={onOpen}>
+      <button type="button" className="btn btn-small btn-inline" onClick={onOpen} data-testid={`add-${testKey}`}>
         Add
       </button>
     )

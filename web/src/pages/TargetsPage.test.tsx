@@ -24,7 +24,7 @@ const target = (name: string, active: boolean): TargetView => ({
 describe('the targets page', () => {
   it('lists the targets, checks one and shows its problems', async () => {
     mockFetch({
-      'GET /api/targets': { total: 2, items: [target('central', true), target('backup', false)] },
+      'GET /api/targets': { total: 2, items: [{ ...target('central', true), player_url: 'http://central.example:8889/' }, target('backup', false)] },
       'POST /api/targets/backup/check': {
         name: 'backup',
         ok: false,
@@ -36,6 +36,11 @@ describe('the targets page', () => {
       },
     })
     renderWithSession(<TargetsPage />, operator, loadedController([]))
+    // The central's player, a link to open in a new tab; none for a target without one.
+    const player = (await screen.findByTestId('player-central')) as HTMLAnchorElement
+    expect(player.getAttribute('href')).toBe('http://central.example:8889/')
+    expect(player.rel).toBe('noopener noreferrer')
+    expect(screen.queryByTestId('player-backup')).toBeNull()
     const row = await screen.findByTestId('target-row-backup')
     expect(row.textContent).toContain('rtsp://user:***@backup.example:8554')
     expect(screen.getByTestId('target-row-central').textContent).toContain('active')

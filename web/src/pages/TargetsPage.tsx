@@ -91,7 +91,15 @@ export function TargetsPage() {
                       {t.api_url ?? '—'}
                       {t.api_url && !t.api_enabled ? <span className="muted"> (off)</span> : null}
                     </td>
-                    <td className="mono break">{t.player_url ?? '—'}</td>
+                    <td className="mono break">
+                      {t.player_url ? (
+                        <a href={t.player_url} target="_blank" rel="noopener noreferrer" data-testid={`player-${t.name}`}>
+                          {t.player_url}
+                        </a>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
                     <td className="col-check">
                       {canAct ? (
                         <button

@@ -54,13 +54,47 @@ describe('the live controller', () => {
     c.stop()
   })
 
-  it('applies a status event at once, then refetches that camera for its retry timer', async () => {
+  it("applies a status event's whole status; nothing is fetched after it", async () => {
     const api = fakeApi()
     const { c } = controller(api)
     c.start()
     FakeSocket.last().open()
     await flush()
-    FakeSocket.last().message({ type: 'status', camera_id: 'a', old: 'publishing', new: 'reconnecting', error: lastError(), at: '2025-01-01T00:00:00Z' })
+    const statusCalls = api.status.mock.calls.length
+    const whole = status('a', { status: 'reconnecting', retry_in_seconds: 9, restarts: 2, uptime_seconds: null, metrics: null })
+    FakeSocket.last().message({ type: 'status', camera_id: 'a', old: 'publishing', new: 'reconnecting', error: lastError(), at: '2025-01-01T00:00:00Z', status: whole })
+    expect(c.store.getState().cameras.a!.status).toEqual(whole)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(api.camera).not.toHaveBeenCalled()
+    expect(api.status.mock.calls.length).toBe(statusCalls)
+    c.stop()
+  })
+
+  it('a camera first heard of in a status event: shown at once, its name fetched once', async () => {
+    const api = fakeApi()
+    const { c } = controller(api)
+    c.start()
+    FakeSocket.last().open()
+    await flush()
+    const whole = status('new-cam', { status: 'starting', uptime_seconds: null })
+    FakeSocket.last().message({ type: 'status', camera_id: 'new-cam', old: 'stopped', new: 'starting', error: null, at: '', status: whole })
+    expect(c.store.getState().cameras['new-cam']!.status.status).toBe('starting')
+    await vi.advanceTimersByTimeAsync(150)
+    expect(api.camera).toHaveBeenCalledTimes(1)
+    expect(c.store.getState().views['new-cam']).toBeDefined()
+    FakeSocket.last().message({ type: 'status', camera_id: 'new-cam', old: 'starting', new: 'publishing', error: null, at: '', status: status('new-cam') })
+    await vi.advanceTimersByTimeAsync(150)
+    expect(api.camera).toHaveBeenCalledTimes(1)
+    c.stop()
+  })
+
+  it("an older daemon's status event (no status): applied at once, then refetched for its retry timer", async () => {
+    const api = fakeApi()
+    const { c } = controller(api)
+    c.start()
+    FakeSocket.last().open()
+    await flush()
+    FakeSocket.last().message({ type: 'status', camera_id: 'a', old: 'publishing', new: 'reconnecting', error: lastError(), at: '2025-01-01T00:00:00Z', status: null })
     expect(c.store.getState().cameras.a!.status.status).toBe('reconnecting')
     expect(c.store.getState().cameras.a!.status.retry_in_seconds).toBeNull()
     await vi.advanceTimersByTimeAsync(150)
@@ -69,7 +103,7 @@ describe('the live controller', () => {
     c.stop()
   })
 
-  it('many status events at once cost one /api/status', async () => {
+  it("many of an older daemon's status events at once cost one /api/status", async () => {
     const api = fakeApi()
     const { c } = controller(api)
     c.start()

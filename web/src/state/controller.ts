@@ -1,12 +1,13 @@
 // Keeps the live model current: loads /api/status, /api/cameras and /api/samples when the
-// WebSocket opens (and when the daemon comes back), applies the events, and refetches the
-// cameras a status event named (the event does not carry the retry timer or the counters).
+// WebSocket opens (and when the daemon comes back) and applies the events. A status event
+// carries the camera's whole status, so nothing is fetched after it; only a camera not seen
+// before (its name) or an older daemon's event (no status in it) is refetched.
 // Nothing here polls.
 
 import { ApiError, api as defaultApi, errorMessage } from '../api/client'
 import { connectLive, eventsUrl, type LiveConnection, type LiveOptions } from '../api/live'
 import type { LiveEvent, PublicationStatus } from '../api/types'
-import { type Action, initialModel, type LiveModel, reduce } from './live'
+import { type Action, initialModel, type LiveModel, reduce, wholeStatus } from './live'
 import { Store } from './store'
 
 export type Api = Pick<typeof defaultApi, 'status' | 'cameras' | 'camera' | 'samples'>
@@ -133,9 +134,10 @@ export class LiveController {
       if (ev.up) void this.load()
       return
     }
-    // A status event: the camera's retry timer and counters (not in the event). A metrics
-    // event of a camera not seen yet: a new one (before the first load, that load brings it).
-    if (ev.type === 'status' || (!known && before.loaded)) this.refetch(ev.camera_id)
+    // An older daemon's status event: the retry timer and counters it lacks. A camera not
+    // seen yet: its name (before the first load, that load brings it).
+    const lacking = ev.type === 'status' && wholeStatus(ev) === null
+    if (lacking || (!known && before.loaded)) this.refetch(ev.camera_id)
   }
 
   /** Refetch a camera soon (events that come together share the requests). */

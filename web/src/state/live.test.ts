@@ -36,6 +36,55 @@ describe('the live reducer', () => {
     expect(m.eventCounter).toBe(1)
   })
 
+  it("a status event's whole status replaces the camera's, timers and counters included", () => {
+    const err = lastError({ kind: 'connection_failed', message: 'refused', hint: 'Check the camera.' })
+    const whole = status('cam-1', {
+      status: 'reconnecting',
+      uptime_seconds: null,
+      metrics: null,
+      pid: null,
+      retry_in_seconds: 8,
+      restarts: 3,
+      error_count: 4,
+      last_error: err,
+      quality: 'down',
+      reconnects_last_hour: 2,
+    })
+    const m = reduce(
+      loaded('cam-1', 'cam-2'),
+      ev({ type: 'status', camera_id: 'cam-1', old: 'publishing', new: 'reconnecting', error: err, at: '2025-01-01T12:00:01Z', status: whole }, T0 + 1000),
+    )
+    const e = m.cameras['cam-1']!
+    expect(e.status).toEqual(whole) // as the daemon said, nothing guessed
+    expect(e.statusAt).toBe(T0 + 1000) // the retry countdown ticks from its arrival
+    expect(e.lastEvent).toBe(1)
+    expect(m.cameras['cam-2']!.status).toEqual(status('cam-2'))
+  })
+
+  it('a status event with the whole status brings a camera not seen before', () => {
+    const whole = status('new-cam', { status: 'starting', uptime_seconds: null })
+    const m = reduce(loaded('a'), ev({ type: 'status', camera_id: 'new-cam', old: 'stopped', new: 'starting', error: null, at: '', status: whole }))
+    expect(m.cameras['new-cam']!.status).toEqual(whole)
+    // ...and a status list asked for before that event does not drop it
+    const after = reduce(m, { type: 'statusList', items: [status('a')], since: 0, now: T0 + 2000 })
+    expect(after.cameras['new-cam']!.status).toEqual(whole)
+    // one asked for after it does (the camera was removed since)
+    const later = reduce(after, { type: 'statusList', items: [status('a')], since: after.eventCounter, now: T0 + 3000 })
+    expect(later.cameras['new-cam']).toBeUndefined()
+  })
+
+  it("an older daemon's event (status null, or another camera's) is applied to what was known", () => {
+    const m0 = loaded('cam-1')
+    for (const whole of [null, status('cam-9', { status: 'failed' })]) {
+      const m = reduce(m0, ev({ type: 'status', camera_id: 'cam-1', old: 'publishing', new: 'reconnecting', error: null, at: '', status: whole }))
+      const s = m.cameras['cam-1']!.status
+      expect(s.status).toBe('reconnecting')
+      expect(s.retry_in_seconds).toBeNull() // unknown: refetched
+      expect(s.quality).toBe('down')
+      expect(s.camera_id).toBe('cam-1')
+    }
+  })
+
   it('stopping then stopped: metrics cleared, desired stopped, quality off', () => {
     let s = status('c', { desired: 'stopped', status: 'stopping' })
     s = applyStatusEvent(s, { camera_id: 'c', old: 'stopping', new: 'stopped', error: null, at: '' })

@@ -80,8 +80,9 @@ export function ratedQuality(s: PublicationStatus): Quality {
   return worst > 0 ? 'fair' : 'good'
 }
 
-/** A status event applied to what was known: the new status and error; what the event
- * does not carry (retry timer, counters) is cleared or kept until the camera is refetched. */
+/** A status event without the whole status (an older daemon's) applied to what was known:
+ * the new status and error; what it does not carry (retry timer, counters) is cleared or
+ * kept until the camera is refetched. */
 export function applyStatusEvent(prev: PublicationStatus, ev: StatusEvent): PublicationStatus {
   const next: PublicationStatus = { ...prev, status: ev.new }
   if (ev.error) next.last_error = ev.error
@@ -107,12 +108,19 @@ export function applyStatusEvent(prev: PublicationStatus, ev: StatusEvent): Publ
   return next
 }
 
+/** The camera's whole status the event carries (null from an older daemon: the camera is
+ * then refetched for what the event lacks). */
+export function wholeStatus(ev: StatusEvent): PublicationStatus | null {
+  return ev.status != null && ev.status.camera_id === ev.camera_id ? ev.status : null
+}
+
 function onStatusEvent(model: LiveModel, ev: StatusEvent, now: number): LiveModel {
   const counter = model.eventCounter + 1
   const entry = model.cameras[ev.camera_id]
-  if (!entry) return { ...model, eventCounter: counter } // a new camera: the caller refetches
-  const status = applyStatusEvent(entry.status, ev)
-  const next: CameraEntry = { status, statusAt: now, uptimeAt: now, lastEvent: counter }
+  let status = wholeStatus(ev)
+  if (status === null && entry) status = applyStatusEvent(entry.status, ev)
+  if (status === null) return { ...model, eventCounter: counter } // new, and no status: refetched
+  const next = entryOf(status, now, counter)
   return { ...model, eventCounter: counter, cameras: { ...model.cameras, [ev.camera_id]: next } }
 }
 
@@ -144,6 +152,10 @@ export function reduce(model: LiveModel, action: Action): LiveModel {
         const mine = model.cameras[s.camera_id]
         cameras[s.camera_id] =
           mine && mine.lastEvent > action.since ? mine : entryOf(s, action.now, mine?.lastEvent ?? 0)
+      }
+      // A camera an event brought after the list was asked for is newer than the list.
+      for (const [id, mine] of Object.entries(model.cameras)) {
+        if (!(id in cameras) && mine.lastEvent > action.since) cameras[id] = mine
       }
       return { ...model, cameras, loaded: true, daemonUp: true, loadError: null }
     }

@@ -1,7 +1,7 @@
 // @vitest-environment node
 import { describe, expect, it } from 'vitest'
 import type { Sample } from '../api/types'
-import { appendSample, mergeSamples, sparklinePath, trimSamples } from './samples'
+import { appendSample, columnVertices, mergeSamples, sparklinePath, trimSamples } from './samples'
 
 const s = (at: number, fps: number | null, bitrate_kbps: number | null = 1000): Sample => ({ at, fps, bitrate_kbps })
 
@@ -31,6 +31,7 @@ describe('the sparkline path', () => {
   it('maps time to x and value to y (0 at the bottom)', () => {
     const p = sparklinePath([s(0, 0), s(10, 10), s(20, 5)], 'fps', { ...opts, gapSec: 15, nowSec: 20, windowSec: 20 })
     expect(p.d).toBe('M0 20 L50 0 L100 10')
+    expect(p.tip).toEqual({ x: 100, y: 10 })
     expect(p.points).toBe(3)
     expect(p.latest).toBe(5)
     expect(p.max).toBe(10)
@@ -50,8 +51,39 @@ describe('the sparkline path', () => {
     expect(p.d).toContain('h1')
   })
 
+  it('marks the latest value, even after a missing one', () => {
+    const p = sparklinePath([s(590, 10), s(595, 20), s(598, null)], 'fps', opts)
+    expect(p.tip).toEqual({ x: 99.2, y: 0 })
+  })
+
+  it('averages the samples of one x unit; the latest stays its own point', () => {
+    // A minute of 1 s samples, alternating 10 and 30, on a 96-unit, 10-minute axis.
+    const minute = Array.from({ length: 60 }, (_, i) => s(541 + i, i % 2 ? 30 : 10))
+    const p = sparklinePath(minute, 'fps', { nowSec: 600, width: 96, height: 20, pad: 0 })
+    const vertices = p.d.split(' ').filter((t) => /^[ML]/.test(t))
+    expect(vertices.length).toBeLessThanOrEqual(12) // not 60 in 10 units
+    expect(p.points).toBe(60)
+    expect(p.latest).toBe(30)
+    expect(p.tip).toEqual({ x: 96, y: 0 }) // the latest sample itself, at the top
+    // Before it, each point is a column's mean (about 20, y 6.7), never 10 (y 13.3) or 30 (y 0).
+    const ys = p.d.split(' ').filter((t) => !/^[MLh]/.test(t)).map(Number).slice(0, -1)
+    expect(ys.length).toBeGreaterThan(5)
+    for (const yv of ys) expect(yv).toBeGreaterThan(4)
+    for (const yv of ys) expect(yv).toBeLessThan(10)
+  })
+
+  it('columns do not join across a gap', () => {
+    const list = [s(0, 1), s(2, 3), s(30, 5), s(31, 7)] // 6 s columns: [0, 2] | 30 | 31 (latest)
+    expect(columnVertices(list, 'fps', 0, 6, 15)).toEqual([
+      { at: 1, value: 2, joined: false },
+      { at: 30, value: 5, joined: false },
+      { at: 31, value: 7, joined: true },
+    ])
+  })
+
   it('is empty without data', () => {
     expect(sparklinePath([], 'fps', opts).d).toBe('')
+    expect(sparklinePath([], 'fps', opts).tip).toBeNull()
     expect(sparklinePath([s(590, null)], 'fps', opts).points).toBe(0)
   })
 

@@ -62,9 +62,64 @@ export interface SparkPath {
   points: number
   latest: number | null
   max: number
+  /** Where the latest value is drawn (null without data): marked with a dot, so a series
+   * still short against the 10-minute axis is seen at once. */
+  tip: { x: number; y: number } | null
 }
 
 const r1 = (v: number) => Math.round(v * 10) / 10
+
+interface Vertex {
+  at: number
+  value: number
+  /** Joined to the vertex before it (no gap, no missing value between). */
+  joined: boolean
+}
+
+/** The points to draw: the samples of one x unit (a column) averaged into one, so that a
+ * minute of 1 s samples on a 96-unit, 10-minute axis is a line and not a scribble; the
+ * latest sample stays a point of its own (the dot marks its value). Runs break at gaps. */
+export function columnVertices(
+  samples: Sample[],
+  field: SampleField,
+  from: number,
+  unitSec: number,
+  gapSec: number,
+): Vertex[] {
+  let lastIndex = -1
+  samples.forEach((s, i) => {
+    const v = s[field]
+    if (v != null && Number.isFinite(v)) lastIndex = i
+  })
+  const out: Vertex[] = []
+  let sum = { at: 0, value: 0, n: 0, column: NaN, joined: false }
+  const close = () => {
+    if (sum.n > 0) out.push({ at: sum.at / sum.n, value: sum.value / sum.n, joined: sum.joined })
+    sum = { at: 0, value: 0, n: 0, column: NaN, joined: false }
+  }
+  let prevAt: number | null = null
+  samples.forEach((s, i) => {
+    const v = s[field]
+    if (v == null || !Number.isFinite(v)) {
+      close()
+      prevAt = null
+      return
+    }
+    const joined = prevAt !== null && s.at - prevAt <= gapSec
+    const column = Math.floor((s.at - from) / unitSec)
+    if (!joined || column !== sum.column || i === lastIndex) {
+      close()
+      sum.joined = joined
+      sum.column = column
+    }
+    sum.at += s.at
+    sum.value += v
+    sum.n += 1
+    prevAt = s.at
+  })
+  close()
+  return out
+}
 
 /** An SVG path of one field over the window: x by time, y from 0 (bottom) to max (top);
  * broken where a value is missing or two samples are more than gapSec apart. */
@@ -89,21 +144,15 @@ export function sparklinePath(samples: Sample[], field: SampleField, o: PathOpti
   const y = (v: number) =>
     r1(pad + (1 - Math.min(1, Math.max(0, v / max))) * (o.height - 2 * pad))
   const parts: string[] = []
-  let prevAt: number | null = null
   let runLength = 0
-  for (const s of inWindow) {
-    const v = s[field]
-    if (v == null || !Number.isFinite(v)) {
-      prevAt = null
-      continue
-    }
-    const joined = prevAt !== null && s.at - prevAt <= gap
-    if (!joined && runLength === 1) parts.push('h1') // a lone point stays visible
-    if (!joined) runLength = 0
-    parts.push(`${joined ? 'L' : 'M'}${x(s.at)} ${y(v)}`)
+  let tip: SparkPath['tip'] = null
+  for (const vx of columnVertices(inWindow, field, from, windowSec / o.width, gap)) {
+    if (!vx.joined && runLength === 1) parts.push('h1') // a lone point stays visible
+    if (!vx.joined) runLength = 0
+    tip = { x: x(vx.at), y: y(vx.value) }
+    parts.push(`${vx.joined ? 'L' : 'M'}${tip.x} ${tip.y}`)
     runLength += 1
-    prevAt = s.at
   }
   if (runLength === 1) parts.push('h1')
-  return { d: parts.join(' '), points, latest, max }
+  return { d: parts.join(' '), points, latest, max, tip }
 }
