@@ -37,6 +37,15 @@ describe('the sparkline path', () => {
     expect(p.max).toBe(10)
   })
 
+  it('joins the stored minute samples (what a page gets after a daemon restart)', () => {
+    const minutes = [s(120, 25), s(180, 24), s(240, 25), s(300, 25), s(360, 23)]
+    const p = sparklinePath(minutes, 'fps', opts)
+    expect(p.d.split(' ').filter((t) => t.startsWith('M'))).toHaveLength(1)
+    // A camera dark for several minutes still breaks the line.
+    const dark = sparklinePath([s(100, 25), s(160, 25), s(400, 25), s(460, 25)], 'fps', opts)
+    expect(dark.d.split(' ').filter((t) => t.startsWith('M'))).toHaveLength(2)
+  })
+
   it('leaves out what is older than the window', () => {
     const p = sparklinePath([s(-100, 50), s(300, 10), s(302, 20)], 'fps', opts)
     expect(p.points).toBe(2)

@@ -4,8 +4,11 @@
 import type { Sample } from '../api/types'
 
 export const WINDOW_SECONDS = 600
-/** Two points further apart than this are not joined (the camera was not running). */
-export const GAP_SECONDS = 15
+/** Two points further apart than this are not joined (the camera was not running). The
+ * daemon stores a sample a minute (what a page gets for the time before the daemon's last
+ * start), keeps one every 10 s for the last 10 minutes, and sends one every 2 s: the
+ * minute samples must join. */
+export const GAP_SECONDS = 75
 /** Far more than 10 minutes of 2 s samples: a bound should a server send too many. */
 export const MAX_SAMPLES = 1200
 
