@@ -69,7 +69,10 @@ def site(
     registry: ProcessRegistry, tmp_path: Path, mediamtx: Central, cameras: CameraFarm
 ) -> Iterator[Site]:
     require_dashboard()
-    d = Ucvd(registry, tmp_path / "ucvd").start()
+    # The product's backoff cap (60 s), not the harness's 4 s: the dark camera's restarts and
+    # retry countdown in the pictures are what an operator would see.
+    d = Ucvd(registry, tmp_path / "ucvd", settings={"supervision": {"backoff_cap_s": 60.0}})
+    d.start()
     add_target(d, mediamtx).check()
     sims = [cameras.add(cid) for cid in (*LIVE, IDLE)]
     for sim, cid in zip(sims, (*LIVE, IDLE), strict=True):
