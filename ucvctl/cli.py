@@ -411,7 +411,14 @@ class Commands:
         if a.action == "add":
             self.show("camera.add", _camera_add(a), p.CameraView, render.camera_detail)
         elif a.action == "update":
-            self.show("camera.update", _camera_update(a), p.CameraView, render.camera_detail)
+            # One option flag must not reset the others (a UDP camera to TCP): start from
+            # the camera's own.
+            current = None
+            if _options_given(a):
+                raw = self.client.call_raw("camera.get", p.CameraRef(id=a.id))
+                current = msgspec.json.decode(raw, type=p.CameraView).options
+            params = _camera_update(a, current)
+            self.show("camera.update", params, p.CameraView, render.camera_detail)
         elif a.action == "list":
             self.show("camera.list", p.NoParams(), p.CameraList, render.camera_table)
         elif a.action == "show":
@@ -542,14 +549,21 @@ def _given(value: T | None) -> T | msgspec.UnsetType:
     return msgspec.UNSET if value is None else value
 
 
-def _camera_options(a: argparse.Namespace) -> CameraOptions | None:
-    """The options the flags name, the others at their defaults; None when none is given
+def _options_given(a: argparse.Namespace) -> bool:
+    return bool(a.transport or a.no_audio or a.genpts or a.wallclock_timestamps) or (
+        a.max_reconnects is not None
+    )
+
+
+def _camera_options(
+    a: argparse.Namespace, base: CameraOptions | None = None
+) -> CameraOptions | None:
+    """The options the flags name, the others as in `base` (the camera's own, for an update:
+    the daemon replaces the options whole) or at their defaults; None when no flag is given
     (the daemon then keeps, or on add defaults, them all)."""
-    if not (a.transport or a.no_audio or a.genpts or a.wallclock_timestamps) and (
-        a.max_reconnects is None
-    ):
+    if not _options_given(a):
         return None
-    d = CameraOptions()
+    d = base or CameraOptions()
     return CameraOptions(
         audio=False if a.no_audio else d.audio,
         transport=Transport(a.transport) if a.transport else d.transport,
@@ -571,7 +585,7 @@ def _camera_add(a: argparse.Namespace) -> p.CameraAdd:
     )
 
 
-def _camera_update(a: argparse.Namespace) -> p.CameraUpdate:
+def _camera_update(a: argparse.Namespace, current: CameraOptions | None) -> p.CameraUpdate:
     password = _password(a, "password_stdin", a.username, _Stdin())
     return p.CameraUpdate(
         id=a.id,
@@ -579,7 +593,7 @@ def _camera_update(a: argparse.Namespace) -> p.CameraUpdate:
         username=_given(a.username),
         password=_given(password),
         name=_given(a.name),
-        options=_given(_camera_options(a)),
+        options=_given(_camera_options(a, current)),
     )
 
 

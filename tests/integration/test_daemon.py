@@ -690,3 +690,18 @@ def test_a_daemon_out_of_file_descriptors_keeps_serving(make_ucvd: Callable[...,
     code, _ = d.terminate()
     assert code == 0
     assert "Traceback" not in d.log_text()
+
+
+def test_one_option_flag_on_update_keeps_the_camera_s_other_options(
+    make_ucvd: Callable[..., Ucvd],
+) -> None:
+    """`camera update --genpts` on a UDP camera without audio leaves it UDP without audio:
+    the daemon replaces the options whole, so ucvctl starts from the camera's own."""
+    d = make_ucvd().start()
+    d.ctl("camera", "add", "gate", "--url", "rtsp://192.0.2.7/s", "--transport", "udp",
+          "--no-audio").check()  # fmt: skip
+    d.ctl("camera", "update", "gate", "--genpts").check()
+    options = d.ctl_json("camera", "show", "gate")["options"]
+    assert (options["transport"], options["audio"], options["genpts"]) == ("udp", False, True)
+    d.ctl("camera", "update", "gate", "--name", "Gate").check()  # no option flag: kept too
+    assert d.ctl_json("camera", "show", "gate")["options"] == options
