@@ -11,6 +11,7 @@ import pytest
 
 from ucvctl import cli
 from ucvd.api import protocol as p
+from ucvd.domain.model import CameraOptions, Transport
 
 CASES: list[tuple[list[str], str, dict[str, Any]]] = [
     (["camera", "add", "door", "--url", "rtsp://cam/s"], "camera.add",
@@ -22,8 +23,10 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
       "options": {"transport": "udp", "audio": False, "max_reconnects": 3}}),
     (["camera", "update", "door", "--name", "Back"], "camera.update",
      {"id": "door", "name": "Back"}),
+    # An option flag starts from the camera's own options (Recorder's door: UDP, no audio).
     (["camera", "update", "door", "--genpts", "--wallclock-timestamps"], "camera.update",
-     {"id": "door", "options": {"genpts": True, "wallclock_timestamps": True}}),
+     {"id": "door", "options": {"transport": "udp", "audio": False, "genpts": True,
+                                "wallclock_timestamps": True}}),
     (["camera", "update", "door", "--url", "rtsp://u:p@cam/t"], "camera.update",
      {"id": "door", "url": "rtsp://u:p@cam/t"}),
     (["target", "add", "central", "--url", "rtsp://mtx:8554"], "target.add",
@@ -82,13 +85,24 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-class Recorder:
-    """A client that keeps what it was asked and answers nothing useful."""
+DOOR = p.CameraView(
+    id="door", url="rtsp://cam/s", username=None, has_password=False, name="",
+    options=CameraOptions(transport=Transport.UDP, audio=False), desired="stopped",
+)  # fmt: skip
 
-    def __init__(self) -> None:
+
+class Recorder:
+    """A client that keeps what it was asked and answers nothing useful; with `reads`, it
+    answers `camera.get` (the camera `door`, which `camera update` reads before changing
+    options) without counting it."""
+
+    def __init__(self, *, reads: bool = False) -> None:
         self.sent: list[tuple[str, bytes]] = []
+        self.reads = reads
 
     def call_raw(self, method: str, params: msgspec.Struct) -> bytes:
+        if self.reads and method == "camera.get":
+            return msgspec.json.encode(DOOR)
         self.sent.append((method, msgspec.json.encode(params)))
         raise cli.Failed("recorded")
 
@@ -111,7 +125,7 @@ def test_the_daemon_decodes_what_it_always_did(
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("pw1\npw2\n"))
     args = cli.build_parser().parse_args(argv)
-    client = Recorder()
+    client = Recorder(reads=argv[:2] == ["camera", "update"])
     commands = cli.Commands(args, client)  # type: ignore[arg-type]
     with pytest.raises(cli.Failed, match="recorded"):
         getattr(commands, args.command)()
