@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 
@@ -14,7 +13,6 @@ from ucvctl.client import Client
 from ucvd.api import protocol as p
 
 EXIT_OK = 0
-R = TypeVar("R")
 STILL_TIMEOUT_S = 60.0  # two FFmpeg attempts of 12 s each, plus a queue behind others
 
 
@@ -41,15 +39,11 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _call(client: Client, method: str, params: msgspec.Struct, result: type[R]) -> R:
-    return msgspec.json.decode(client.call_raw(method, params), type=result)
-
-
 def token(args: argparse.Namespace, client: Client, as_json: bool) -> int:
     if args.action == "create":
         kind: p.TokenKindName = "viewer" if args.read_only else "operator"
         params = p.TokenCreate(name=args.name, kind=kind)
-        made = _call(client, "token.create", params, p.TokenCreated)
+        made = client.call("token.create", params, p.TokenCreated)
         if as_json:
             _out(msgspec.json.encode(made).decode())
         else:
@@ -60,7 +54,7 @@ def token(args: argparse.Namespace, client: Client, as_json: bool) -> int:
                 file=sys.stderr,
             )
     elif args.action == "list":
-        held = _call(client, "token.list", p.NoParams(), p.TokenList)
+        held = client.call("token.list", p.NoParams(), p.TokenList)
         if as_json:
             _out(msgspec.json.encode(held).decode())
         else:
@@ -85,7 +79,7 @@ def token_table(held: p.TokenList) -> str:
 
 def still(args: argparse.Namespace, client: Client, as_json: bool) -> int:
     client.settimeout(STILL_TIMEOUT_S)
-    picture = _call(client, "camera.still", p.StillQuery(camera_id=args.id), p.Still)
+    picture = client.call("camera.still", p.StillQuery(camera_id=args.id), p.Still)
     args.output.write_bytes(picture.jpeg)
     summary = {"camera_id": picture.camera_id, "source": picture.source, "at": picture.at,
                "bytes": len(picture.jpeg), "file": str(args.output)}  # fmt: skip
