@@ -10,15 +10,13 @@ import shutil
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import anyio
 import msgspec
 
 from ucvd.api import protocol as p
 from ucvd.domain.model import Camera, Transport
-from ucvd.domain.urls import redact, with_credentials
-from ucvd.relay.ffmpeg.process import child_environment
+from ucvd.domain.urls import with_credentials
+from ucvd.relay.ffmpeg.process import last_words, run_once
 
 PROBE_TIMEOUT_S = 15.0
 
@@ -106,25 +104,15 @@ def ffprobe_next_to(ffmpeg: str) -> str:
 
 
 async def probe(ffprobe: str, camera: Camera, timeout_s: float = PROBE_TIMEOUT_S) -> p.ProbeResult:
-    setpriv = shutil.which("setpriv")
-    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     secrets = [s for s in (camera.password,) if s]
     started = time.monotonic()
-    result: Any = None
-    with anyio.move_on_after(timeout_s + 5):
-        try:
-            result = await anyio.run_process(
-                [*prefix, *argv(ffprobe, camera, timeout_s / 2)],
-                check=False,
-                env=child_environment(None),
-            )
-        except OSError as exc:
-            raise ProbeFailed(f"ffprobe could not be run: {exc.strerror or exc}") from None
+    try:
+        result = await run_once(argv(ffprobe, camera, timeout_s / 2), timeout_s + 5)
+    except OSError as exc:
+        raise ProbeFailed(f"ffprobe could not be run: {exc.strerror or exc}") from None
     if result is None:
         raise ProbeFailed(f"the camera did not answer within {timeout_s:g} s")
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        lines = [ln for ln in result.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"ffprobe exited with code {result.returncode}"
-        raise ProbeFailed(redact(reason, secrets)[:300])
+        raise ProbeFailed(last_words(result, "ffprobe", secrets))
     return parse(camera.id, result.stdout, seconds)

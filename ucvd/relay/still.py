@@ -12,7 +12,6 @@ at all.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 import anyio
 
 from ucvd.domain.model import Camera, Target
-from ucvd.domain.urls import redact, with_credentials
+from ucvd.domain.urls import with_credentials
 from ucvd.relay.ffmpeg.argv import publish_url
-from ucvd.relay.ffmpeg.process import child_environment
+from ucvd.relay.ffmpeg.process import last_words, run_once
 
 TIMEOUT_S = 10.0  # per attempt: connect, read up to a keyframe, encode one frame
 CACHE_S = 5.0
@@ -76,22 +75,14 @@ def still_argv(ffmpeg: str, url: str, *, tcp: bool, timeout_s: float) -> list[st
 
 
 async def take_jpeg(argv: Sequence[str], secrets: Sequence[str], timeout_s: float) -> bytes:
-    setpriv = shutil.which("setpriv")
-    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-    result = None
-    with anyio.move_on_after(timeout_s + 2):
-        try:
-            result = await anyio.run_process(
-                [*prefix, *argv], check=False, env=child_environment(None)
-            )
-        except OSError as exc:
-            raise NoPicture(f"FFmpeg could not be run: {exc.strerror or exc}") from None
+    try:
+        result = await run_once(argv, timeout_s + 2)
+    except OSError as exc:
+        raise NoPicture(f"FFmpeg could not be run: {exc.strerror or exc}") from None
     if result is None:
         raise NoPicture(f"no frame within {timeout_s + 2:g} s")
     if result.returncode != 0 or not result.stdout.startswith(b"\xff\xd8"):
-        lines = [ln for ln in result.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"FFmpeg exited with code {result.returncode}"
-        raise NoPicture(redact(reason, secrets)[:300])
+        raise NoPicture(last_words(result, "FFmpeg", secrets))
     return bytes(result.stdout)
 
 

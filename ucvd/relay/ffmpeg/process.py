@@ -18,6 +18,7 @@ import itertools
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -56,6 +57,29 @@ def child_environment(tag: str | None) -> dict[str, str]:
     if tag:
         env[TAG_VARIABLE] = tag
     return env
+
+
+async def run_once(
+    argv: Sequence[str], deadline_s: float
+) -> subprocess.CompletedProcess[bytes] | None:
+    """A short-lived FFmpeg or ffprobe (a probe, a picture) run to its end: under setpriv's
+    parent-death signal so it never outlives the daemon, in the children's environment, its
+    output collected. None if it ran past `deadline_s` (it is killed); OSError if it could
+    not start."""
+    setpriv = shutil.which("setpriv")
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    with anyio.move_on_after(deadline_s):
+        return await anyio.run_process([*prefix, *argv], check=False, env=child_environment(None))
+    return None
+
+
+def last_words(
+    result: subprocess.CompletedProcess[bytes], program: str, secrets: Sequence[str]
+) -> str:
+    """Why a run failed, for people: its last line on stderr, redacted, at most 300 characters."""
+    lines = [ln for ln in result.stderr.decode(errors="replace").splitlines() if ln.strip()]
+    reason = lines[-1] if lines else f"{program} exited with code {result.returncode}"
+    return redact(reason, secrets)[:300]
 
 
 class FFmpegProcess:
