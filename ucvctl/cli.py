@@ -148,7 +148,11 @@ def _target_parsers(parser: argparse.ArgumentParser) -> None:
     for verb in ("add", "update"):
         c = sub.add_parser(verb, help=f"{verb} a MediaMTX target")
         c.add_argument("name")
-        c.add_argument("--url", required=verb == "add", help="rtsp://host:port")
+        c.add_argument(
+            "--url",
+            required=verb == "add",
+            help="rtsp://host:8554, rtsps://host:8322 or srt://host:8890",
+        )
         c.add_argument("--api-url", help="http://host:9997 (MediaMTX Control API)")
         c.add_argument("--no-api", action="store_true", help="do not use the API")
         c.add_argument("--username", help="publish user")
@@ -168,6 +172,20 @@ def _target_parsers(parser: argparse.ArgumentParser) -> None:
         )  # fmt: skip
         if verb == "update":
             player.add_argument("--no-player-url", action="store_true", help="no player URL")
+        c.add_argument(
+            "--ca-file", metavar="PEM",
+            help="rtsps: trust this CA (a path ucvd can read; '' for the system's CAs)",
+        )  # fmt: skip
+        c.add_argument(
+            "--fingerprint", metavar="SHA256",
+            help="rtsps: trust exactly this certificate, for a self-signed server ('' for none)",
+        )  # fmt: skip
+        c.add_argument(
+            "--srt-passphrase-stdin", action="store_true",
+            help="srt: read the SRT passphrase (the line after the passwords)",
+        )  # fmt: skip
+        if verb == "update":
+            c.add_argument("--no-srt-passphrase", action="store_true", help="srt: no passphrase")
         if verb == "add":
             c.add_argument("--activate", action="store_true", help="make it the active target")
     sub.add_parser("list", help="all targets (* marks the active one)")
@@ -597,18 +615,20 @@ def _camera_update(a: argparse.Namespace, current: CameraOptions | None) -> p.Ca
     )
 
 
-def _target_passwords(a: argparse.Namespace) -> tuple[str | None, str | None]:
-    """The publish password, then the API password (the line after it on stdin)."""
+def _target_passwords(a: argparse.Namespace) -> tuple[str | None, str | None, str | None]:
+    """The publish password, then the API password, then the SRT passphrase, a line each
+    on stdin in that order."""
     stdin = _Stdin()
     password = _password(a, "password_stdin", a.username, stdin)
     api_password = None
     if a.api_password_stdin:
         api_password = stdin.read(f"API password for {a.api_username or a.username}")
-    return password, api_password
+    passphrase = stdin.read("SRT passphrase") if a.srt_passphrase_stdin else None
+    return password, api_password, passphrase
 
 
 def _target_add(a: argparse.Namespace) -> p.TargetAdd:
-    password, api_password = _target_passwords(a)
+    password, api_password, passphrase = _target_passwords(a)
     defaults = p.TargetAdd(name=a.name, rtsp_url=a.url)
     return p.TargetAdd(
         name=a.name,
@@ -623,12 +643,20 @@ def _target_add(a: argparse.Namespace) -> p.TargetAdd:
         reconnect_delay=_or(a.reconnect_delay, defaults.reconnect_delay),
         path_template=_or(a.path_template, defaults.path_template),
         player_url=a.player_url or None,
+        tls_ca_file=a.ca_file or None,
+        tls_fingerprint=a.fingerprint or None,
+        srt_passphrase=passphrase,
         activate=a.activate,
     )
 
 
+def _cleared(value: str | None) -> str | msgspec.UnsetType | None:
+    """An optional setting's flag: absent changes nothing, '' clears it."""
+    return None if value == "" else _given(value)
+
+
 def _target_update(a: argparse.Namespace) -> p.TargetUpdate:
-    password, api_password = _target_passwords(a)
+    password, api_password, passphrase = _target_passwords(a)
     return p.TargetUpdate(
         name=a.name,
         rtsp_url=_given(a.url),
@@ -641,7 +669,10 @@ def _target_update(a: argparse.Namespace) -> p.TargetUpdate:
         max_reconnects=_given(a.max_reconnects),
         reconnect_delay=_given(a.reconnect_delay),
         path_template=_given(a.path_template),
-        player_url=None if a.no_player_url or a.player_url == "" else _given(a.player_url),
+        player_url=None if a.no_player_url else _cleared(a.player_url),
+        tls_ca_file=_cleared(a.ca_file),
+        tls_fingerprint=_cleared(a.fingerprint),
+        srt_passphrase=None if a.no_srt_passphrase else _given(passphrase),
     )
 
 

@@ -227,8 +227,24 @@ def target_detail(t: p.TargetView) -> str:
             ("reconnect delay", f"{t.reconnect_delay:g}s, doubling"),
             ("path template", t.path_template),
             ("player url", _player_words(t)),
+            *_transport_rows(t),
         ]
     )
+
+
+def _transport_rows(t: p.TargetView) -> list[tuple[str, str]]:
+    scheme = t.rtsp_url.split(":", 1)[0].lower()
+    if scheme == "rtsps":
+        if t.tls_fingerprint:
+            trust = f"exactly the certificate with SHA-256 {t.tls_fingerprint}"
+        elif t.tls_ca_file:
+            trust = f"certificates signed by {t.tls_ca_file}, for this host name"
+        else:
+            trust = "the system's CAs, for this host name"
+        return [("tls trusts", trust)]
+    if scheme == "srt":
+        return [("srt passphrase", "set" if t.has_srt_passphrase else "not set (unencrypted)")]
+    return []
 
 
 def _player_words(t: p.TargetView) -> str:

@@ -45,7 +45,7 @@ def _keys(struct: type[msgspec.Struct], secrets: tuple[str, ...]) -> tuple[str, 
     return plain + tuple(s + ref for s in secrets for ref in REFS)
 
 
-TARGET_SECRETS = ("password", "api_password")
+TARGET_SECRETS = ("password", "api_password", "srt_passphrase")
 CAMERA_SECRETS = ("password",)
 TARGET_KEYS = _keys(p.SiteTarget, TARGET_SECRETS)
 CAMERA_KEYS = _keys(p.SiteCamera, CAMERA_SECRETS)
@@ -283,6 +283,13 @@ def _target_lines(t: p.TargetView, secrets_dir: str) -> list[str]:
         f"reconnect_delay = {_value(t.reconnect_delay)}",
         f"path_template = {_quote(t.path_template)}",
         *([f"player_url = {_quote(t.player_url)}"] if t.player_url is not None else []),
+        *([f"tls_ca_file = {_quote(t.tls_ca_file)}"] if t.tls_ca_file is not None else []),
+        *([f"tls_fingerprint = {_quote(t.tls_fingerprint)}"] if t.tls_fingerprint else []),
+        *(
+            [f"srt_passphrase_file = {_quote(f'{secrets_dir}/target-{t.name}.srt_passphrase')}"]
+            if t.has_srt_passphrase
+            else []
+        ),
     ]
 
 

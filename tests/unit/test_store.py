@@ -274,7 +274,9 @@ def test_a_target_player_url_round_trips(db: Store) -> None:
     assert db.snapshot().targets[0] == shown
 
 
-def test_a_version_3_database_gains_the_player_url(tmp_path: Path) -> None:
+def test_a_version_3_database_gains_the_player_url_and_transport_settings(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "ucvd.db"
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrations.migrate(conn, upto=3) == 3
@@ -285,11 +287,18 @@ def test_a_version_3_database_gains_the_player_url(tmp_path: Path) -> None:
     )
     conn.close()
     db = Store(path)
-    assert queries.schema_version(db) == migrations.LATEST == 5
+    assert queries.schema_version(db) == migrations.LATEST >= 6
     snap = db.snapshot()
     old = Target(name="central", rtsp_url="rtsp://mtx:8554", api_url="http://mtx:9997",
                  username="pub", password="pw")  # fmt: skip
     assert snap.targets == [old] and snap.active_target == "central"
     db.update_target(msgspec.structs.replace(old, player_url="http://mtx:8889/"))
+    srt = Target(name="srt", rtsp_url="srt://mtx:8890", srt_passphrase="0123456789ab")
+    tls = Target(name="tls", rtsp_url="rtsps://mtx:8322", tls_fingerprint="ab" * 32,
+                 tls_ca_file="/etc/ucvd/ca.pem")  # fmt: skip
+    db.add_target(srt, active=False)
+    db.add_target(tls, active=False)
     db.close()
-    assert Store(path).snapshot().targets[0].player_url == "http://mtx:8889/"
+    reopened = {t.name: t for t in Store(path).snapshot().targets}
+    assert reopened["central"].player_url == "http://mtx:8889/"
+    assert reopened["srt"] == srt and reopened["tls"] == tls

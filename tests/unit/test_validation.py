@@ -148,6 +148,16 @@ def test_a_target_player_url_is_a_base_ending_in_a_slash() -> None:
     assert valid.target(_target(player_url="")).player_url is None  # empty: none
 
 
+def test_transport_settings_are_kept_in_one_form() -> None:
+    pinned = valid.target(
+        _target(rtsp_url="rtsps://mtx:8322", tls_fingerprint="SHA256:" + ":".join(["AB"] * 32))
+    )
+    assert pinned.tls_fingerprint == "ab" * 32
+    srt = valid.target(_target(rtsp_url="srt://u:p@mtx:8890", srt_passphrase="x" * 10))
+    assert (srt.rtsp_url, srt.username, srt.password) == ("srt://mtx:8890", "u", "p")
+    assert srt.srt_passphrase == "x" * 10
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -161,6 +171,25 @@ def test_a_target_player_url_is_a_base_ending_in_a_slash() -> None:
         ({"player_url": "http://viewer:pw@mtx:8889/"}, "player URL must not contain credentials"),
         ({"player_url": "rtsp://mtx:8554"}, "player URL must start with http:// or https://"),
         ({"player_url": "javascript:alert(1)"}, "player URL must start with http://"),
+        ({"tls_fingerprint": "ab" * 32}, "applies only to an rtsps:// target"),
+        ({"tls_ca_file": "/etc/ca.pem"}, "applies only to an rtsps:// target"),
+        ({"srt_passphrase": "0123456789"}, "SRT passphrase applies only to an srt://"),
+        ({"rtsp_url": "rtsps://mtx:8322", "tls_fingerprint": "ab" * 31}, "64 hex digits"),
+        ({"rtsp_url": "rtsps://mtx:8322", "tls_fingerprint": "zz" * 32}, "64 hex digits"),
+        ({"rtsp_url": "rtsps://mtx:8322", "tls_ca_file": "ca.pem"}, "must be an absolute path"),
+        (
+            {
+                "rtsp_url": "rtsps://mtx:8322",
+                "tls_ca_file": "/ca.pem",
+                "tls_fingerprint": "ab" * 32,
+            },
+            "not both",
+        ),
+        ({"rtsp_url": "srt://mtx:8890", "srt_passphrase": "short"}, "10 to 79 characters"),
+        ({"rtsp_url": "srt://mtx:8890", "srt_passphrase": "x" * 80}, "10 to 79 characters"),
+        ({"rtsp_url": "srt://mtx:8890/cams"}, "takes no path or query"),
+        ({"rtsp_url": "srt://mtx:8890?streamid=x"}, "takes no path or query"),
+        ({"rtsp_url": "srt://mtx"}, "needs its port"),
     ],
 )
 def test_a_bad_target_is_refused(changes: dict[str, object], message: str) -> None:

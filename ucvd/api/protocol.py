@@ -79,6 +79,9 @@ class SiteTarget(_Params):
     path_template: Name = DEFAULT_PATH_TEMPLATE
     # MediaMTX's web player (http://host:8889/), shown as a link; never read by the relay.
     player_url: Text | None = None
+    tls_ca_file: Text | None = None  # rtsps://: a PEM file of the CA(s) to trust
+    tls_fingerprint: Name | None = None  # rtsps://: SHA-256 of the server's certificate
+    srt_passphrase: Secret | None = None  # srt://: SRT encryption passphrase
 
 
 class TargetAdd(SiteTarget, kw_only=True):
@@ -105,6 +108,9 @@ class TargetUpdate(_Params):
     )
     path_template: Name | msgspec.UnsetType = msgspec.UNSET
     player_url: Text | msgspec.UnsetType | None = msgspec.UNSET
+    tls_ca_file: Text | msgspec.UnsetType | None = msgspec.UNSET
+    tls_fingerprint: Name | msgspec.UnsetType | None = msgspec.UNSET
+    srt_passphrase: Secret | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PublishStart(_Params):
@@ -224,6 +230,9 @@ class TargetView(_Result):
     path_template: str
     active: bool
     player_url: str | None = None  # ends in "/": a camera's page is this + its path + "/"
+    tls_ca_file: str | None = None
+    tls_fingerprint: str | None = None  # lower-case hex, no colons
+    has_srt_passphrase: bool = False
 
 
 class TargetList(_Result):

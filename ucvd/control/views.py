@@ -57,6 +57,9 @@ def target_view(target: Target, *, active: bool) -> p.TargetView:
         path_template=target.path_template,
         active=active,
         player_url=target.player_url,
+        tls_ca_file=target.tls_ca_file,
+        tls_fingerprint=target.tls_fingerprint,
+        has_srt_passphrase=target.srt_passphrase is not None,
     )
 
 

@@ -77,6 +77,14 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     # MediaMTX's own web player, e.g. http://mediamtx.example:8889/ (a camera's page is
     # this + its path + "/"). Only shown to people: FFmpeg and the API never read it.
     player_url: str | None = None
+    # rtsps:// targets: how the server's certificate is checked (relay/tlslink.py). With
+    # neither, the system's CAs and the host name; with a CA file, that CA and the host
+    # name; with a fingerprint, exactly that certificate (SHA-256 of its DER form, lower-case
+    # hex), the way to trust a self-signed server.
+    tls_ca_file: str | None = None
+    tls_fingerprint: str | None = None
+    # srt:// targets: SRT's own encryption passphrase (MediaMTX's srtPublishPassphrase).
+    srt_passphrase: str | None = None
 
     @property
     def uses_api(self) -> bool:
@@ -97,5 +105,5 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
 
 def secrets_of(camera: Camera, target: Target) -> tuple[str, ...]:
     """Every secret that could appear in this publication's FFmpeg output."""
-    values = (camera.password, target.password, target.api_password)
+    values = (camera.password, target.password, target.api_password, target.srt_passphrase)
     return tuple(v for v in values if v)

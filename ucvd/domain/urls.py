@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 MAX_URL_LENGTH = 2048
 STREAM_SCHEMES = ("rtsp", "rtsps")
+# Where ucvd publishes: MediaMTX's RTSP server, its RTSPS one, or its SRT one.
+TARGET_SCHEMES = ("rtsp", "rtsps", "srt")
 API_SCHEMES = ("http", "https")
 REDACTED = "***"
 
@@ -80,12 +82,14 @@ def _split(url: str, what: str, schemes: tuple[str, ...]) -> urllib.parse.SplitR
     return parts
 
 
-def split_credentials(url: str, what: str = "stream URL") -> tuple[str, str | None, str | None]:
-    """Validate a camera or target RTSP URL and take any `user:pass@` out of it.
+def split_credentials(
+    url: str, what: str = "stream URL", schemes: tuple[str, ...] = STREAM_SCHEMES
+) -> tuple[str, str | None, str | None]:
+    """Validate a camera or target URL and take any `user:pass@` out of it.
 
     Returns (url without credentials, username, password); credentials are percent-decoded.
     """
-    parts = _split(url, what, STREAM_SCHEMES)
+    parts = _split(url, what, schemes)
     user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     hostport = parts.netloc.rsplit("@", 1)[-1]
@@ -163,6 +167,35 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         text = text.replace(form, REDACTED)
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
+
+
+def scheme_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).scheme.lower()
+
+
+def check_srt_base(url: str) -> None:
+    """An srt:// target is a server's address only: ucvd writes the stream id (path,
+    action, credentials) into the query itself, so a path or a query here would be lost
+    or would fight it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.path not in ("", "/") or parts.query:
+        raise InvalidURL(
+            "target URL srt://HOST:PORT takes no path or query: ucvd sets the stream id "
+            "(publish:PATH) itself"
+        )
+    if parts.port is None:
+        raise InvalidURL("target URL srt://HOST:PORT needs its port (MediaMTX's is 8890)")
+
+
+def fingerprint(text: str) -> str:
+    """A certificate's SHA-256 fingerprint as lower-case hex without separators; accepts
+    the forms `openssl x509 -fingerprint -sha256` and MediaMTX's documentation print."""
+    digits = text.strip().lower().removeprefix("sha256:").replace(":", "")
+    if len(digits) != 64 or any(ch not in "0123456789abcdef" for ch in digits):
+        raise InvalidURL(
+            "TLS fingerprint must be the certificate's SHA-256: 64 hex digits, colons allowed"
+        )
+    return digits
 
 
 def validate_path_name(name: str) -> str:

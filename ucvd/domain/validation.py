@@ -19,8 +19,13 @@ import msgspec
 from ucvd.domain.model import Camera, CameraOptions, InvalidName, Target, slug
 from ucvd.domain.refusals import Invalid
 from ucvd.domain.urls import (
+    STREAM_SCHEMES,
+    TARGET_SCHEMES,
     InvalidURL,
+    check_srt_base,
+    fingerprint,
     publish_path,
+    scheme_of,
     split_credentials,
     validate_api_url,
     validate_player_url,
@@ -68,11 +73,15 @@ def plain_text(value: str, what: str) -> str:
 
 
 def credentials(
-    url: str, username: str | None, password: str | None, what: str
+    url: str,
+    username: str | None,
+    password: str | None,
+    what: str,
+    schemes: tuple[str, ...] = STREAM_SCHEMES,
 ) -> tuple[str, str | None, str | None]:
     """Credentials may come in the URL or apart, not both; the URL is returned without."""
     with _invalid():
-        clean, url_user, url_password = split_credentials(url, what)
+        clean, url_user, url_password = split_credentials(url, what, schemes)
     if url_user is not None and (username is not None or password is not None):
         raise Invalid(f"{what} carries credentials and they were also given apart; use one")
     if url_user is not None:
@@ -109,12 +118,33 @@ def camera(
 def target(target: Target) -> Target:
     """The target with its credentials out of its URL, once every field passed."""
     rtsp_url, username, password = credentials(
-        target.rtsp_url, target.username, target.password, "target URL"
+        target.rtsp_url, target.username, target.password, "target URL", TARGET_SCHEMES
     )
+    scheme = scheme_of(rtsp_url)
     with _invalid():
         api_url = validate_api_url(target.api_url) if target.api_url else None
         player_url = validate_player_url(target.player_url) if target.player_url else None
         publish_path(target.path_template, "camera-id")
+        if scheme == "srt":
+            check_srt_base(rtsp_url)
+        pin = fingerprint(target.tls_fingerprint) if target.tls_fingerprint else None
+    ca_file = target.tls_ca_file or None
+    if (ca_file or pin) and scheme != "rtsps":
+        raise Invalid("a TLS CA file or fingerprint applies only to an rtsps:// target")
+    if ca_file and pin:
+        raise Invalid(
+            "give a TLS CA file or a fingerprint, not both: a pinned certificate is trusted "
+            "whoever signed it"
+        )
+    if ca_file is not None and not ca_file.startswith("/"):
+        raise Invalid("TLS CA file must be an absolute path (ucvd reads it, not ucvctl)")
+    if ca_file is not None:
+        plain_text(ca_file, "TLS CA file")
+    passphrase = target.srt_passphrase
+    if passphrase is not None and scheme != "srt":
+        raise Invalid("an SRT passphrase applies only to an srt:// target")
+    if passphrase is not None and not 10 <= len(passphrase) <= 79:
+        raise Invalid("SRT passphrase must be 10 to 79 characters long (SRT's own rule)")
     if target.api_username is not None:
         plain_text(target.api_username, "API username")
     if target.api_password is not None and target.api_username is None:
@@ -126,4 +156,6 @@ def target(target: Target) -> Target:
         password=password,
         api_url=api_url,
         player_url=player_url,
+        tls_ca_file=ca_file,
+        tls_fingerprint=pin,
     )

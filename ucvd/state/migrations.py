@@ -97,6 +97,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE targets ADD COLUMN player_url TEXT;
     """,
+    # 6: how an rtsps:// target's certificate is checked; an srt:// target's passphrase.
+    """
+    ALTER TABLE targets ADD COLUMN tls_ca_file TEXT;
+    ALTER TABLE targets ADD COLUMN tls_fingerprint TEXT;
+    ALTER TABLE targets ADD COLUMN srt_passphrase TEXT;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -104,6 +104,9 @@ class TargetRow(Base):
     reconnect_delay: Mapped[float] = mapped_column(Float)
     path_template: Mapped[str] = mapped_column(String)
     player_url: Mapped[str | None] = mapped_column(String)
+    tls_ca_file: Mapped[str | None] = mapped_column(String)
+    tls_fingerprint: Mapped[str | None] = mapped_column(String)
+    srt_passphrase: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -223,6 +226,9 @@ def _target(row: TargetRow) -> Target:
         reconnect_delay=row.reconnect_delay,
         path_template=row.path_template,
         player_url=row.player_url,
+        tls_ca_file=row.tls_ca_file,
+        tls_fingerprint=row.tls_fingerprint,
+        srt_passphrase=row.srt_passphrase,
     )
 
 
