@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -72,6 +72,16 @@ def base_config(
     }
 
 
+class TlsFiles(Protocol):
+    """A server's certificate and key (tests.harness.tls.CertPair)."""
+
+    @property
+    def cert(self) -> Path: ...
+
+    @property
+    def key(self) -> Path: ...
+
+
 def _perm(*actions: str) -> list[dict[str, str]]:
     return [{"action": a} for a in actions]
 
@@ -92,6 +102,7 @@ class MediaMTXServer:
     rtsp_port: int = 0
     api_port: int = 0
     host: str = LOOPBACK  # where clients reach it (another address inside a namespace)
+    scheme: str = "rtsp"  # "rtsps" when its RTSP port is the RTSPS one (encryption: strict)
     prefix: Sequence[str] = ()  # runs it through a wrapper, e.g. `ip netns exec NS`
     proc: Proc | None = None
     config: dict[str, Any] = field(default_factory=dict)
@@ -168,7 +179,7 @@ class MediaMTXServer:
 
     def rtsp_url(self, path: str, credentials: Credentials | None = None) -> str:
         userinfo = credentials.userinfo() if credentials else ""
-        return f"rtsp://{userinfo}{self.host}:{self.rtsp_port}/{path}"
+        return f"{self.scheme}://{userinfo}{self.host}:{self.rtsp_port}/{path}"
 
     @property
     def api_url(self) -> str:
@@ -209,12 +220,14 @@ def central(
     paths: Mapping[str, Any] | None = None,
     anonymous_read: bool = False,
     log_level: str = "info",
+    tls: TlsFiles | None = None,
 ) -> Central:
     """A central server: internal auth with a publish user, an API user and a read user;
     every path allowed through `all_others` unless `paths` says otherwise.
 
     `settings` overrides top-level keys (e.g. `readTimeout`), `path_defaults` overrides
-    `pathDefaults` keys (e.g. `overridePublisher`).
+    `pathDefaults` keys (e.g. `overridePublisher`). With `tls`, RTSP is RTSPS only
+    (`rtspEncryption: strict`) on the server's RTSP port, with that certificate.
     """
     publisher = Credentials.generate("ucvd-publisher")
     api_user = Credentials.generate("ucvd-api")
@@ -231,6 +244,14 @@ def central(
         config = base_config(
             rtsp_port=rtsp_port, api_port=api_port, log_level=log_level, users=users
         )
+        if tls is not None:
+            config.update({
+                "rtspEncryption": "strict",
+                "rtspsAddress": f"{LOOPBACK}:{rtsp_port}",
+                "rtspAddress": f"{LOOPBACK}:{free_port()}",  # not opened under strict
+                "rtspServerCert": str(tls.cert),
+                "rtspServerKey": str(tls.key),
+            })  # fmt: skip
         config.update(settings or {})
         config["pathDefaults"].update(path_defaults or {})
         config["paths"] = dict(paths) if paths is not None else {"all_others": {}}
@@ -243,6 +264,7 @@ def central(
         name=name,
         build_config=build,
         api_credentials=api_user,
+        scheme="rtsps" if tls is not None else "rtsp",
     )
     return Central(server=server, publisher=publisher, api_user=api_user, reader=reader)
 

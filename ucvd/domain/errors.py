@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     MEDIAMTX_UNREACHABLE = "mediamtx_unreachable"  # central server (or the link to it) down
     MEDIAMTX_CLOSED = "mediamtx_closed"  # it answers, but closed our publishing session
     MEDIAMTX_REJECTED = "mediamtx_rejected"  # ANNOUNCE/RECORD refused: credentials, path, busy
+    CERTIFICATE_REJECTED = "certificate_rejected"  # an rtsps:// target's certificate failed
     STREAM_STALLED = "stream_stalled"  # no progress within the start or stall timeout
     PROCESS_CRASHED = "process_crashed"  # FFmpeg ended for no reason we can name
     CODEC_UNSUPPORTED = "codec_unsupported"  # the stream cannot be copied to RTSP

@@ -46,6 +46,13 @@ _HINTS: dict[ErrorKind, str] = {
         "be prepared (`ucvctl target check NAME`); a path busy with another publisher is "
         "refused too."
     ),
+    ErrorKind.CERTIFICATE_REJECTED: (
+        "The server at the target's address did not show the certificate this target "
+        "trusts, so nothing was sent to it: compare `ucvctl target show NAME` (its CA file "
+        "or pinned fingerprint) with the server's certificate, which may have been renewed "
+        "(`ucvctl target update NAME --fingerprint SHA256`), or look for a machine in "
+        "between."
+    ),
     ErrorKind.STREAM_STALLED: (
         "No new video reached MediaMTX in time although it answers: the camera may have "
         "frozen, or a link may be too slow for its bitrate; `ucvctl logs ID` shows FFmpeg's "

@@ -21,7 +21,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,6 +64,7 @@ from ucvd.relay.status import (
     StatusChanged,
     SupervisorSettings,
 )
+from ucvd.relay.tlslink import LinkRefused, TlsLink, needs_link, open_link
 from ucvd.relay.uplink import Uplink
 from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, check_every, judge
 
@@ -121,6 +122,7 @@ class _Attempt:
     scope: anyio.CancelScope
     done: anyio.Event = field(default_factory=anyio.Event)
     proc: RelayProcess | None = None
+    link: TlsLink | None = None  # the verified TLS leg of an rtsps:// target
 
 
 def host_port(target: Target) -> tuple[str, int]:
@@ -414,23 +416,41 @@ class Supervisor:
                 return
             # Someone else publishes there now: their readiness must not count as ours.
             foreign = before.source_id if before is not None and before.ready else None
-        argv = relay_argv(self.ffmpeg, self.camera, self.target, self.settings.relay)
         watch = ProgressWatch(time.monotonic())
         api = _ApiView(foreign=foreign)
         try:
-            async with self._starter(
-                argv,
-                secrets=self._secrets,
-                on_progress=lambda block: watch.progress(block, time.monotonic()),
-                lines=self.lines,
-                tag=self.tag,
-            ) as proc:
+            async with AsyncExitStack() as stack:
+                if needs_link(self.target):
+                    attempt.link = await stack.enter_async_context(
+                        open_link(self.target, self.settings.relay.output_timeout_s)
+                    )
+                argv = relay_argv(
+                    self.ffmpeg,
+                    self.camera,
+                    self.target,
+                    self.settings.relay,
+                    via_port=attempt.link.port if attempt.link else None,
+                )
+                proc = await stack.enter_async_context(
+                    self._starter(
+                        argv,
+                        secrets=self._secrets,
+                        on_progress=lambda block: watch.progress(block, time.monotonic()),
+                        lines=self.lines,
+                        tag=self.tag,
+                    )
+                )
                 attempt.proc = proc
                 async with anyio.create_task_group() as tg:
+                    if attempt.link is not None:
+                        tg.start_soon(attempt.link.serve)
                     tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
                     if self.paths is not None:
                         tg.start_soon(self._poll_api, self.paths, api)
                     await self._watch_health(attempt, watch, api)
+        except LinkRefused as exc:
+            # FFmpeg was not started: the camera was not asked, the target was sent nothing.
+            await self._fail_checked(attempt, exc.fault, running=False)
         except SpawnError as exc:
             self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
 
@@ -439,15 +459,30 @@ class Supervisor:
     ) -> None:
         code = await proc.finished()
         if not proc.stop_requested:
-            fault = classify(
-                [line.text for line in proc.own_lines],  # this process's lines only
-                camera=self._camera_ep,
-                target=self._target_ep,
-                returncode=code,
-                secrets=self._secrets,
+            link = attempt.link
+            fault = (link.fault if link is not None else None) or self._as_target(
+                classify(
+                    [line.text for line in proc.own_lines],  # this process's lines only
+                    camera=self._camera_ep,
+                    target=self._ffmpeg_target_ep(attempt),
+                    returncode=code,
+                    secrets=self._secrets,
+                ),
+                attempt,
             )
             await self._fail_checked(attempt, fault, running=False)
         scope.cancel()
+
+    def _ffmpeg_target_ep(self, attempt: _Attempt) -> Endpoint:
+        """The target as FFmpeg names it in its lines: the link's port when there is one."""
+        return Endpoint("127.0.0.1", attempt.link.port) if attempt.link else self._target_ep
+
+    def _as_target(self, fault: Fault, attempt: _Attempt) -> Fault:
+        """FFmpeg only knows the link's loopback port; operators know the target."""
+        if attempt.link is None:
+            return fault
+        via = str(self._ffmpeg_target_ep(attempt))
+        return Fault(fault.kind, fault.message.replace(via, str(self._target_ep)))
 
     async def _poll_api(self, paths: PathWatch, api: _ApiView) -> None:
         """Keep `api` fresh: often until confirmed, then once per metrics period. Apart from

@@ -41,10 +41,16 @@ DEFAULT_SETTINGS = RelaySettings()
 
 
 def relay_argv(
-    ffmpeg: str, camera: Camera, target: Target, settings: RelaySettings = DEFAULT_SETTINGS
+    ffmpeg: str,
+    camera: Camera,
+    target: Target,
+    settings: RelaySettings = DEFAULT_SETTINGS,
+    *,
+    via_port: int | None = None,
 ) -> list[str]:
     """argv for `ffmpeg` relaying `camera` to its path on `target`. Contains credentials:
-    never log it unredacted.
+    never log it unredacted. With `via_port`, FFmpeg publishes in plain RTSP to that
+    loopback port, ucvd's verified TLS link to an rtsps:// target (relay/tlslink.py).
 
     Why the passwords sit in argv: FFmpeg 5.1's RTSP demuxer and muxer take credentials
     only in the URL, and the URL only from the command line. A process's argv is readable
@@ -95,12 +101,13 @@ def relay_argv(
         "-rtsp_transport", "tcp",
         "-timeout", _us(settings.output_timeout_s),
         "-muxdelay", str(settings.muxdelay_s),
-        publish_url(camera, target),
+        publish_url(camera, target, via_port),
     ]  # fmt: skip
     return argv
 
 
-def publish_url(camera: Camera, target: Target) -> str:
+def publish_url(camera: Camera, target: Target, via_port: int | None = None) -> str:
     """Where the camera is published, with the target's credentials merged in."""
     path = publish_path(target.path_template, camera.id)
-    return with_credentials(join_path(target.rtsp_url, path), target.username, target.password)
+    base = target.rtsp_url if via_port is None else f"rtsp://127.0.0.1:{via_port}"
+    return with_credentials(join_path(base, path), target.username, target.password)
