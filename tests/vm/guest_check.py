@@ -81,6 +81,7 @@ PHASE1 = (
     "security_exposure",
     "web_metrics",
     "web_dashboard",
+    "rtsps_verified",
 )
 PHASE2 = (
     "reboot_resumes",
@@ -926,6 +927,56 @@ class Checks:
             raise CheckFailed(f"the page names no /assets/: {page[:300]!r}")
         return assets
 
+    def _rtsps_target(self, name: str, fingerprint: str) -> None:
+        s, c = self.env.secrets, self.env.central
+        self.env.ucvctl(
+            "target", "add", name,
+            "--url", f"rtsps://127.0.0.1:{c['rtsps_port']}", "--fingerprint", fingerprint,
+            "--api-url", f"http://127.0.0.1:{c['api_port']}",
+            "--username", s["publish"]["user"], "--password-stdin",
+            "--api-username", s["api"]["user"], "--api-password-stdin",
+            stdin=f"{s['publish']['password']}\n{s['api']['password']}\n",
+        )  # fmt: skip
+
+    def _publishers(self, sessions: str) -> list[str]:
+        """The paths published through the central's RTSP (`rtspsessions`) or RTSPS
+        (`rtspssessions`) server."""
+        listed = self.env.api_get(self.env.central["api_port"], f"/v3/{sessions}/list", True)
+        items = (listed or {}).get("items") or []
+        return [i.get("path", "") for i in items if i.get("state") == "publish"]
+
+    def rtsps_verified(self) -> str:
+        """RTSPS to the centre inside the hardened unit: ucvd's TLS link (it reads
+        /proc/self/net/tcp under ProcSubset=pid to serve only its own FFmpeg) publishes to
+        a pinned certificate, refuses another one with certificate_rejected, and the
+        camera goes back to plain RTSP afterwards."""
+        c = self.env.central
+        self._rtsps_target("tls-wrong", c["wrong_fingerprint"])
+        self.env.ucvctl("target", "activate", "tls-wrong")
+
+        def rejected() -> dict[str, Any] | None:
+            error = self.env.status().get("last_error") or {}
+            return error if error.get("kind") == "certificate_rejected" else None
+
+        error = wait_until(rejected, timeout=SLOW, what="certificate_rejected for the wrong pin")
+        if "not the pinned" not in error.get("message", ""):
+            raise CheckFailed(f"unexpected refusal: {error}")
+        if PUBLISH_PATH in self._publishers("rtspssessions"):
+            raise CheckFailed("published over RTSPS to a certificate that was not pinned")
+        self._rtsps_target("tls", c["fingerprint"])
+        self.env.ucvctl("target", "activate", "tls")
+        wait_until(lambda: PUBLISH_PATH in self._publishers("rtspssessions"), timeout=SLOW,
+                   what=f"{PUBLISH_PATH} published over RTSPS")  # fmt: skip
+        status = self.env.wait_publishing()
+        self.env.ucvctl("target", "activate", "central")
+        wait_until(lambda: PUBLISH_PATH in self._publishers("rtspsessions"), timeout=SLOW,
+                   what=f"{PUBLISH_PATH} published over plain RTSP again")  # fmt: skip
+        self.env.wait_publishing()
+        return (
+            f"wrong pin refused: {error['message'][:90]}...; pinned: publishing over RTSPS "
+            f"(target {status.get('target')}); back on plain RTSP"
+        )
+
     def web_dashboard(self) -> str:
         """The installed dashboard: its page and assets from /usr/share/ucvd/web under a
         strict CSP; a login with a token the operator made with `ucvctl token create`; the
@@ -1108,6 +1159,7 @@ def phase1(c: Checks) -> None:
     c.run("security_exposure", c.security_exposure, i)
     c.run("web_metrics", c.web_metrics, p)
     c.run("web_dashboard", c.web_dashboard, ("web_metrics",))
+    c.run("rtsps_verified", c.rtsps_verified, p)
 
 
 def phase2(c: Checks) -> None:

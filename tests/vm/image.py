@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests import debroot
+from tests.harness import tls
 from tests.harness.mediamtx import base_config
 
 # Everything the root needs besides the package's own Depends: a kernel and an initramfs
@@ -45,6 +46,7 @@ GUEST_CONFIG = f"{SECRETS}/config.json"
 # operator's URLs, not defaults, are what ucvd follows.
 CENTRAL_RTSP_PORT = 18554
 CENTRAL_API_PORT = 19997
+CENTRAL_RTSPS_PORT = 18322  # the same server's RTSPS listener (rtspEncryption: optional)
 CAMERA_RTSP_PORT = 28554
 CAMERA_API_PORT = 29997
 CAMERA_PATH = "cam"
@@ -114,7 +116,11 @@ def guest_plan(dist: str, deb: Path, version: str) -> dict[str, Any]:
         "version": version,
         "deb": f"{PAYLOAD}/{deb.name}",
         "shipped_config": f"{PAYLOAD}/ucvd.toml",
-        "central": {"rtsp_port": CENTRAL_RTSP_PORT, "api_port": CENTRAL_API_PORT},
+        "central": {
+            "rtsp_port": CENTRAL_RTSP_PORT,
+            "api_port": CENTRAL_API_PORT,
+            "rtsps_port": CENTRAL_RTSPS_PORT,
+        },
         "camera": {"rtsp_port": CAMERA_RTSP_PORT, "api_port": CAMERA_API_PORT, "path": CAMERA_PATH},
         "secrets": {},
     }
@@ -141,6 +147,12 @@ def mediamtx_configs(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ],
     )  # fmt: skip
     central["paths"] = {"all_others": {}}
+    central.update({
+        "rtspEncryption": "optional",
+        "rtspsAddress": f"{LOOPBACK}:{CENTRAL_RTSPS_PORT}",
+        "rtspServerCert": f"{SECRETS}/central.crt",
+        "rtspServerKey": f"{SECRETS}/central.key",
+    })  # fmt: skip
     camera = base_config(
         rtsp_port=CAMERA_RTSP_PORT,
         api_port=CAMERA_API_PORT,
@@ -229,6 +241,15 @@ def _install_payload(
     private = root / SECRETS.lstrip("/")
     private.mkdir(mode=0o700, parents=True)
     private.chmod(0o700)
+    # The central's RTSPS certificate, self-signed, and its fingerprint for the checks to
+    # pin (with another one's, which must be refused).
+    pki = private / "pki"
+    server, other = tls.self_signed(pki, "central"), tls.self_signed(pki, "other")
+    shutil.move(server.cert, private / "central.crt")
+    shutil.move(server.key, private / "central.key")
+    plan["central"]["fingerprint"] = tls.CertPair(private / "central.crt", pki).fingerprint()
+    plan["central"]["wrong_fingerprint"] = other.fingerprint()
+    shutil.rmtree(pki)
     _write(private / "config.json", json.dumps(plan, indent=2), 0o600)
     for name, config in mediamtx_configs(plan).items():
         _write(private / f"{name}.yml", json.dumps(config, indent=2), 0o600)
