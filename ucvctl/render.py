@@ -324,6 +324,7 @@ def check_text(c: p.TargetCheck) -> str:
         ("target", c.name),
         ("result", "ok" if c.ok else "PROBLEMS"),
         ("rtsp reachable", yn(c.rtsp_reachable)),
+        *([("tls certificate", c.tls)] if c.tls else []),
         ("api reachable", yn(c.api_reachable)),
         ("api version", c.api_version or "-"),
         ("api auth", yn(c.api_auth_ok)),

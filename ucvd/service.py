@@ -53,6 +53,7 @@ from ucvd.domain.refusals import (
     StateChanged,
 )
 from ucvd.domain.urls import InvalidURL, publish_path
+from ucvd.relay import tlslink
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
@@ -68,6 +69,7 @@ log = structlog.get_logger(__name__)
 R = TypeVar("R")
 P = ParamSpec("P")
 _UNSET = msgspec.UNSET
+TLS_CHECK_TIMEOUT_S = 5.0
 
 
 class Service:
@@ -322,6 +324,7 @@ class Service:
         fields.pop("activate")
         fields["name"] = name
         target = valid.target(Target(**fields))
+        _trust_usable(target)
         async with self._targets_lock:
             if name in self.targets:
                 raise AlreadyExists(f"target {name!r} exists")
@@ -347,6 +350,7 @@ class Service:
             if "rtsp_url" in changes and "username" not in changes and "@" in changes["rtsp_url"]:
                 changes |= {"username": None, "password": None}
             target = valid.target(msgspec.structs.replace(old, **changes))
+            _trust_usable(target)
             if target == old:
                 return target_view(target, active=self.active == target.name)
             await self._write(Store.update_target, target)
@@ -408,9 +412,21 @@ class Service:
         target = self._target(params.name)
         problems: list[str] = []
         endpoint = Endpoint.of(target.rtsp_url)
-        rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
-        if not rtsp_ok:
-            problems.append(f"no RTSP server answers at {endpoint}")
+        tls: str | None = None
+        if tlslink.needs_link(target):
+            try:
+                await tlslink.preflight(target, TLS_CHECK_TIMEOUT_S)
+            except tlslink.LinkRefused as exc:
+                # A refused certificate came from a server that answered.
+                rtsp_ok = exc.fault.kind is ErrorKind.CERTIFICATE_REJECTED
+                tls = "refused" if rtsp_ok else None
+                problems.append(exc.fault.message)
+            else:
+                rtsp_ok, tls = True, f"trusted ({tlslink.trust_words(target)})"
+        else:
+            rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
+            if not rtsp_ok:
+                problems.append(f"no RTSP server answers at {endpoint}")
         api_ok: bool | None = None
         auth_ok: bool | None = None
         version: str | None = None
@@ -433,6 +449,7 @@ class Service:
             api_version=version,
             api_auth_ok=auth_ok,
             problems=problems,
+            tls=tls,
         )
 
     # --- publications -----------------------------------------------------------------------
@@ -737,6 +754,16 @@ def _valid_ids(names: Iterable[str]) -> list[str]:
         with contextlib.suppress(Invalid):
             ids.append(valid.camera_id(name))
     return ids
+
+
+def _trust_usable(target: Target) -> None:
+    """An rtsps:// target's CA file must be one this daemon can read and parse: said now,
+    not at the first publication."""
+    if tlslink.needs_link(target):
+        try:
+            tlslink.context_for(target)
+        except tlslink.LinkRefused as exc:
+            raise Invalid(exc.fault.message) from None
 
 
 def _site_desired(site: p.SiteConfig) -> siteplan.Desired:

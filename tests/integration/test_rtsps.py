@@ -9,6 +9,7 @@ trusted through a CA file or a pinned fingerprint; any other is refused with
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -68,12 +69,18 @@ def test_a_ca_signed_and_a_pinned_certificate_are_trusted_and_the_stream_arrives
     authority.cert.chmod(0o644)
     by_ca = make_central(tls=tls.signed(authority, tmp_path / "pki", "mtx", ("127.0.0.1",)))
     pinned_cert = tls.self_signed(tmp_path / "pki", "selfsigned")
-    pinned = make_central(tls=pinned_cert)
+    pinned = make_central(tls=pinned_cert, anonymous_read=True)  # so pictures come from it
     d = make_ucvd().start()
+    # A CA file the daemon cannot use is refused when it is given, not at the first attempt.
+    refused = add_target(d, by_ca, "by-ca", "--ca-file", str(open_dir / "missing.pem"))
+    assert refused.code != 0
+    assert f"cannot use the TLS CA file {open_dir / 'missing.pem'}" in refused.stderr
     add_target(d, by_ca, "by-ca", "--ca-file", str(authority.cert)).check()
     add_target(d, pinned, "pinned", "--fingerprint", pinned_cert.fingerprint()).check()
     shown = d.ctl("target", "show", "pinned").check().stdout
     assert pinned_cert.fingerprint().replace(":", "").lower() in shown
+    checked = d.ctl("target", "check", "pinned").check().stdout
+    assert re.search(r"tls certificate:\s+trusted \(the pinned certificate\)", checked), checked
 
     cam = cameras.add("yard")
     add_camera(d, cam, "yard").check()
@@ -86,6 +93,10 @@ def test_a_ca_signed_and_a_pinned_certificate_are_trusted_and_the_stream_arrives
                what="the stream to move to the pinned server")  # fmt: skip
     assert "H264" in served(pinned, "camera_yard")
     assert d.status("yard")["status"] == "publishing"
+    # A picture of the central path is read through a verified link as well.
+    shot = tmp_path / "yard.jpg"
+    taken = d.ctl_json("still", "yard", "-o", str(shot))
+    assert taken["source"] == "central" and shot.read_bytes()[:2] == b"\xff\xd8"
 
     code, _ = d.terminate()
     assert code == 0
@@ -130,6 +141,10 @@ def test_an_untrusted_certificate_is_refused_before_anything_is_sent(  # noqa: P
     assert where in error["message"] and expected in error["message"], error
     assert "refused before sending anything" in error["message"]
     assert "ucvctl target update NAME --fingerprint" in error["hint"]
+    check = d.ctl("--json", "target", "check", "central")
+    checked = check.json()
+    assert check.code == 1 and checked["tls"] == "refused" and not checked["ok"]
+    assert any(expected in problem for problem in checked["problems"])
     shown = d.ctl("status", "door").check().stdout
     assert "certificate_rejected" in shown
     # FFmpeg never ran, so MediaMTX saw no RTSP request.

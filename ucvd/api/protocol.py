@@ -384,6 +384,8 @@ class TargetCheck(_Result):
     api_version: str | None
     api_auth_ok: bool | None
     problems: list[str]
+    # rtsps:// targets: "trusted (what vouched for it)" or "refused"; None for others
+    tls: str | None = None
 
 
 class Session(_Result):

@@ -22,6 +22,7 @@ from ucvd.domain.model import Camera, Target
 from ucvd.domain.urls import with_credentials
 from ucvd.relay.ffmpeg.argv import publish_url
 from ucvd.relay.ffmpeg.process import last_words, run_once
+from ucvd.relay.tlslink import LinkRefused, needs_link, open_link
 
 TIMEOUT_S = 10.0  # per attempt: connect, read up to a keyframe, encode one frame
 CACHE_S = 5.0
@@ -164,11 +165,8 @@ class Stills:
             central = None
         if central is not None:
             secrets += [s for s in (central.password,) if s]
-            argv = still_argv(
-                self.ffmpeg, publish_url(camera, central), tcp=True, timeout_s=self.timeout_s
-            )
             try:
-                jpeg = await self._call(argv, secrets)
+                jpeg = await self._from_central(camera, central, secrets)
                 return Picture(jpeg=jpeg, source="central", at=self._clock())
             except NoPicture as exc:
                 problems.append(f"central path: {exc}")
@@ -182,6 +180,31 @@ class Stills:
             problems.append(f"camera: {exc}")
             raise NoPicture("; ".join(problems)) from None
         return Picture(jpeg=jpeg, source="camera", at=self._clock())
+
+    async def _from_central(self, camera: Camera, central: Target, secrets: list[str]) -> bytes:
+        """Read the central path; an rtsps:// target through a verified TLS link, as the
+        relay publishes (FFmpeg's own RTSPS would send the password unverified)."""
+        if not needs_link(central):
+            url = publish_url(camera, central)
+            return await self._call(
+                still_argv(self.ffmpeg, url, tcp=True, timeout_s=self.timeout_s), secrets
+            )
+        outcome: bytes | NoPicture = NoPicture("the TLS link ended before a picture")
+        try:
+            async with open_link(central, self.timeout_s) as link, anyio.create_task_group() as tg:
+                tg.start_soon(link.serve)
+                url = publish_url(camera, central, link.port)
+                argv = still_argv(self.ffmpeg, url, tcp=True, timeout_s=self.timeout_s)
+                try:
+                    outcome = await self._call(argv, secrets)
+                except NoPicture as exc:  # kept out of the task group: it would wrap it
+                    outcome = exc
+                tg.cancel_scope.cancel()
+        except LinkRefused as exc:
+            raise NoPicture(exc.fault.message) from None
+        if isinstance(outcome, NoPicture):
+            raise outcome
+        return outcome
 
     async def _call(self, argv: list[str], secrets: list[str]) -> bytes:
         return await self._take(argv, secrets, self.timeout_s)
