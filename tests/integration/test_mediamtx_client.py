@@ -107,7 +107,7 @@ async def test_get_path_list_and_kick(
     async with client_for(mediamtx) as client:
         assert await client.get_path("nobody_here") is None
         info = await client.get_path("page_0")
-        assert info is not None and info.ready and info.tracks[0] == "H264"
+        assert info is not None and info.online and info.tracks[0] == "H264"
         assert info.inbound_bytes > 0 and info.source_type == "rtspSession" and info.source_id
         paged = await client.list_paths(page_size=2)  # 3 paths over 2 pages
         assert sorted(p.name for p in paged) == ["page_0", "page_1", "page_2"]
@@ -153,7 +153,7 @@ async def test_one_shared_list_answers_every_publication(
         assert snap.ok
         for i in range(2):
             path = snap.path(f"shared_{i}")
-            assert path is not None and path.ready and path.tracks[0] == "H264"
+            assert path is not None and path.online and path.tracks[0] == "H264"
         assert snap.path("nobody_here") is None
         assert await watch.snapshot(max_age=5) is snap and watch.fetches == 1  # still fresh
         newer = await watch.snapshot(max_age=0)  # too old for this caller: asks again
