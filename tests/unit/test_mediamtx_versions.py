@@ -22,6 +22,7 @@ from ucvd.relay.mediamtx import (
     MediaMTXError,
     PathInfo,
     ServerInfo,
+    error_message,
 )
 from ucvd.relay.watchdog import ApiWord, Look, ready
 
@@ -238,6 +239,7 @@ async def test_missing_path_and_refusal_in_each_error_format(version: str) -> No
     # refused in this version's error format, and that refusal must read as "exists".
     refusal = exchanges(version)["POST /v3/config/paths/add/camera_idle"]
     assert refusal["status"] == 400
+    assert error_message(httpx.Response(400, json=refusal["json"])) == "path already exists"
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
