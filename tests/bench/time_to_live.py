@@ -47,7 +47,7 @@ async def measure(sup: Supervisor, client: MediaMTXClient, runs: int) -> list[fl
         print(f"run {i + 1:2d}: {times[-1]:.3f} s", flush=True)
         await sup.stop()
         with anyio.fail_after(15):  # the next run starts from a path MediaMTX has let go
-            while (info := await client.get_path(sup.path)) is not None and info.ready:
+            while (info := await client.get_path(sup.path)) is not None and info.online:
                 await anyio.sleep(0.05)
     return times
 

@@ -269,6 +269,13 @@ def central(
     return Central(server=server, publisher=publisher, api_user=api_user, reader=reader)
 
 
+def is_online(info: Mapping[str, Any] | None) -> bool:
+    """A path's raw API answer: does a source publish there now, in any MediaMTX version?"""
+    if not info:
+        return False
+    return bool(info["online"] if "online" in info else info.get("ready"))
+
+
 class MediaMTXApiError(HarnessError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"MediaMTX API answered {status}: {message}")
@@ -337,8 +344,9 @@ class MediaMTXApi:
         return result
 
     def path_ready(self, name: str) -> bool:
-        info = self.path(name)
-        return bool(info and info.get("ready"))
+        """Does a source publish on the path now? (`online`; `ready` before v1.16, which
+        since means only *available*: an `alwaysAvailable` path is that with no source.)"""
+        return is_online(self.path(name))
 
     def tracks(self, name: str) -> list[str]:
         info = self.path(name)
@@ -384,7 +392,7 @@ class MediaMTXApi:
     def wait_path_ready(self, name: str, timeout: float = 15.0) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             info = self.path(name)
-            return info if info and info.get("ready") else None
+            return info if is_online(info) else None
 
         info = wait_until(ready, timeout=timeout, what=f"path {name!r} to be ready")
         assert info is not None  # wait_until returns only truthy values

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+import httpx
+import msgspec
 import pytest
 
 from tests.harness.cameras import CameraFarm
+from tests.harness.media import Audio
 from tests.harness.mediamtx import Central
+from tests.harness.mediamtx_record import ALWAYS_AVAILABLE, FIXTURES
 from tests.harness.ports import free_port
 from tests.harness.procs import ProcessRegistry
 from tests.harness.relay import start_plain_relay
 from tests.harness.tools import Tools
 from ucvd.domain.urls import InvalidURL
-from ucvd.relay.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError
+from ucvd.relay.mediamtx import EnsureResult, MediaMTXClient, MediaMTXError, error_message
 from ucvd.relay.pathwatch import PathWatch, Snapshot
+from ucvd.relay.watchdog import ApiWord, Look, ready
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +115,7 @@ async def test_get_path_list_and_kick(
     async with client_for(mediamtx) as client:
         assert await client.get_path("nobody_here") is None
         info = await client.get_path("page_0")
-        assert info is not None and info.ready and info.tracks[0] == "H264"
+        assert info is not None and info.online and info.tracks[0] == "H264"
         assert info.inbound_bytes > 0 and info.source_type == "rtspSession" and info.source_id
         paged = await client.list_paths(page_size=2)  # 3 paths over 2 pages
         assert sorted(p.name for p in paged) == ["page_0", "page_1", "page_2"]
@@ -153,7 +161,7 @@ async def test_one_shared_list_answers_every_publication(
         assert snap.ok
         for i in range(2):
             path = snap.path(f"shared_{i}")
-            assert path is not None and path.ready and path.tracks[0] == "H264"
+            assert path is not None and path.online and path.tracks[0] == "H264"
         assert snap.path("nobody_here") is None
         assert await watch.snapshot(max_age=5) is snap and watch.fetches == 1  # still fresh
         newer = await watch.snapshot(max_age=0)  # too old for this caller: asks again
@@ -204,3 +212,92 @@ async def test_an_unreachable_api_is_one_shared_failure() -> None:
                 tg.start_soon(ask)
     assert watch.fetches == 1 and len(snaps) == 20
     assert all(not s.ok and s.path("anything") is None for s in snaps)
+
+
+def same_shape(recorded: Any, live: Any, where: str) -> None:
+    """Every field of the recorded answer is in the live one, with a value of the same JSON
+    type (null may stand for anything: a time that is not set yet)."""
+    if recorded is None or live is None:
+        return
+    assert type(live) is type(recorded), f"{where}: {type(live).__name__} now"
+    if isinstance(recorded, dict):
+        missing = set(recorded) - set(live)
+        assert not missing, f"{where}: no longer answers {sorted(missing)}"
+        for key, value in recorded.items():
+            same_shape(value, live[key], f"{where}.{key}")
+    elif isinstance(recorded, list) and recorded and live:
+        same_shape(recorded[0], live[0], f"{where}[0]")
+
+
+def by_name(answer: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item for item in answer["items"]}
+
+
+async def test_live_answers_keep_the_recorded_shape(
+    cameras: CameraFarm,
+    make_central: Callable[..., Central],
+    registry: ProcessRegistry,
+    tools: Tools,
+) -> None:
+    """The real binary still answers as tests/fixtures/mediamtx/v1.20.1 says, and an
+    alwaysAvailable path added through the config API is available but not online until a
+    publisher arrives (the unit tables rely on both)."""
+    central = make_central(paths={"camera_live": {}, "camera_idle": {}, "all_others": {}})
+    api = central.server.api
+    api._request("POST", "/v3/config/paths/add/camera_always", ALWAYS_AVAILABLE)
+    sim = cameras.add()
+    start_plain_relay(registry, tools, sim.url, central.publish_url("camera_live"))
+    await anyio.to_thread.run_sync(api.wait_path_ready, "camera_live")
+
+    recorded = [json.loads(f.read_text()) for f in sorted(Path(FIXTURES, "v1.20.1").iterdir())]
+    auth = (central.api_user.user, central.api_user.password)
+    async with httpx.AsyncClient(base_url=central.server.api_url, auth=auth) as http:
+        for record in recorded:
+            method, url = record["request"].split(" ", 1)
+            if "variant" in record:
+                continue  # the online alwaysAvailable path: checked below
+            answer = await http.request(method, url, json={} if method == "POST" else None)
+            assert answer.status_code == record["status"], url
+            if answer.status_code >= 400:  # the client reads the error as it read the fixture
+                body = json.dumps(record["json"]) if "json" in record else record["text"]
+                recorded_answer = httpx.Response(record["status"], content=body.encode())
+                assert error_message(answer) == error_message(recorded_answer), url
+            if "text" in record:
+                assert answer.text == record["text"], url
+            elif url.endswith("/list"):  # items in any order, and more of them here
+                live = by_name(answer.json())
+                for name, item in by_name(record["json"]).items():
+                    same_shape(item, live.get(name), f"{url} {name}")
+            else:
+                same_shape(record["json"], answer.json(), url)
+
+    async with client_for(central) as client:
+        assert await client.ensure_path("camera_always") is EnsureResult.EXISTS
+        always = await client.get_path("camera_always")
+        assert always is not None and always.available and not always.online
+        assert always.source_id is None
+        listed = {p.name: p for p in await client.list_paths()}
+        # The offline segment counts as inbound bytes, so only the rest must agree.
+        assert msgspec.structs.replace(listed["camera_always"], inbound_bytes=0) == (
+            msgspec.structs.replace(always, inbound_bytes=0)
+        )
+        assert listed["camera_live"].online
+        look = Look(
+            now=1.0,
+            spawned_at=0.0,
+            advanced_at=0.0,
+            progressed=True,
+            confirmed_at=None,
+            api=ApiWord(path=always, foreign="a publisher that left"),
+        )
+        assert not ready(look)  # available is not a stream of ours
+
+        # Its offline tracks are H.264 alone, and a publisher must match them.
+        silent = cameras.add(audio=Audio.NONE)
+        start_plain_relay(registry, tools, silent.url, central.publish_url("camera_always"))
+        with anyio.fail_after(15):
+            while not (now := await client.get_path("camera_always")) or not now.online:
+                await anyio.sleep(0.1)
+        assert now.available and now.source_type == "rtspSession" and now.source_id
+    conf = api._request("GET", "/v3/config/paths/get/camera_always")
+    assert conf["alwaysAvailable"] is True  # ensure_path left the operator's setting alone

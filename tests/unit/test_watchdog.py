@@ -26,7 +26,7 @@ SETTINGS = SupervisorSettings(start_timeout_s=20.0, stall_timeout_s=10.0, poll_s
 
 @dataclass(frozen=True)
 class Path:
-    ready: bool
+    online: bool
     source_id: str | None = "ours"
 
 
@@ -63,12 +63,12 @@ FROZEN = stalled("no new frames for 10 s")
 # (description, what the watchdog sees, its verdict)
 TABLE: list[tuple[str, Look, Verdict]] = [
     # --- starting, MediaMTX's API answers: its word decides ------------------------------
-    ("API: path ready with our publisher", look(1, api=word(Path(True))), Confirm()),
+    ("API: path online with our publisher", look(1, api=word(Path(True))), Confirm()),
     ("API: no such path yet", look(1, api=word(None)), Wait()),
-    ("API: path there, not ready", look(1, api=word(Path(False))), Wait()),
-    ("API: ready, but it is the publisher from before the spawn",
+    ("API: path there, not online", look(1, api=word(Path(False))), Wait()),
+    ("API: online, but it is the publisher from before the spawn",
      look(1, api=word(Path(True, "old"), foreign="old")), Wait()),
-    ("API: ready with a new publisher, the old one gone",
+    ("API: online with a new publisher, the old one gone",
      look(1, api=word(Path(True, "new"), foreign="old")), Confirm()),
     ("API: progress alone does not confirm when the API can say",
      look(1, progressed=True, api=word(None)), Wait()),
@@ -78,12 +78,12 @@ TABLE: list[tuple[str, Look, Verdict]] = [
     # --- the start timeout -----------------------------------------------------------------
     ("at the start timeout: still waiting", look(20), Wait()),
     ("past the start timeout, nothing sent", look(20.1), NOT_REACHED),
-    ("past it, FFmpeg sending but the path not ready",
+    ("past it, FFmpeg sending but the path not online",
      look(20.1, progressed=True, api=word(Path(False))), NOT_REACHED_SENDING),
-    ("past it, FFmpeg sending but only the old publisher is ready",
+    ("past it, FFmpeg sending but only the old publisher is online",
      look(20.1, progressed=True, api=word(Path(True, "old"), foreign="old")),
      NOT_REACHED_SENDING),
-    ("ready late is still ready", look(25, api=word(Path(True))), Confirm()),
+    ("online late still confirms", look(25, api=word(Path(True))), Confirm()),
     # --- confirmed: the stall timeout from the last move -----------------------------------
     ("confirmed and moving", look(30, advanced_at=25, progressed=True, confirmed_at=5), Wait()),
     ("confirmed, at the stall timeout",

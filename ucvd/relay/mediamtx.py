@@ -1,10 +1,13 @@
 """Async client of MediaMTX's Control API v3: provision paths and verify publications.
 
-Facts it respects (docs/architecture.md §6): both error-body formats (`{"error": ...}` up
-to v1.15.4, `{"status": "error", "error": ...}` since); lists paginate; failed
-authentication answers only after a deliberate delay of up to ~4 s, so the default timeout
-sits above it; only transport errors are retried, because an HTTP answer, even an error,
-is MediaMTX's word.
+Facts it respects (docs/architecture.md §6, per MediaMTX version): both error-body formats
+(`{"error": ...}` up to v1.15.4, `{"status": "error", "error": ...}` since); a path's
+liveness is `online` where the server sends it (v1.16 on) and `ready` before, because
+since v1.16 `ready` means *available*, which an `alwaysAvailable` path stays while its
+source is offline; inbound bytes are `inboundBytes` (v1.17 on) or `bytesReceived`; the
+version comes from `/v3/info` (v1.15.2 on); lists paginate; failed authentication answers
+only after a deliberate delay of up to ~4 s, so the default timeout sits above it; only
+transport errors are retried, because an HTTP answer, even an error, is MediaMTX's word.
 
 Ensuring a path never overwrites the operator's own configuration: if a configured path
 already covers the name (the exact name, a `~regex`, `all_others` or `all`), nothing is
@@ -39,8 +42,11 @@ class MediaMTXError(Exception):
 
 
 class PathInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """MediaMTX's runtime view of one path, in the same terms whatever its version."""
+
     name: str
-    ready: bool
+    online: bool  # a source really publishes there now: the only proof of a live stream
+    available: bool  # readers can read: also true for an `alwaysAvailable` path offline
     tracks: tuple[str, ...] = ()
     inbound_bytes: int = 0
     readers: int = 0
@@ -61,16 +67,25 @@ class EnsureResult(StrEnum):
 def _path_info(item: dict[str, Any]) -> PathInfo:
     try:
         return _parse_path(item)
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise MediaMTXError("MediaMTX API described a path in an unexpected shape") from exc
 
 
 def _parse_path(item: dict[str, Any]) -> PathInfo:
     source = item.get("source") or {}
+    # v1.16 split `ready` into `available` and `online` and kept `ready` as an alias of
+    # `available`; before, `ready` meant both. Deprecated names are read only as fallbacks.
+    available = bool(item.get("available", item.get("ready")))
+    online = bool(item["online"]) if "online" in item else bool(item.get("ready"))
+    if "tracks" in item:  # codec names; deprecated since v1.17 for `tracks2`
+        tracks = tuple(str(t) for t in item.get("tracks") or ())
+    else:
+        tracks = tuple(str(t["codec"]) for t in item.get("tracks2") or ())
     return PathInfo(
         name=str(item.get("name", "")),
-        ready=bool(item.get("ready")),
-        tracks=tuple(str(t) for t in item.get("tracks") or ()),
+        online=online,
+        available=available,
+        tracks=tracks,
         # v1.17 renamed bytesReceived to inboundBytes.
         inbound_bytes=int(item.get("inboundBytes", item.get("bytesReceived", 0)) or 0),
         readers=len(item.get("readers") or ()),
@@ -192,18 +207,31 @@ class MediaMTXClient:
                 return items
 
     async def info(self) -> ServerInfo:
-        """Reachability, authentication and version in one call (/v3/info, else a list)."""
+        """Reachability, authentication and version in one call: /v3/info (v1.15.2 on),
+        else a one-item path list (v1.2.0 on, where Control API v3 begins)."""
         try:
             data = await self._request("GET", "/v3/info")
         except MediaMTXError as exc:
             if exc.status != 404:
                 raise
-            await self._request("GET", "/v3/paths/list?itemsPerPage=1")
+            try:
+                await self._request("GET", "/v3/paths/list?itemsPerPage=1")
+            except MediaMTXError as older:
+                if older.status != 404:
+                    raise
+                raise MediaMTXError(
+                    f"MediaMTX API at {self.base_url} has no Control API v3 (/v3/paths/list "
+                    "answered 404): MediaMTX before v1.2.0 speaks /v2 or /v1, which ucvd "
+                    "does not; or the URL is not MediaMTX's API",
+                    status=404,
+                ) from older
             return ServerInfo(version=None)
-        return ServerInfo(version=(data or {}).get("version"))
+        version = (data or {}).get("version")
+        return ServerInfo(version=version if isinstance(version, str) else None)
 
     async def get_path(self, name: str) -> PathInfo | None:
-        """Runtime state of a path; None when nobody publishes or reads it."""
+        """Runtime state of a path; None when MediaMTX has no such path now (not configured
+        by name, and nobody publishes or reads it)."""
         try:
             data = await self._request("GET", f"/v3/paths/get/{self._quoted(name)}")
         except MediaMTXError as exc:

@@ -9,7 +9,7 @@ loop; a `Terminate` is awaited there (stop ladder and reap) before anything else
 so there are never two FFmpeg processes for one camera.
 
 An *attempt* is one FFmpeg process from spawn to exit: it ensures the MediaMTX path,
-spawns, confirms readiness (MediaMTX says the path is ready; with the API off, the first
+spawns, confirms readiness (MediaMTX says the path is online; with the API off, the first
 progress block), watches for stalls, and samples metrics every second.
 """
 
@@ -415,7 +415,7 @@ class Supervisor:
                 await self._fail_checked(attempt, fault, running=False)
                 return
             # Someone else publishes there now: their readiness must not count as ours.
-            foreign = before.source_id if before is not None and before.ready else None
+            foreign = before.source_id if before is not None and before.online else None
         watch = ProgressWatch(time.monotonic())
         api = _ApiView(foreign=foreign)
         try:

@@ -1,11 +1,12 @@
 """The watchdog's judgement of one attempt, sans I/O: facts in, a verdict out.
 
 An attempt (one FFmpeg process) is *confirmed* once the stream demonstrably reached
-MediaMTX: the Control API lists the path as ready with a publisher that is not the one
-that was there before we spawned; or, with no API to ask (off, or not answering), FFmpeg
-writes its first progress block, which it only does once RECORD has succeeded. Until then
-the start timeout runs from the spawn; after it, the stall timeout runs from the last
-progress block whose position (frame, out_time) moved.
+MediaMTX: the Control API lists the path as online (a source really publishes there; not
+merely *available*, which an `alwaysAvailable` path is with nobody publishing) with a
+publisher that is not the one that was there before we spawned; or, with no API to ask
+(off, or not answering), FFmpeg writes its first progress block, which it only does once
+RECORD has succeeded. Until then the start timeout runs from the spawn; after it, the
+stall timeout runs from the last progress block whose position (frame, out_time) moved.
 
 The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
 acts on the verdict; the timing of the checks is its business too, apart from the period
@@ -29,7 +30,7 @@ class PathWord(Protocol):
     """What the watchdog reads of MediaMTX's view of a path (`mediamtx.PathInfo`)."""
 
     @property
-    def ready(self) -> bool: ...
+    def online(self) -> bool: ...
 
     @property
     def source_id(self) -> str | None: ...
@@ -80,7 +81,7 @@ def ready(look: Look) -> bool:
     """Has the stream reached MediaMTX? The API's word when there is one, else progress."""
     if look.api is not None:
         path = look.api.path
-        return path is not None and path.ready and path.source_id != look.api.foreign
+        return path is not None and path.online and path.source_id != look.api.foreign
     return look.progressed
 
 
