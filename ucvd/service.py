@@ -52,7 +52,7 @@ from ucvd.domain.refusals import (
     Refused,
     StateChanged,
 )
-from ucvd.domain.urls import InvalidURL, publish_path
+from ucvd.domain.urls import InvalidURL, publish_path, scheme_of
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
 from ucvd.relay.publication import Status
@@ -408,9 +408,13 @@ class Service:
         target = self._target(params.name)
         problems: list[str] = []
         endpoint = Endpoint.of(target.rtsp_url)
-        rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
-        if not rtsp_ok:
-            problems.append(f"no RTSP server answers at {endpoint}")
+        rtsp_ok: bool | None = None
+        # SRT is UDP: nothing answers a probe short of a whole SRT handshake, and a stranger's
+        # handshake is what MediaMTX rejects; the API (and the first publication) tell.
+        if scheme_of(target.rtsp_url) != "srt":
+            rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
+            if not rtsp_ok:
+                problems.append(f"no RTSP server answers at {endpoint}")
         api_ok: bool | None = None
         auth_ok: bool | None = None
         version: str | None = None

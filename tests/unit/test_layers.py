@@ -44,6 +44,7 @@ PURE = {
     "ucvd.relay.status",
     "ucvd.relay.watchdog",
     "ucvd.relay.ffmpeg.argv",
+    "ucvd.relay.ffmpeg.inputs",
     "ucvd.relay.ffmpeg.classify",
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
