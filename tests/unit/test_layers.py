@@ -29,6 +29,7 @@ TOP = {"__init__", "cli", "config", "daemon", "service"}
 # Sans I/O: events or bytes in, values out. They are tested without sockets, processes or
 # an event loop, and must stay that way.
 PURE = {
+    "ucvd.domain.audio",
     "ucvd.domain.errors",
     "ucvd.domain.model",
     "ucvd.domain.refusals",
