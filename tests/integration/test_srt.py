@@ -109,7 +109,7 @@ def test_srt_with_passphrase_transcodes_g711_to_aac_and_says_why(
         ("aac", ["H264", "MPEG-4 Audio"], ["aac"]),
     ],
 )
-def test_each_audio_policy_over_rtsp_with_a_g711_camera(
+def test_each_audio_policy_over_rtsp_with_a_g711_camera(  # noqa: PLR0917
     policy: str,
     expected_tracks: list[str],
     expected_audio: list[str],

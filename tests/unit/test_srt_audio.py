@@ -101,8 +101,11 @@ def test_input_audio_from_ffmpegs_description() -> None:
     # Output stream lines are not the camera's.
     out = ["[info] Output #0, mpegts, to 'srt://h:1':", "[info]   Stream #0:1: Audio: aac (LC)"]
     assert input_audio(out) is NOT_YET
-    tagged = ["[in#0/rtsp @ 0x1] [info] Input #0, rtsp, from 'x':",
-              "[info]   Stream #0:1[0x2](und): Audio: opus, 48000 Hz", "[info] Stream mapping:"]  # fmt: skip
+    tagged = [
+        "[in#0/rtsp @ 0x1] [info] Input #0, rtsp, from 'x':",
+        "[info]   Stream #0:1[0x2](und): Audio: opus, 48000 Hz",
+        "[info] Stream mapping:",
+    ]
     assert input_audio(tagged) == "opus"
 
 
@@ -112,8 +115,7 @@ def test_old_boolean_audio_option_still_reads() -> None:
     assert decode(b'{"audio": true}').audio is AudioPolicy.COPY
     assert decode(b'{"audio": "aac"}').audio_policy is AudioPolicy.AAC
     assert decode(b"{}").audio is AudioPolicy.COPY
-    assert msgspec.json.encode(CameraOptions(audio=False)) == b'{"audio":"drop","transport":"tcp",' \
-        b'"genpts":false,"wallclock_timestamps":false,"avoid_negative_ts":false,"max_reconnects":null}'  # fmt: skip
+    assert msgspec.json.decode(msgspec.json.encode(CameraOptions(audio=False)))["audio"] == "drop"
     with pytest.raises(msgspec.ValidationError):
         decode(b'{"audio": "mp3"}')
     assert "-map" in relay_argv("ffmpeg", CAM, RTSP)[-12:]
