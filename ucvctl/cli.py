@@ -23,6 +23,7 @@ from ucvctl import render, sitecmd, tokencmd
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
 from ucvctl.siteconfig import SiteFileError
 from ucvd.api import protocol as p
+from ucvd.domain.audio import AudioPolicy
 from ucvd.domain.model import CameraOptions, Transport
 from ucvd.host import exposure
 from ucvd.version import __version__
@@ -106,7 +107,16 @@ def _camera_parsers(parser: argparse.ArgumentParser) -> None:
         c.add_argument("--password-stdin", action="store_true", help="read the password")
         c.add_argument("--name", help="display name")
         c.add_argument("--transport", choices=("tcp", "udp"))
-        c.add_argument("--no-audio", action="store_true", default=None)
+        audio = c.add_mutually_exclusive_group()
+        audio.add_argument(
+            "--audio",
+            choices=[str(p) for p in AudioPolicy],
+            help="the first audio track: copy it (default), drop it, or transcode it to AAC "
+            "(video is always copied)",
+        )
+        audio.add_argument(
+            "--no-audio", action="store_true", default=None, help="the same as --audio drop"
+        )
         c.add_argument("--genpts", action="store_true", default=None)
         c.add_argument("--wallclock-timestamps", action="store_true", default=None)
         c.add_argument("--max-reconnects", type=int)
@@ -568,7 +578,7 @@ def _given(value: T | None) -> T | msgspec.UnsetType:
 
 
 def _options_given(a: argparse.Namespace) -> bool:
-    return bool(a.transport or a.no_audio or a.genpts or a.wallclock_timestamps) or (
+    return bool(a.transport or a.audio or a.no_audio or a.genpts or a.wallclock_timestamps) or (
         a.max_reconnects is not None
     )
 
@@ -583,7 +593,7 @@ def _camera_options(
         return None
     d = base or CameraOptions()
     return CameraOptions(
-        audio=False if a.no_audio else d.audio,
+        audio=AudioPolicy.DROP if a.no_audio else AudioPolicy(a.audio) if a.audio else d.audio,
         transport=Transport(a.transport) if a.transport else d.transport,
         genpts=True if a.genpts else d.genpts,
         wallclock_timestamps=True if a.wallclock_timestamps else d.wallclock_timestamps,

@@ -119,6 +119,9 @@ def status_detail(s: p.PublicationStatus) -> str:
         ("errors", str(s.error_count)),
         ("pid", str(s.pid) if s.pid else "-"),
     ]
+    if s.audio is not None:
+        codec = f", camera sends {s.audio.codec}" if s.audio.codec else ""
+        pairs.append(("audio", s.audio.summary + codec))
     if s.retry_in_seconds is not None:
         pairs.append(("next retry", f"within {s.retry_in_seconds:.1f}s"))
     elif s.waiting_for_target:
@@ -178,7 +181,7 @@ def camera_detail(c: p.CameraView) -> str:
             ("password", "set" if c.has_password else "not set"),
             ("desired", c.desired),
             ("transport", str(o.transport)),
-            ("audio", "on" if o.audio else "off"),
+            ("audio", str(o.audio)),
             (
                 "timestamps",
                 ", ".join(
@@ -323,7 +326,7 @@ def check_text(c: p.TargetCheck) -> str:
     pairs = [
         ("target", c.name),
         ("result", "ok" if c.ok else "PROBLEMS"),
-        ("rtsp reachable", yn(c.rtsp_reachable)),
+        ("rtsp reachable", yn(c.rtsp_reachable) if c.rtsp_reachable is not None else "n/a (SRT)"),
         *([("tls certificate", c.tls)] if c.tls else []),
         ("api reachable", yn(c.api_reachable)),
         ("api version", c.api_version or "-"),

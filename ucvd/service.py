@@ -52,7 +52,7 @@ from ucvd.domain.refusals import (
     Refused,
     StateChanged,
 )
-from ucvd.domain.urls import InvalidURL, publish_path
+from ucvd.domain.urls import InvalidURL, publish_path, scheme_of
 from ucvd.relay import tlslink
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
@@ -412,6 +412,7 @@ class Service:
         target = self._target(params.name)
         problems: list[str] = []
         endpoint = Endpoint.of(target.rtsp_url)
+        rtsp_ok: bool | None = None
         tls: str | None = None
         if tlslink.needs_link(target):
             try:
@@ -423,7 +424,9 @@ class Service:
                 problems.append(exc.fault.message)
             else:
                 rtsp_ok, tls = True, f"trusted ({tlslink.trust_words(target)})"
-        else:
+        # SRT is UDP: nothing answers a probe short of a whole SRT handshake, and a stranger's
+        # handshake is what MediaMTX rejects; the API (and the first publication) tell.
+        elif scheme_of(target.rtsp_url) != "srt":
             rtsp_ok = await rtsp_probe.answers(endpoint.host, endpoint.port)
             if not rtsp_ok:
                 problems.append(f"no RTSP server answers at {endpoint}")

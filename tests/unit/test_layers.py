@@ -29,6 +29,7 @@ TOP = {"__init__", "cli", "config", "daemon", "service"}
 # Sans I/O: events or bytes in, values out. They are tested without sockets, processes or
 # an event loop, and must stay that way.
 PURE = {
+    "ucvd.domain.audio",
     "ucvd.domain.errors",
     "ucvd.domain.model",
     "ucvd.domain.refusals",
@@ -44,6 +45,7 @@ PURE = {
     "ucvd.relay.status",
     "ucvd.relay.watchdog",
     "ucvd.relay.ffmpeg.argv",
+    "ucvd.relay.ffmpeg.inputs",
     "ucvd.relay.ffmpeg.classify",
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",

@@ -258,6 +258,16 @@ class Metrics(_Result):
     since_progress_seconds: float | None
 
 
+class AudioStatus(_Result):
+    """What the running FFmpeg does with the camera's first audio track."""
+
+    mode: str  # copy, drop or aac: what is done
+    policy: str  # copy, drop or aac: what the camera's options ask
+    codec: str | None  # the camera's audio codec as FFmpeg names it; None: none, or not seen yet
+    reason: str | None  # why mode is not policy (ucvd chose it: the transport cannot carry it)
+    summary: str  # "aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw))"
+
+
 class PublicationStatus(_Result):
     camera_id: str
     status: str  # stopped, starting, publishing, reconnecting, stopping, failed
@@ -278,6 +288,7 @@ class PublicationStatus(_Result):
     quality: str = "off"
     reconnects_last_hour: int = 0
     stalls_last_hour: int = 0
+    audio: AudioStatus | None = None  # None unless FFmpeg is running
 
 
 class StatusList(_Result):
@@ -379,7 +390,7 @@ class ProbeResult(_Result):
 class TargetCheck(_Result):
     name: str
     ok: bool
-    rtsp_reachable: bool
+    rtsp_reachable: bool | None  # None: an srt:// target (UDP: no TCP connect can ask)
     api_reachable: bool | None  # None: the API is off for this target
     api_version: str | None
     api_auth_ok: bool | None

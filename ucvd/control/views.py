@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from ucvd.api import protocol as p
+from ucvd.domain.audio import AudioPlan
 from ucvd.domain.errors import Fault
 from ucvd.domain.hints import hint
 from ucvd.domain.model import Camera, Target
@@ -130,6 +131,17 @@ def status_view(
         quality=rating,
         reconnects_last_hour=reconnects_last_hour,
         stalls_last_hour=stalls_last_hour,
+        audio=audio_view(state.audio) if running and state.audio is not None else None,
+    )
+
+
+def audio_view(plan: AudioPlan) -> p.AudioStatus:
+    return p.AudioStatus(
+        mode=str(plan.mode),
+        policy=str(plan.policy),
+        codec=plan.codec,
+        reason=plan.reason,
+        summary=plan.describe(),
     )
 
 

@@ -68,7 +68,7 @@ _HINTS: dict[ErrorKind, str] = {
         "The camera's codec cannot be carried over RTSP as it is, and ucvd copies streams "
         "without transcoding: set the camera to H.264 or H.265 in its own settings, or, when "
         "the codec refused is the audio's, relay video only with "
-        "`ucvctl camera update ID --no-audio`."
+        "`ucvctl camera update ID --audio drop` (or `--audio aac`)."
     ),
     ErrorKind.CONFIG_ERROR: (
         "FFmpeg could not be started or refused its options: check the config file's ffmpeg "

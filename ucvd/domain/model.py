@@ -11,6 +11,8 @@ from enum import StrEnum
 
 import msgspec
 
+from ucvd.domain.audio import AudioPolicy, policy_of
+
 DEFAULT_PATH_TEMPLATE = "camera_{camera_id}"
 # Camera ids and target names: safe in a MediaMTX path, a file name, a
 # journald field and a shell, without quoting.
@@ -43,12 +45,23 @@ class Transport(StrEnum):
 class CameraOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Per-camera FFmpeg knobs for cameras that misbehave."""
 
-    audio: bool = True  # relay the first audio track when there is one
+    # What to do with the first audio track (ucvd.domain.audio): copy, drop, or aac. Before
+    # policies this was a bool; `true`/`false` are still read (stored options, site files,
+    # older clients) and become copy/drop.
+    audio: AudioPolicy | bool = AudioPolicy.COPY
     transport: Transport = Transport.TCP  # camera leg; the MediaMTX leg is always TCP
     genpts: bool = False  # -fflags +genpts: invent missing presentation timestamps
     wallclock_timestamps: bool = False  # -use_wallclock_as_timestamps 1: cameras with bad clocks
     avoid_negative_ts: bool = False  # -avoid_negative_ts make_zero
     max_reconnects: int | None = None  # overrides the target's limit when set
+
+    def __post_init__(self) -> None:
+        if isinstance(self.audio, bool):
+            msgspec.structs.force_setattr(self, "audio", policy_of(self.audio))
+
+    @property
+    def audio_policy(self) -> AudioPolicy:
+        return policy_of(self.audio)
 
 
 class Camera(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,7 +28,18 @@ _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s/@]*@")
 # Some cameras take credentials in the query string (`?user=admin&password=...`).
 _QUERY_SECRET = re.compile(
-    r"(?P<key>[?&;](?:password|passwd|pwd|pass|pw|token|key|auth)=)[^&;\s]*", re.IGNORECASE
+    r"(?P<key>[?&;](?:password|passwd|pwd|pass|pw|token|key|auth|passphrase)=)[^&;\s]*",
+    re.IGNORECASE,
+)
+# SRT: the passphrase as FFmpeg's option or URL parameter, and the password inside a stream
+# id, in MediaMTX's form (`publish:PATH:USER:PASS[:QUERY]`) and SRT's standard one (`s=`).
+# A password may hold '&' and ',': in MediaMTX's form it runs to the next ':' or the end of
+# the word (hiding a query that follows is better than showing a password's tail).
+_SRT_SECRET = re.compile(
+    r"(?P<key>-passphrase\s+|\bpassphrase=)[^&\s'\"]*"
+    r"|(?P<key2>\b(?:read|publish):[^:\s'\"]*:[^:\s'\"]*:)[^:\s'\"]*"
+    r"|(?P<key3>#!::(?:[^\s'\"]*,)?s=)[^,\s'\"]*",
+    re.IGNORECASE,
 )
 # Secrets this short would turn redaction into noise (every "ab" in a log line); the URL
 # pattern above still hides them where FFmpeg prints them, inside URLs.
@@ -166,6 +177,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
         text = text.replace(form, REDACTED)
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = _SRT_SECRET.sub(lambda m: f"{m['key'] or m['key2'] or m['key3']}{REDACTED}", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
 
 
@@ -185,6 +197,37 @@ def check_srt_base(url: str) -> None:
         )
     if parts.port is None:
         raise InvalidURL("target URL srt://HOST:PORT needs its port (MediaMTX's is 8890)")
+
+
+# libsrt's limit on a stream id (SRTO_STREAMID).
+MAX_SRT_STREAM_ID = 512
+
+
+def srt_stream_id(path: str, username: str | None, password: str | None) -> str:
+    """MediaMTX's stream id for publishing to `path`: `publish:PATH`, or with credentials
+    `publish:PATH:USER:PASS`. MediaMTX splits it on ':' and compares the parts as they are
+    (no percent-decoding), so credentials holding ':' cannot be expressed
+    (`check_srt_credentials` refuses them)."""
+    if username is None:
+        return f"publish:{path}"
+    return f"publish:{path}:{username}:{password or ''}"
+
+
+def check_srt_credentials(username: str | None, password: str | None, path: str) -> None:
+    """Refuse publish credentials an SRT stream id cannot carry. MediaMTX's own accounts
+    never hold ':' (its credential syntax has no ':'), so this refuses only what could not
+    log in anyway, except with an external authentication service."""
+    for value, what in ((username, "username"), (password, "password")):
+        if value is not None and ":" in value:
+            raise InvalidURL(
+                f"an srt:// target's publish {what} must not contain ':': MediaMTX reads the "
+                "credentials from the stream id publish:PATH:USER:PASS, split on ':'"
+            )
+    if len(srt_stream_id(path, username, password)) > MAX_SRT_STREAM_ID:
+        raise InvalidURL(
+            f"an srt:// target's stream id (publish:PATH:USER:PASS) would be longer than "
+            f"SRT's {MAX_SRT_STREAM_ID} characters; shorten the credentials or path template"
+        )
 
 
 def fingerprint(text: str) -> str:

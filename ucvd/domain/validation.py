@@ -23,6 +23,7 @@ from ucvd.domain.urls import (
     TARGET_SCHEMES,
     InvalidURL,
     check_srt_base,
+    check_srt_credentials,
     fingerprint,
     publish_path,
     scheme_of,
@@ -127,6 +128,8 @@ def target(target: Target) -> Target:
         publish_path(target.path_template, "camera-id")
         if scheme == "srt":
             check_srt_base(rtsp_url)
+            # The longest path any camera id makes with this template.
+            check_srt_credentials(username, password, publish_path(target.path_template, "x" * 63))
         pin = fingerprint(target.tls_fingerprint) if target.tls_fingerprint else None
     ca_file = target.tls_ca_file or None
     if (ca_file or pin) and scheme != "rtsps":

@@ -31,8 +31,8 @@ from ucvd.relay.status import (
     StatusChanged,
     SupervisorSettings,
 )
-from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port
-from ucvd.relay.uplink import Connect, Uplink, tcp_answers
+from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port, uplink_connect
+from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 
 log = structlog.get_logger(__name__)
 
@@ -235,7 +235,7 @@ class Publications:
         key = host_port(target)
         uplink = self._uplinks.get(key)
         if uplink is None:
-            uplink = self._uplinks[key] = Uplink(*key)
+            uplink = self._uplinks[key] = Uplink(*key, connect=uplink_connect(target))
         return uplink
 
     def uplinks_down(self) -> list[tuple[Uplink, list[str]]]:
@@ -263,7 +263,8 @@ class Publications:
             return False
         probe = self._lookouts.get(key)
         if probe is None:  # only the active target is asked: one probe is kept
-            probe = Uplink(*key, connect=self._probe_connect)
+            connect = self._probe_connect if uplink_connect(target) is tcp_answers else no_probe
+            probe = Uplink(*key, connect=connect)
             self._lookouts = {key: probe}
         return await probe.check(max_age=max_age)
 

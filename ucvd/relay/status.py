@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ucvd.domain.audio import AudioPlan
 from ucvd.domain.errors import Fault
 from ucvd.relay.ffmpeg.argv import DEFAULT_SETTINGS, RelaySettings
 from ucvd.relay.publication import Status
@@ -51,6 +52,7 @@ class PublicationState(msgspec.Struct, kw_only=True):
     retry_in_s: float | None
     waiting_for_target: bool  # reconnecting, and the retry waits for the target to answer
     metrics: PublicationMetrics
+    audio: AudioPlan | None = None  # what the running FFmpeg does with the audio
 
 
 class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,6 +19,7 @@ import functools
 import math
 import random
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -27,14 +28,17 @@ from typing import Protocol
 
 import anyio
 import anyio.abc
+import msgspec
 import structlog
 
+from ucvd.domain.audio import AudioPlan, plan_audio
 from ucvd.domain.errors import TARGET_SUSPECT_KINDS, ErrorKind, Fault
 from ucvd.domain.model import Camera, Target, secrets_of
-from ucvd.domain.urls import publish_path, redact
+from ucvd.domain.urls import publish_path, redact, scheme_of
 from ucvd.relay.backoff import BackoffPolicy
 from ucvd.relay.ffmpeg.argv import relay_argv
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
+from ucvd.relay.ffmpeg.inputs import NotYet, input_audio
 from ucvd.relay.ffmpeg.process import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
 from ucvd.relay.ffmpeg.progress import ProgressBlock
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
@@ -65,7 +69,7 @@ from ucvd.relay.status import (
     SupervisorSettings,
 )
 from ucvd.relay.tlslink import LinkRefused, TlsLink, needs_link, open_link
-from ucvd.relay.uplink import Uplink
+from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, check_every, judge
 
 log = structlog.get_logger(__name__)
@@ -126,8 +130,22 @@ class _Attempt:
 
 
 def host_port(target: Target) -> tuple[str, int]:
+    """Where the target's uplink probe knocks (TCP): its RTSP(S) port; for an SRT target,
+    whose port is UDP and answers no TCP connect, its API's port when it has an API."""
+    if scheme_of(target.rtsp_url) == "srt" and target.uses_api and target.api_url:
+        api = urllib.parse.urlsplit(target.api_url)
+        port = api.port or (443 if api.scheme == "https" else 80)
+        return (api.hostname or "").lower(), port
     endpoint = Endpoint.of(target.rtsp_url)
     return endpoint.host, endpoint.port
+
+
+def uplink_connect(target: Target) -> Connect:
+    """An SRT target without an API cannot be probed (a TCP connect to a UDP port says
+    nothing): it always "answers", and its faults go through the backoff like any other."""
+    if scheme_of(target.rtsp_url) == "srt" and not target.uses_api:
+        return no_probe
+    return tcp_answers
 
 
 def _policy(camera: Camera, target: Target, settings: SupervisorSettings) -> BackoffPolicy:
@@ -165,7 +183,7 @@ class Supervisor:
         self.paths = None if self.mediamtx is None else (paths or PathWatch(self.mediamtx))
         self.path = publish_path(target.path_template, camera.id)
         # Shared with the other publications on this server when the caller has one.
-        self.uplink = uplink or Uplink(*host_port(target))
+        self.uplink = uplink or Uplink(*host_port(target), connect=uplink_connect(target))
         self._notify = notify
         self.tag = tag  # marks our FFmpeg children (ffmpeg.process.find_tagged)
         self._rng = rng
@@ -173,6 +191,11 @@ class Supervisor:
         self._secrets = secrets_of(camera, target)
         self._camera_ep = Endpoint.of(camera.url)
         self._target_ep = Endpoint.of(target.rtsp_url)
+        self._scheme = scheme_of(target.rtsp_url)
+        # The camera's first audio codec as its last FFmpeg described it (None: no audio, or
+        # not seen yet), and the audio handling of the running FFmpeg.
+        self._audio_codec: str | None = None
+        self.audio: AudioPlan | None = None
         self.machine = Publication(_policy(camera, target, self.settings))
         self.lines: deque[LogLine] = deque(maxlen=STDERR_LINES)
         self.metrics = PublicationMetrics()
@@ -240,6 +263,7 @@ class Supervisor:
             retry_in_s=m.retry_in,
             waiting_for_target=m.awaiting_target and m.status is Status.RECONNECTING,
             metrics=self.metrics,
+            audio=self.audio if self._pid() is not None else None,
         )
 
     # --- the loop ---------------------------------------------------------------------------
@@ -379,9 +403,10 @@ class Supervisor:
         if fault.kind is ErrorKind.MEDIAMTX_UNREACHABLE:
             return fault  # already says so, in FFmpeg's or the API's own words
         why = self.uplink.reason or "no answer"
+        probed = self._target_ep if self._scheme != "srt" else f"(API) {self.uplink.endpoint}"
         return Fault(
             ErrorKind.MEDIAMTX_UNREACHABLE,
-            f"MediaMTX {self._target_ep} does not answer ({why}): the link to it, or the "
+            f"MediaMTX {probed} does not answer ({why}): the link to it, or the "
             f"server, is down; retrying as soon as it answers (seen here as: {fault.message})",
         )
 
@@ -416,43 +441,84 @@ class Supervisor:
                 return
             # Someone else publishes there now: their readiness must not count as ours.
             foreign = before.source_id if before is not None and before.online else None
-        watch = ProgressWatch(time.monotonic())
-        api = _ApiView(foreign=foreign)
-        try:
-            async with AsyncExitStack() as stack:
-                if needs_link(self.target):
-                    attempt.link = await stack.enter_async_context(
-                        open_link(self.target, self.settings.relay.output_timeout_s)
+        replan: AudioPlan | None = self._plan_audio()
+        while replan is not None:
+            plan, replan = replan, None
+            self.audio = plan
+            watch = ProgressWatch(time.monotonic())
+            api = _ApiView(foreign=foreign)
+            attempt.link = None
+            try:
+                async with AsyncExitStack() as stack:
+                    if needs_link(self.target):
+                        attempt.link = await stack.enter_async_context(
+                            open_link(self.target, self.settings.relay.output_timeout_s)
+                        )
+                    argv = relay_argv(
+                        self.ffmpeg,
+                        self.camera,
+                        self.target,
+                        self.settings.relay,
+                        plan,
+                        via_port=attempt.link.port if attempt.link else None,
                     )
-                argv = relay_argv(
-                    self.ffmpeg,
-                    self.camera,
-                    self.target,
-                    self.settings.relay,
-                    via_port=attempt.link.port if attempt.link else None,
-                )
-                proc = await stack.enter_async_context(
-                    self._starter(
-                        argv,
-                        secrets=self._secrets,
-                        on_progress=lambda block: watch.progress(block, time.monotonic()),
-                        lines=self.lines,
-                        tag=self.tag,
+                    proc = await stack.enter_async_context(
+                        self._starter(
+                            argv,
+                            secrets=self._secrets,
+                            on_progress=functools.partial(self._on_progress, watch),
+                            lines=self.lines,
+                            tag=self.tag,
+                        )
                     )
+                    attempt.proc = proc
+                    async with anyio.create_task_group() as tg:
+                        if attempt.link is not None:
+                            tg.start_soon(attempt.link.serve)
+                        tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
+                        if self.paths is not None:
+                            tg.start_soon(self._poll_api, self.paths, api)
+                        replan = await self._watch_health(attempt, watch, api, plan, proc)
+                        tg.cancel_scope.cancel()
+            except LinkRefused as exc:
+                # FFmpeg was not started: the camera was not asked, the target sent nothing.
+                await self._fail_checked(attempt, exc.fault, running=False)
+                return
+            except SpawnError as exc:
+                self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
+                return
+            attempt.proc = None
+            if replan is not None:
+                # The one we stopped may still be listed as the path's publisher for a moment:
+                # its readiness must not confirm the next one.
+                if api.path is not None and api.path.online:
+                    foreign = api.path.source_id
+                log.info(
+                    "audio reconfigured",
+                    camera_id=self.camera.id,
+                    audio=replan.describe(),
                 )
-                attempt.proc = proc
-                async with anyio.create_task_group() as tg:
-                    if attempt.link is not None:
-                        tg.start_soon(attempt.link.serve)
-                    tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
-                    if self.paths is not None:
-                        tg.start_soon(self._poll_api, self.paths, api)
-                    await self._watch_health(attempt, watch, api)
-        except LinkRefused as exc:
-            # FFmpeg was not started: the camera was not asked, the target was sent nothing.
-            await self._fail_checked(attempt, exc.fault, running=False)
-        except SpawnError as exc:
-            self._fail(attempt, Fault(ErrorKind.CONFIG_ERROR, str(exc)), running=False)
+
+    @staticmethod
+    def _on_progress(watch: ProgressWatch, block: ProgressBlock) -> None:
+        watch.progress(block, time.monotonic())
+
+    def _plan_audio(self) -> AudioPlan:
+        """From the codec the camera's last FFmpeg saw: a camera whose audio the target
+        cannot carry pays the restart below once per supervisor, not once per attempt."""
+        return plan_audio(self.camera.options.audio_policy, self._scheme, self._audio_codec)
+
+    def _learn_audio(self, plan: AudioPlan, proc: RelayProcess) -> AudioPlan | NotYet | None:
+        """Once FFmpeg has described the camera's input: remember its audio codec, and
+        return the plan to restart with when it calls for other audio handling (else
+        None). NOT_YET while the description is incomplete."""
+        codec = input_audio(line.text for line in proc.own_lines)
+        if isinstance(codec, NotYet):
+            return codec
+        self._audio_codec = codec
+        learnt = plan_audio(self.camera.options.audio_policy, self._scheme, codec)
+        self.audio = msgspec.structs.replace(plan, codec=codec)
+        return learnt if learnt.mode is not plan.mode else None
 
     async def _watch_exit(
         self, attempt: _Attempt, proc: RelayProcess, scope: anyio.CancelScope
@@ -503,12 +569,22 @@ class Supervisor:
                 api.updated = anyio.Event()
             await anyio.sleep(period)
 
-    async def _watch_health(self, attempt: _Attempt, watch: ProgressWatch, api: _ApiView) -> None:
+    async def _watch_health(
+        self,
+        attempt: _Attempt,
+        watch: ProgressWatch,
+        api: _ApiView,
+        plan: AudioPlan,
+        proc: RelayProcess,
+    ) -> AudioPlan:
         """Confirm, then watch for stalls, sampling metrics as it goes; what to make of
-        what it sees is the watchdog module's judgement. Never returns: a fault is posted
-        and the attempt waits to be terminated (or the process exits)."""
+        what it sees is the watchdog module's judgement. Returns only when FFmpeg's
+        description of the camera calls for other audio handling (the plan to restart
+        with); otherwise a fault is posted and the attempt waits to be terminated (or the
+        process exits)."""
         next_metrics = 0.0
         last_bytes: tuple[float, int] | None = None
+        audio_known = False
         while True:
             confirmed = api.confirmed_at is not None
             period = check_every(self.settings, confirmed=confirmed)
@@ -519,6 +595,11 @@ class Supervisor:
                     # A fresh word from MediaMTX wakes it early: ready is acted on when it is
                     # seen, not up to a poll period later.
                     await api.updated.wait()
+            if not audio_known:
+                learnt = self._learn_audio(plan, proc)
+                if isinstance(learnt, AudioPlan):
+                    return learnt
+                audio_known = not isinstance(learnt, NotYet)
             now = time.monotonic()
             look = watch.look(now, confirmed_at=api.confirmed_at, api=api.word())
             match judge(look, self.settings):

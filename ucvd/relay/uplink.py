@@ -51,6 +51,11 @@ async def tcp_answers(host: str, port: int, within_s: float) -> str | None:
     return None
 
 
+async def no_probe(_host: str, _port: int, _within_s: float) -> None:
+    """For a target nothing can probe: it always answers (SRT without an API: UDP)."""
+    return None
+
+
 def release_delay(
     slot: int, draw: float, *, at_once: int = RELEASE_AT_ONCE, step_s: float = RELEASE_STEP_S
 ) -> float:
@@ -88,6 +93,10 @@ class Uplink:
         self._released = 0  # waiters released since the target last came back
         self.waiting = 0  # publications waiting on it now
         self.probes = 0  # for tests and benchmarks
+
+    @property
+    def endpoint(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def down(self) -> bool:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
+from ucvd.domain.audio import AAC_BITRATE, AudioPlan, AudioPolicy, plan_audio
 from ucvd.domain.model import Camera, Target
-from ucvd.domain.urls import join_path, publish_path, with_credentials
+from ucvd.domain.urls import join_path, publish_path, scheme_of, srt_stream_id, with_credentials
 
 
 class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +46,7 @@ def relay_argv(
     camera: Camera,
     target: Target,
     settings: RelaySettings = DEFAULT_SETTINGS,
+    audio: AudioPlan | None = None,
     *,
     via_port: int | None = None,
 ) -> list[str]:
@@ -86,24 +88,77 @@ def relay_argv(
         "-i", with_credentials(camera.url, camera.username, camera.password),
         "-map", "0:v:0",
     ]  # fmt: skip
-    argv += ["-c", "copy"]
-    if opts.audio:
-        # FFmpeg 7.1's RTSP demuxer leaves AAC packets unflagged as keyframes, and stream
-        # copy drops every packet before the first keyframe: without `-copyinkf` the audio
-        # track is announced but never carries a packet. Every audio frame decodes on its
-        # own, so copying them from the first is right for 5.1 too; video keeps starting
-        # at a keyframe.
-        argv += ["-map", "0:a:0?", "-copyinkf:a"]
-    if opts.avoid_negative_ts:
-        argv += ["-avoid_negative_ts", "make_zero"]
-    argv += [
+    argv += _output_args(camera, target, settings, audio or default_audio(camera, target), via_port)
+    return argv
+
+
+def default_audio(camera: Camera, target: Target) -> AudioPlan:
+    """The audio plan before anything is known of the camera's codec."""
+    return plan_audio(camera.options.audio_policy, scheme_of(target.rtsp_url), None)
+
+
+def _audio_args(audio: AudioPlan) -> list[str]:
+    match audio.mode:
+        case AudioPolicy.DROP:
+            return []
+        case AudioPolicy.AAC:
+            # Video stays copied (`-c copy` before this); only the audio is decoded and
+            # encoded, resampled by FFmpeg when the encoder needs it. Channels are kept.
+            return ["-map", "0:a:0?", "-c:a", "aac", "-b:a", AAC_BITRATE]
+        case _:
+            # FFmpeg 7.1's RTSP demuxer leaves AAC packets unflagged as keyframes, and stream
+            # copy drops every packet before the first keyframe: without `-copyinkf` the
+            # audio track is announced but never carries a packet. Every audio frame decodes
+            # on its own, so copying them from the first is right for 5.1 too; video keeps
+            # starting at a keyframe.
+            return ["-map", "0:a:0?", "-copyinkf:a"]
+
+
+def _output_args(
+    camera: Camera,
+    target: Target,
+    settings: RelaySettings,
+    audio: AudioPlan,
+    via_port: int | None,
+) -> list[str]:
+    """Everything after the input: codecs, audio, and the publish leg for the target's
+    transport."""
+    args = ["-c", "copy", *_audio_args(audio)]
+    if camera.options.avoid_negative_ts:
+        args += ["-avoid_negative_ts", "make_zero"]
+    if scheme_of(target.rtsp_url) == "srt":
+        return args + _srt_output(camera, target, settings)
+    return [
+        *args,
         "-f", "rtsp",
         "-rtsp_transport", "tcp",
         "-timeout", _us(settings.output_timeout_s),
         "-muxdelay", str(settings.muxdelay_s),
         publish_url(camera, target, via_port),
     ]  # fmt: skip
-    return argv
+
+
+def _srt_output(camera: Camera, target: Target, settings: RelaySettings) -> list[str]:
+    """MPEG-TS over SRT to MediaMTX's SRT server (FFmpeg's libsrt, caller mode).
+
+    The stream id and passphrase go as options, not in the URL's query: FFmpeg echoes its
+    URLs in error lines, and a query would need its own escaping. The option is
+    `-srt_streamid`: `-streamid` is taken by FFmpeg's own (output stream ids, "Expected
+    number for streamid"). `-pkt_size 1316` = 7 TS packets, SRT's live payload. libsrt's
+    `-timeout` is in microseconds, `-connect_timeout` in milliseconds.
+    """
+    path = publish_path(target.path_template, camera.id)
+    args = [
+        "-f", "mpegts",
+        "-pkt_size", "1316",
+        "-srt_streamid", srt_stream_id(path, target.username, target.password),
+        "-connect_timeout", str(round(settings.output_timeout_s * 1000)),
+        "-timeout", _us(settings.output_timeout_s),
+        "-muxdelay", str(settings.muxdelay_s),
+    ]  # fmt: skip
+    if target.srt_passphrase:
+        args += ["-passphrase", target.srt_passphrase]
+    return [*args, target.rtsp_url]
 
 
 def publish_url(camera: Camera, target: Target, via_port: int | None = None) -> str:

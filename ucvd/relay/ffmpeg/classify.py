@@ -58,7 +58,7 @@ class Endpoint:
 
 
 _URL_HOSTPORT = re.compile(
-    r"(?P<scheme>rtsps?|tcp|tls)://(?:[^\s/@]*@)?(?:\[(?P<host6>[0-9a-fA-F:.]+)\]|(?P<host>[^\s/:?\[\]]+))"
+    r"(?P<scheme>rtsps?|tcp|tls|srt)://(?:[^\s/@]*@)?(?:\[(?P<host6>[0-9a-fA-F:.]+)\]|(?P<host>[^\s/:?\[\]]+))"
     r"(?::(?P<port>\d+))?"
 )
 _CAMERA_HINTS = re.compile(
@@ -134,6 +134,32 @@ _RULES: tuple[_Rule, ...] = (
         Side.CAMERA,
     ),
     _Rule(
+        # libsrt's own line when the server answers the handshake with a rejection. MediaMTX
+        # v1.20.1 rejects every refusal alike (REJ_PEER): wrong user or password, missing or
+        # wrong passphrase, a path nothing serves; only its own log tells them apart.
+        _r(r"Peer rejected connection"),
+        None,
+        (
+            ErrorKind.MEDIAMTX_REJECTED,
+            "MediaMTX {target} refused the SRT connection: the publish user or password, or "
+            "the SRT passphrase (wrong, or missing when the path requires one), or a path it "
+            "does not serve; SRT does not say which, MediaMTX's log does",
+        ),
+        Side.TARGET,
+    ),
+    _Rule(
+        # Without the rejection above: nothing answered the SRT handshake (UDP: no refusal
+        # ever comes back) within -connect_timeout.
+        _r(r"Connection to srt://\S+ failed"),
+        None,
+        (
+            ErrorKind.MEDIAMTX_UNREACHABLE,
+            "no SRT answer from MediaMTX {target} within the connect timeout: the server is "
+            "down, its SRT server is off or on another port, or the link drops UDP",
+        ),
+        Side.TARGET,
+    ),
+    _Rule(
         # No \b after the code: 7.1 writes "401Unauthorized".
         _r(r"(?:method \w+ failed:|Server returned) 401(?!\d)"),
         (ErrorKind.AUTH_FAILED, "camera {camera} refused the username or password (401)"),
@@ -190,7 +216,8 @@ _RULES: tuple[_Rule, ...] = (
         # A packet could not be sent: the server went away while FFmpeg was publishing.
         _r(
             r"(?:av_interleaved_write_frame\(\)|Error submitting a packet to the muxer): "
-            r"(?:Broken pipe|Connection reset by peer|End of file)"
+            # SRT's closed connection is an I/O error.
+            r"(?:Broken pipe|Connection reset by peer|End of file|Input/output error)"
         ),
         None,
         _CLOSED_BY_MEDIAMTX,
