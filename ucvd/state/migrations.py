@@ -97,6 +97,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE targets ADD COLUMN player_url TEXT;
     """,
+    # MERGE NOTE: this is migration 7 on main (after the targets' migration 6); renumber
+    # this comment and its position when merging.
+    # 7: a camera that is another camera's sub stream names it (NULL: a camera on its own).
+    """
+    ALTER TABLE cameras ADD COLUMN main_id TEXT;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
