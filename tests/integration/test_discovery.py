@@ -317,6 +317,9 @@ def test_discover_add_registers_and_publishes_end_to_end(
         {"id": "lan-1-sub", "address": cam1.address, "url": cam1.stream_url(SUB_PATH),
          "main_id": "lan-1"},
     ]  # fmt: skip
+    marked = by_address(body)[cam1.address]
+    assert marked["registered"] == ["lan-1", "lan-1-sub"]
+    assert [s["registered_as"] for s in marked["streams"]] == ["lan-1", "lan-1-sub"]
     notes = " ".join(body["notes"])
     assert f"{cam(net, 'cam2').address} not added (auth_failed)" in notes
     assert f"{cam(net, 'cam3').address} not added (its stream refused the credentials)" in notes

@@ -368,7 +368,6 @@ class Store:
                     raise Conflict(f"camera {each.id} already exists")
                 s.add(CameraRow(**self._camera_fields(each), created_at=now, updated_at=now))
                 s.add(DesiredRow(camera_id=each.id, desired="stopped", updated_at=now))
-                s.flush()
 
     def update_camera(self, camera: Camera) -> None:
         with self._tx() as s:
