@@ -120,6 +120,14 @@ def _camera_parsers(parser: argparse.ArgumentParser) -> None:
         c.add_argument("--genpts", action="store_true", default=None)
         c.add_argument("--wallclock-timestamps", action="store_true", default=None)
         c.add_argument("--max-reconnects", type=int)
+        if verb == "add":
+            c.add_argument(
+                "--sub-url", metavar="URL",
+                help="also register the camera's sub stream, linked to it (same credentials "
+                "and options)",
+            )  # fmt: skip
+            c.add_argument("--sub-id", metavar="ID", help="the sub stream's id (default ID-sub)")
+            c.add_argument("--main", metavar="ID", help="register it as the sub stream of ID")
     sub.add_parser("list", help="all cameras")
     for verb, text in (("show", "one camera"), ("remove", "forget a stopped camera"),
                        ("probe", "ask the camera what it sends")):  # fmt: skip
@@ -602,6 +610,10 @@ def _camera_options(
 
 
 def _camera_add(a: argparse.Namespace) -> p.CameraAdd:
+    if a.sub_id is not None and a.sub_url is None:
+        raise UsageError("--sub-id needs --sub-url")
+    if a.main is not None and a.sub_url is not None:
+        raise UsageError("--main registers a sub stream, which has no --sub-url of its own")
     password = _password(a, "password_stdin", a.username, _Stdin())
     return p.CameraAdd(
         id=a.id,
@@ -610,6 +622,9 @@ def _camera_add(a: argparse.Namespace) -> p.CameraAdd:
         password=password,
         name=_or(a.name, ""),
         options=_or(_camera_options(a), CameraOptions()),
+        main_id=a.main,
+        sub_url=a.sub_url,
+        sub_id=a.sub_id,
     )
 
 

@@ -87,7 +87,7 @@ def bitrate(metrics: p.Metrics | None) -> str:
 def status_table(result: p.StatusList) -> str:
     rows = [
         [
-            s.camera_id,
+            s.camera_id + (f" (sub of {s.main_id})" if s.main_id else ""),
             s.status,
             s.quality,
             duration(s.uptime_seconds),
@@ -109,7 +109,7 @@ def status_table(result: p.StatusList) -> str:
 
 def status_detail(s: p.PublicationStatus) -> str:
     pairs = [
-        ("camera", s.camera_id),
+        ("camera", s.camera_id + (f" (sub stream of {s.main_id})" if s.main_id else "")),
         ("status", s.status + ("" if s.desired == "publishing" else " (desired: stopped)")),
         ("target", s.target or "- (no active target)"),
         ("path", s.publish_path or "-"),
@@ -161,13 +161,23 @@ def camera_table(result: p.CameraList) -> str:
             c.desired,
             c.url,
             (c.username or "-") + (" (password set)" if c.has_password else ""),
+            _link_words(c),
             c.name or "-",
         ]
         for c in result.items
     ]
     if not rows:
         return "no cameras (ucvctl camera add ID --url rtsp://...)"
-    return table(["CAMERA", "DESIRED", "URL", "USER", "NAME"], rows)
+    return table(["CAMERA", "DESIRED", "URL", "USER", "LINK", "NAME"], rows)
+
+
+def _link_words(c: p.CameraView) -> str:
+    """How a camera is tied to another: a main's sub streams, or the main a sub belongs to."""
+    if c.main_id is not None:
+        return f"sub of {c.main_id}"
+    if c.sub_ids:
+        return "sub: " + ", ".join(c.sub_ids)
+    return "-"
 
 
 def camera_detail(c: p.CameraView) -> str:
@@ -175,6 +185,8 @@ def camera_detail(c: p.CameraView) -> str:
     return pairs_text(
         [
             ("camera", c.id),
+            *([("sub stream of", c.main_id)] if c.main_id else []),
+            *([("sub stream", ", ".join(c.sub_ids))] if c.sub_ids else []),
             ("name", c.name or "-"),
             ("url", c.url),
             ("username", c.username or "-"),
@@ -386,6 +398,10 @@ def discovery_table(r: p.DiscoveryResult) -> str:
     if r.subnet:
         ports = ", ".join(str(x) for x in r.ports)
         lines.append(f"swept {r.subnet} on ports {ports} ({r.probed} probes)")
-    lines += [f"added {a.id}: {a.url} ({a.address})" for a in r.added]
+    lines += [
+        f"added {a.id}: {a.url} ({a.address}"
+        + (f", sub stream of {a.main_id})" if a.main_id else ")")
+        for a in r.added
+    ]
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

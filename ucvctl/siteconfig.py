@@ -301,6 +301,8 @@ def _camera_lines(c: p.CameraView, secrets_dir: str) -> list[str]:
         lines.append(f"password_file = {_quote(f'{secrets_dir}/camera-{c.id}.password')}")
     if c.name:
         lines.append(f"name = {_quote(c.name)}")
+    if c.main_id is not None:
+        lines.append(f"main_id = {_quote(c.main_id)}")
     lines.append(f"publish = {_value(c.desired == 'publishing')}")
     defaults = msgspec.structs.asdict(CameraOptions())
     options = {k: v for k, v in msgspec.structs.asdict(c.options).items() if v != defaults[k]}

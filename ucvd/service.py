@@ -52,7 +52,7 @@ from ucvd.domain.refusals import (
     Refused,
     StateChanged,
 )
-from ucvd.domain.urls import InvalidURL, publish_path, scheme_of
+from ucvd.domain.urls import InvalidURL, publish_path, redact, scheme_of
 from ucvd.relay import tlslink
 from ucvd.relay.ffmpeg.classify import Endpoint, classify
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
@@ -65,6 +65,9 @@ from ucvd.state.store import AsyncStore, Conflict, Snapshot, Store, StoreError
 from ucvd.state.tally import HOUR_S, Tally
 
 log = structlog.get_logger(__name__)
+
+SUB_NAME = " (sub)"  # a sub stream's name: its main's, and this
+MAX_NAME = 200  # protocol.Name: what a site file's name may hold, so that export applies
 
 R = TypeVar("R")
 P = ParamSpec("P")
@@ -146,6 +149,7 @@ class Service:
                 path = publish_path(target.path_template, camera_id)
         recent = self.tally.of(camera_id)
         since = self._clock() - HOUR_S
+        camera = self.cameras.get(camera_id)
         return status_view(
             camera_id,
             state,
@@ -154,6 +158,7 @@ class Service:
             path=path,
             reconnects_last_hour=recent.reconnects_since(since),
             stalls_last_hour=recent.stalls_since(since),
+            main_id=camera.main_id if camera is not None else None,
         )
 
     def statuses(self) -> list[p.PublicationStatus]:
@@ -230,19 +235,38 @@ class Service:
             password=params.password,
             name=params.name,
             options=params.options,
+            main_id=params.main_id,
         )
-        camera_id, url = camera.id, camera.url
-        async with self._locks[camera_id]:
-            if camera_id in self.cameras:
-                raise AlreadyExists(f"camera {camera_id!r} exists")
+        sub = _sub_stream(camera, params)
+        new = [camera] if sub is None else [camera, sub]
+        ids = sorted({c.id for c in new} | ({camera.main_id} if camera.main_id else set()))
+        async with contextlib.AsyncExitStack() as locks:
+            for camera_id in ids:  # the main's too: it cannot be removed meanwhile
+                await locks.enter_async_context(self._locks[camera_id])
+            for each in new:
+                if each.id in self.cameras:
+                    raise AlreadyExists(f"camera {each.id!r} exists")
+            if camera.main_id is not None:
+                main = self.cameras.get(camera.main_id)
+                if main is None:
+                    raise NotFound(
+                        f"no camera {camera.main_id!r} to be the main stream of {camera.id!r}"
+                    )
+                if main.main_id is not None:
+                    raise Invalid(
+                        f"camera {main.id!r} is itself the sub stream of {main.main_id!r}: "
+                        f"name {main.main_id!r} as the main camera"
+                    )
             try:
-                await self._write(Store.add_camera, camera)
+                await self._write(Store.add_camera, *new)
             except Conflict:
-                raise AlreadyExists(f"camera {camera_id!r} exists") from None
-            self.cameras[camera_id] = camera
-            self.desired[camera_id] = "stopped"
-        log.info("camera added", camera_id=camera_id, url=url)
-        return camera_view(camera, "stopped")
+                raise AlreadyExists(f"camera {camera.id!r} exists") from None
+            for each in new:
+                self.cameras[each.id] = each
+                self.desired[each.id] = "stopped"
+        for each in new:
+            log.info("camera added", camera_id=each.id, url=each.url, main_id=each.main_id)
+        return camera_view(camera, "stopped", [sub.id] if sub is not None else [])
 
     async def camera_update(self, params: p.CameraUpdate, _conn: Connection) -> p.CameraView:
         old = self._camera(params.id)
@@ -261,20 +285,28 @@ class Service:
                 password=password,
                 name=old.name if params.name is _UNSET else valid.plain_text(params.name, "name"),
                 options=old.options if params.options is _UNSET else params.options,
+                main_id=old.main_id,
             )
             if camera == old:
-                return camera_view(camera, self.desired.get(camera.id, "stopped"))
+                return self._view(camera)
             await self._write(Store.update_camera, camera)
             self.cameras[camera.id] = camera
             target = self.active_target()
             if self.pubs.status(camera.id) is not Status.STOPPED and target is not None:
                 await self.pubs.start(camera, target)  # a new supervisor with the new config
         log.info("camera updated", camera_id=camera.id, url=camera.url)
-        return camera_view(camera, self.desired.get(camera.id, "stopped"))
+        return self._view(camera)
 
     async def camera_remove(self, params: p.CameraRef, _conn: Connection) -> p.Done:
         camera = self._camera(params.id)
         async with self._locks[camera.id]:
+            subs = valid.subs_of(self.cameras, camera.id)
+            if subs:
+                which = ", ".join(repr(s) for s in subs)
+                raise InUse(
+                    f"camera {camera.id!r} has its sub stream {which} registered; remove "
+                    f"that first (ucvctl camera remove {subs[0]})"
+                )
             if self.desired.get(camera.id) == "publishing" or (
                 self.pubs.status(camera.id) is not Status.STOPPED
             ):
@@ -290,15 +322,22 @@ class Service:
         return p.Done()
 
     async def camera_list(self, _params: p.NoParams, _conn: Connection) -> p.CameraList:
+        subs: defaultdict[str, list[str]] = defaultdict(list)
+        for cid, c in sorted(self.cameras.items()):
+            if c.main_id is not None:
+                subs[c.main_id].append(cid)
         items = [
-            camera_view(c, self.desired.get(c.id, "stopped"))
+            camera_view(c, self.desired.get(c.id, "stopped"), subs.get(c.id, ()))
             for _, c in sorted(self.cameras.items())
         ]
         return p.CameraList(total=len(items), items=items)
 
     async def camera_get(self, params: p.CameraRef, _conn: Connection) -> p.CameraView:
-        camera = self._camera(params.id)
-        return camera_view(camera, self.desired.get(camera.id, "stopped"))
+        return self._view(self._camera(params.id))
+
+    def _view(self, camera: Camera) -> p.CameraView:
+        desired = self.desired.get(camera.id, "stopped")
+        return camera_view(camera, desired, valid.subs_of(self.cameras, camera.id))
 
     async def camera_probe(self, params: p.CameraRef, _conn: Connection) -> p.ProbeResult:
         camera = self._camera(params.id)
@@ -659,6 +698,16 @@ class Service:
             if device.streams:
                 device.streams[0].registered_as = camera_id
             result.added.append(p.AddedCamera(id=camera_id, address=device.address, url=added.url))
+            for sub_id in added.sub_ids:
+                sub = self.cameras[sub_id]
+                device.registered.append(sub_id)
+                if step.sub_stream is not None:
+                    device.streams[step.sub_stream].registered_as = sub_id
+                result.added.append(
+                    p.AddedCamera(
+                        id=sub_id, address=device.address, url=redact(sub.url), main_id=camera_id
+                    )
+                )
 
     # --- configuration as code --------------------------------------------------------------
     async def config_apply(self, params: p.ConfigApply, _conn: Connection) -> p.Plan:
@@ -748,6 +797,32 @@ class Service:
         for name in w.remove_targets:
             self.targets.pop(name, None)
         return sorted(restarted)
+
+
+def _sub_stream(main: Camera, params: p.CameraAdd) -> Camera | None:
+    """The sub stream `camera.add` registers beside `main`: its credentials are the main's
+    unless its URL carries its own; options the same; a name that says which it is."""
+    if params.sub_url is None:
+        if params.sub_id is not None:
+            raise Invalid("sub_id names a sub stream: give its URL too (sub_url)")
+        return None
+    if main.main_id is not None:
+        raise Invalid(f"camera {main.id!r} is to be a sub stream: it cannot have one itself")
+    sub_id = valid.sub_id(main.id, params.sub_id)
+    if sub_id == main.id:
+        raise Invalid(f"the sub stream needs an id of its own, not {main.id!r}")
+    url, username, password = valid.credentials(params.sub_url, None, None, "sub stream URL")
+    if username is None:
+        username, password = main.username, main.password
+    return Camera(
+        id=sub_id,
+        url=url,
+        username=username,
+        password=password,
+        name=f"{main.name[: MAX_NAME - len(SUB_NAME)]}{SUB_NAME}" if main.name else "",
+        options=main.options,
+        main_id=main.id,
+    )
 
 
 def _valid_ids(names: Iterable[str]) -> list[str]:

@@ -9,7 +9,9 @@ a camera, and the gateway where ucvd and the central MediaMTX run.
     192.0.2.15 other  not a camera: an HTTP server on :8554 (speaks, but not RTSP)
 
 Each camera's MediaMTX is fed by its own looping `ffmpeg -c copy` on that camera's
-loopback. Everything runs through `ip netns exec`, as children of the caller's registry.
+loopback; an ONVIF camera's sub stream is the smaller clip (media.SUB_CLIP), as a real
+camera's second profile is. Everything runs through `ip netns exec`, as children of the
+caller's registry.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.cameras import DEFAULT_CAMERA_PATH
+from tests.harness.cameras import DEFAULT_CAMERA_PATH, SUB_CAMERA_PATH
 from tests.harness.daemon import Ucvd, add_target
 from tests.harness.errors import HarnessError
-from tests.harness.media import Audio, ClipLibrary
+from tests.harness.media import SUB_CLIP, Audio, ClipLibrary
 from tests.harness.mediamtx import Central, Credentials, MediaMTXApi, base_config, central
 from tests.harness.netns import SUBNET, Host, Lan
 from tests.harness.procs import Proc, ProcessRegistry
@@ -34,7 +36,7 @@ from tests.harness.waiting import wait_until
 __all__ = ["SUBNET", "CameraLan", "LanCamera", "build", "register_central"]
 
 MAIN_PATH = DEFAULT_CAMERA_PATH  # Streaming/Channels/101
-SUB_PATH = "Streaming/Channels/102"
+SUB_PATH = SUB_CAMERA_PATH  # Streaming/Channels/102
 API = "127.0.0.1:9997"
 
 
@@ -103,16 +105,21 @@ def _camera_mediamtx(
     )  # fmt: skip
 
 
-def _feed(registry: ProcessRegistry, tools: Tools, clip: Path, camera: LanCamera) -> Proc:
+def _feed(
+    registry: ProcessRegistry, tools: Tools, clips: dict[str, Path], camera: LanCamera
+) -> Proc:
+    """One ffmpeg per camera: input N loops the clip of path N, output N serves it."""
     host, port = camera.host, camera.port
+    inputs: list[str] = []
     outputs: list[str] = []
-    for path in camera.paths:
-        outputs += ["-map", "0", "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+    for index, path in enumerate(camera.paths):
+        inputs += ["-re", "-stream_loop", "-1", "-i", str(clips[path])]
+        outputs += ["-map", str(index), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
                     f"rtsp://127.0.0.1:{port}/{path}"]  # fmt: skip
     return registry.spawn(
         f"feeder-{host.name}",
         [*host.exec_prefix(), tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
-         "-re", "-stream_loop", "-1", "-i", str(clip), *outputs],
+         *inputs, *outputs],
     )  # fmt: skip
 
 
@@ -156,7 +163,9 @@ def build(
     timeout: float = 20.0,
 ) -> CameraLan:
     """Create the hosts, start every server, and return when every stream is served."""
-    clip = clips.path(Audio.AAC)
+    small = ClipLibrary(clips.tools, SUB_CLIP)
+    small.ensure()
+    clip_of = {MAIN_PATH: clips.path(Audio.AAC), SUB_PATH: small.path(Audio.AAC)}
     gw = lan.add_host("gw", 10)
     cameras: dict[str, LanCamera] = {}
     for index in range(onvif_cameras):
@@ -180,8 +189,9 @@ def build(
             "profiles": [
                 {"token": "main", "name": "MainStream", "encoding": "H264", "width": 640,
                  "height": 360, "uri": camera.stream_url(MAIN_PATH)},
-                {"token": "sub", "name": "SubStream", "encoding": "H264", "width": 640,
-                 "height": 360, "uri": camera.stream_url(SUB_PATH)},
+                {"token": "sub", "name": "SubStream", "encoding": "H264",
+                 "width": SUB_CLIP.width, "height": SUB_CLIP.height,
+                 "uri": camera.stream_url(SUB_PATH)},
             ],
         }  # fmt: skip
         cameras[name] = camera
@@ -205,7 +215,7 @@ def build(
     )  # fmt: skip
     for camera in cameras.values():
         _serving(camera.host, timeout)
-        camera.procs.append(_feed(registry, tools, clip, camera))
+        camera.procs.append(_feed(registry, tools, clip_of, camera))
     for camera in cameras.values():
         _wait_paths(camera.host, camera.paths, timeout)
         if camera.onvif is not None:

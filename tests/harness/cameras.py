@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.errors import HarnessError
-from tests.harness.media import Audio, ClipLibrary
+from tests.harness.media import SUB_CLIP, Audio, ClipLibrary
 from tests.harness.mediamtx import Credentials, MediaMTXServer, base_config
 from tests.harness.ports import LOOPBACK
 from tests.harness.procs import Proc, ProcessRegistry
 from tests.harness.tools import Tools
 
 DEFAULT_CAMERA_PATH = "Streaming/Channels/101"  # as a common camera brand names its main stream
+SUB_CAMERA_PATH = "Streaming/Channels/102"  # and its sub stream
 
 
 class Feed:
@@ -53,31 +54,40 @@ class Feed:
         self.server = MediaMTXServer(
             registry=registry, tools=tools, workdir=workdir, name="feed", build_config=build
         )
-        self.feeders: dict[Audio, Proc] = {}
+        self.feeders: dict[tuple[Audio, bool], Proc] = {}
+        self.sub_clips: ClipLibrary | None = None  # made on first use of a sub stream
 
-    def path(self, audio: Audio) -> str:
-        return f"clip_{audio.value}"
+    def path(self, audio: Audio, sub: bool = False) -> str:
+        return f"clip_{audio.value}" + ("_sub" if sub else "")
 
-    def url(self, audio: Audio) -> str:
-        """Where a camera pulls from; starts the server and that feeder on first use."""
+    def url(self, audio: Audio, sub: bool = False) -> str:
+        """Where a camera pulls from; starts the server and that feeder on first use. `sub`:
+        the smaller clip (SUB_CLIP) a camera's sub stream sends."""
         if not self.server.running():
             self.clips.ensure()
             self.server.start()
             self.feeders.clear()
-        feeder = self.feeders.get(audio)
+        clips = self.clips
+        if sub:
+            if self.sub_clips is None:
+                self.sub_clips = ClipLibrary(self.tools, SUB_CLIP)
+                self.sub_clips.ensure()
+            clips = self.sub_clips
+        path = self.path(audio, sub)
+        feeder = self.feeders.get((audio, sub))
         if feeder is None or not feeder.alive():
-            self.feeders[audio] = self.registry.spawn(
-                f"feeder-{audio.value}",
+            self.feeders[(audio, sub)] = self.registry.spawn(
+                f"feeder-{path}",
                 [
                     self.tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
-                    "-re", "-stream_loop", "-1", "-i", str(self.clips.path(audio)),
+                    "-re", "-stream_loop", "-1", "-i", str(clips.path(audio)),
                     "-map", "0", "-c", "copy",
                     "-f", "rtsp", "-rtsp_transport", "tcp",
-                    self.server.rtsp_url(self.path(audio)),
+                    self.server.rtsp_url(path),
                 ],
             )  # fmt: skip
-            self.server.api.wait_path_ready(self.path(audio), timeout=15)
-        return self.server.rtsp_url(self.path(audio))
+            self.server.api.wait_path_ready(path, timeout=15)
+        return self.server.rtsp_url(path)
 
     def stop(self) -> None:
         for feeder in self.feeders.values():
@@ -95,6 +105,7 @@ class Camera:
     path: str
     credentials: Credentials | None
     server: MediaMTXServer
+    sub_path: str | None = None  # a second, smaller stream, as a camera's sub stream
 
     @property
     def host(self) -> str:
@@ -108,6 +119,13 @@ class Camera:
     def url(self) -> str:
         """The stream URL without credentials, as an operator registers it."""
         return self.server.rtsp_url(self.path)
+
+    @property
+    def sub_url(self) -> str:
+        """The sub stream's URL without credentials (the camera's own credentials apply)."""
+        if self.sub_path is None:
+            raise HarnessError(f"camera {self.name} has no sub stream")
+        return self.server.rtsp_url(self.sub_path)
 
     def url_with(self, credentials: Credentials | None) -> str:
         return self.server.rtsp_url(self.path, credentials)
@@ -127,6 +145,8 @@ class Camera:
 
     def wait_serving(self, timeout: float = 15.0) -> None:
         self.server.api.wait_path_ready(self.path, timeout=timeout)
+        if self.sub_path is not None:
+            self.server.api.wait_path_ready(self.sub_path, timeout=timeout)
 
     def stop(self) -> None:
         """Power the camera off: its port closes, clients see connection refused."""
@@ -167,10 +187,13 @@ class CameraFarm:
         audio: Audio = Audio.AAC,
         credentials: Credentials | None = None,
         path: str = DEFAULT_CAMERA_PATH,
+        sub_path: str | None = None,
     ) -> Camera:
-        """A camera, not yet started. `credentials=None` means it accepts anyone."""
+        """A camera, not yet started. `credentials=None` means it accepts anyone. With
+        `sub_path`, it also serves the smaller sub stream there (as SUB_CLIP)."""
         name = name or f"cam-{len(self.cameras) + 1:03d}"
         source = self.feed.url(audio)
+        sub_source = self.feed.url(audio, sub=True) if sub_path is not None else None
         read_user: dict[str, Any] = (
             {"user": credentials.user, "pass": credentials.password}
             if credentials
@@ -186,11 +209,11 @@ class CameraFarm:
             config = base_config(
                 rtsp_port=rtsp_port, api_port=api_port, log_level="warn", users=users
             )
-            config["paths"] = {
-                path: {"source": source, "rtspTransport": "tcp"},
-                # Any other path answers 404 "no stream", as a real camera does.
-                "all_others": {},
-            }
+            config["paths"] = {path: {"source": source, "rtspTransport": "tcp"}}
+            if sub_path is not None:
+                config["paths"][sub_path] = {"source": sub_source, "rtspTransport": "tcp"}
+            # Any other path answers 404 "no stream", as a real camera does.
+            config["paths"]["all_others"] = {}
             return config
 
         server = MediaMTXServer(
@@ -202,7 +225,8 @@ class CameraFarm:
             # One OS thread is plenty for one stream and keeps a hundred cameras cheap.
             env={**os.environ, "GOMAXPROCS": "1"},
         )
-        camera = Camera(name=name, audio=audio, path=path, credentials=credentials, server=server)
+        camera = Camera(name=name, audio=audio, path=path, credentials=credentials, server=server,
+                        sub_path=sub_path)  # fmt: skip
         self.cameras.append(camera)
         return camera
 

@@ -43,6 +43,9 @@ class ClipSpec:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# A camera's sub stream: the same picture, smaller and lighter, as cameras offer live walls.
+SUB_CLIP = ClipSpec(width=320, height=180, video_bitrate_k=150)
+
 _AUDIO_ARGS: dict[Audio, list[str]] = {
     Audio.AAC: ["-c:a", "aac", "-b:a", "32k", "-ar", "16000", "-ac", "1"],
     Audio.PCMU: ["-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"],

@@ -20,7 +20,7 @@ from tests.harness import camera_lan, netns
 from tests.harness.browser import chromium, log_in, require_dashboard, shot, start_web
 from tests.harness.camera_lan import MAIN_PATH, SUB_PATH, CameraLan, LanCamera
 from tests.harness.daemon import CtlResult, Ucvd, program
-from tests.harness.media import ClipLibrary
+from tests.harness.media import SUB_CLIP, ClipLibrary, ClipSpec, probe_streams
 from tests.harness.procs import ProcessRegistry
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until
@@ -144,7 +144,14 @@ def test_discover_finds_exactly_the_cameras(net: CameraLan, gw_ucvd: Ucvd) -> No
                for s in one["streams"]]  # fmt: skip
     assert streams == [
         ("main", cam1.stream_url(MAIN_PATH), "H264", 640, 360, "credentials_accepted"),
-        ("sub", cam1.stream_url(SUB_PATH), "H264", 640, 360, "credentials_accepted"),
+        (
+            "sub",
+            cam1.stream_url(SUB_PATH),
+            "H264",
+            SUB_CLIP.width,
+            SUB_CLIP.height,
+            "credentials_accepted",
+        ),
     ]
     assert one["rtsp"] == [{"port": 554, "access": "needs_credentials", "server": "gortsplib"}]
 
@@ -291,19 +298,28 @@ def test_bad_input_is_refused_precisely(net: CameraLan, gw_ucvd: Ucvd) -> None:
     gw_ucvd.ctl("info").check()  # still alive
 
 
-def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd: Ucvd) -> None:
+def test_discover_add_registers_and_publishes_end_to_end(
+    net: CameraLan, gw_ucvd: Ucvd, tools: Tools
+) -> None:
     """--add registers each new ONVIF camera whose credentials worked (cam1) as PREFIX-1,
-    with the stream URI it handed out and the operator's password (never echoed); the new
-    camera publishes to the central MediaMTX; a second scan shows it as registered and adds
-    nothing twice."""
+    with the stream URI it handed out and the operator's password (never echoed), and its
+    second profile as PREFIX-1-sub, linked to it; both publish to the central MediaMTX, each
+    path with its own stream; a second scan shows them as registered and adds nothing
+    twice."""
     cam1 = cam(net, "cam1")
     assert cam1.credentials is not None
     result = discover(gw_ucvd, "--subnet", "192.0.2.0/24", *ROOMY, "--add", "lan", camera=cam1)
     assert result.code == 0, result.stderr
     body = result.json()
     assert body["added"] == [
-        {"id": "lan-1", "address": cam1.address, "url": cam1.stream_url(MAIN_PATH)}
-    ]
+        {"id": "lan-1", "address": cam1.address, "url": cam1.stream_url(MAIN_PATH),
+         "main_id": None},
+        {"id": "lan-1-sub", "address": cam1.address, "url": cam1.stream_url(SUB_PATH),
+         "main_id": "lan-1"},
+    ]  # fmt: skip
+    marked = by_address(body)[cam1.address]
+    assert marked["registered"] == ["lan-1", "lan-1-sub"]
+    assert [s["registered_as"] for s in marked["streams"]] == ["lan-1", "lan-1-sub"]
     notes = " ".join(body["notes"])
     assert f"{cam(net, 'cam2').address} not added (auth_failed)" in notes
     assert f"{cam(net, 'cam3').address} not added (its stream refused the credentials)" in notes
@@ -313,23 +329,49 @@ def test_discover_add_registers_and_publishes_end_to_end(net: CameraLan, gw_ucvd
     assert camera["username"] == cam1.credentials.user
     assert camera["has_password"] is True
     assert camera["name"] == "Simulated Optics SO-100"
+    assert camera["sub_ids"] == ["lan-1-sub"]
+    sub = gw_ucvd.ctl_json("camera", "show", "lan-1-sub")
+    assert (sub["url"], sub["main_id"]) == (cam1.stream_url(SUB_PATH), "lan-1")
+    assert (sub["username"], sub["has_password"]) == (cam1.credentials.user, True)
 
+    central = net.central
+    assert central is not None
+    main_clip = ClipSpec()
     try:
-        gw_ucvd.ctl("publish", "lan-1", "--wait", "--timeout", "30").check()
-        central = net.central_api()
-        ready = net.gw.run(lambda: central.wait_path_ready("camera_lan-1", timeout=15))
-        assert "H264" in " ".join(str(t) for t in ready.get("tracks", []))
+        for camera_id in ("lan-1", "lan-1-sub"):
+            gw_ucvd.ctl("publish", camera_id, "--wait", "--timeout", "30").check()
+        sizes = {}
+        for path in ("camera_lan-1", "camera_lan-1-sub"):
+
+            def video(path: str = path) -> list[tuple[int | None, int | None]]:
+                central.server.api.wait_path_ready(path, timeout=15)
+                streams = probe_streams(tools, central.read_url(path))
+                return [(s.width, s.height) for s in streams if s.codec_type == "video"]
+
+            sizes[path] = net.gw.run(video)
+        assert sizes == {
+            "camera_lan-1": [(main_clip.width, main_clip.height)],
+            "camera_lan-1-sub": [(SUB_CLIP.width, SUB_CLIP.height)],
+        }
     finally:
-        gw_ucvd.ctl("stop", "lan-1")
+        for camera_id in ("lan-1", "lan-1-sub"):
+            gw_ucvd.ctl("stop", camera_id)
 
     again = discover(gw_ucvd, "--subnet", "192.0.2.0/24", *ROOMY, "--add", "lan", camera=cam1)
     assert again.code == 0, again.stderr
     body = again.json()
     assert body["added"] == []
     one = by_address(body)[cam1.address]
-    assert one["registered"] == ["lan-1"]
-    assert [s["registered_as"] for s in one["streams"]] == ["lan-1", None]
+    assert one["registered"] == ["lan-1", "lan-1-sub"]
+    assert [s["registered_as"] for s in one["streams"]] == ["lan-1", "lan-1-sub"]
     assert_no_secret(net, gw_ucvd, result.stdout, result.stderr, again.stdout)
+
+    # The main stays while its sub is registered; the dashboard's test below adds cam1's
+    # second stream itself, so the sub goes.
+    refused = gw_ucvd.ctl("camera", "remove", "lan-1")
+    assert refused.code == 1 and "sub stream 'lan-1-sub'" in refused.stderr, refused.stderr
+    gw_ucvd.wait_status("lan-1-sub", "stopped")
+    gw_ucvd.ctl("camera", "remove", "lan-1-sub").check()
 
 
 # --- the dashboard's Discovery page ------------------------------------------------------------

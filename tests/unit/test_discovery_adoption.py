@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.test_discovery_results import build, onvif_finding
@@ -32,13 +34,74 @@ def named(address: str, manufacturer: str | None, model: str | None) -> Finding:
     return finding
 
 
+def sub_refused(address: str) -> Finding:
+    """Its main stream took the credentials, its sub stream refused them."""
+    finding = onvif_finding(address, f"rtsp://{address}/main", f"rtsp://{address}/sub",
+                            access=StreamAccess.CREDENTIALS_ACCEPTED)  # fmt: skip
+    assert finding.onvif is not None
+    sub = finding.onvif.profiles[1]
+    finding.onvif.profiles[1] = dataclasses.replace(sub, access=StreamAccess.CREDENTIALS_REFUSED)
+    return finding
+
+
 Step = tuple[str, ...]
 CASES: list[tuple[str, list[Finding], dict[str, str], set[str], str | None, list[Step]]] = [
     (
         "the main stream, with the operator's credentials",
-        [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://{A}/sub")],
+        [onvif_finding(A, f"rtsp://{A}/main")],
         {}, set(), "admin",
         [("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1")],
+    ),
+    (
+        "two profiles: the main and its sub stream, linked, the same credentials",
+        [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://{A}/sub", f"rtsp://{A}/third")],
+        {}, set(), "admin",
+        [("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1",
+          "lobby-1-sub", f"rtsp://{A}/sub")],
+    ),
+    (
+        "without the operator's credentials the sub's URL keeps the device's own",
+        [onvif_finding(A, f"rtsp://v:1@{A}/main", f"rtsp://w:2@{A}/sub")],
+        {}, set(), None,
+        [("add", A, "lobby-1", f"rtsp://{A}/main", "v", "1", "Acme C1",
+          "lobby-1-sub", f"rtsp://w:2@{A}/sub")],
+    ),
+    (
+        "two profiles of the same stream: one camera",
+        [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://u:p@{A}/main")],
+        {}, set(), "admin",
+        [("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1")],
+    ),
+    (
+        "a sub stream on another host: the main alone, and a note",
+        [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://{B}/sub")],
+        {}, set(), "admin",
+        [("note", A, f"{A}: sub stream not added (its stream is on another host)"),
+         ("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1")],
+    ),
+    (
+        "a sub stream that refused the credentials: the main alone, and a note",
+        [sub_refused(A)],
+        {}, set(), "admin",
+        [("note", A, f"{A}: sub stream not added (its stream refused the credentials)"),
+         ("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1")],
+    ),
+    (
+        "a sub stream without a URI, or with a bad one: a note",
+        [onvif_finding(A, f"rtsp://{A}/main", None),  # type: ignore[arg-type]
+         onvif_finding(B, f"rtsp://{B}/main", f"rtsp://{B}:99999/sub")],
+        {}, set(), "admin",
+        [("note", A, f"{A}: sub stream not added (no stream URI)"),
+         ("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1"),
+         ("note", B, f"{B}: sub stream not added (stream URL has an invalid port)"),
+         ("add", B, "lobby-2", f"rtsp://{B}/main", "admin", "pw", "Acme C1")],
+    ),
+    (
+        "the sub's id taken: the main alone, and a note",
+        [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://{A}/sub")],
+        {}, {"lobby-1-sub"}, "admin",
+        [("note", A, f"{A}: sub stream not added (the id lobby-1-sub is taken)"),
+         ("add", A, "lobby-1", f"rtsp://{A}/main", "admin", "pw", "Acme C1")],
     ),
     (
         "without them, the credentials the device put in the URI",
@@ -144,11 +207,31 @@ def test_adoptions(
         else:
             c = step.camera
             assert step.device.address in {f.address for f in findings}
+            sub: Step = ()
+            if c.sub_url is not None:
+                assert c.sub_id is not None and step.sub_stream == 1
+                sub = (c.sub_id, c.sub_url)
+            else:
+                assert c.sub_id is None and step.sub_stream is None
             got.append(
                 ("add", step.device.address, c.id, c.url, c.username or "", c.password or "",
-                 c.name)
+                 c.name, *sub)
             )  # fmt: skip
     assert got == expected
+
+
+def test_a_sub_stream_id_too_long_is_a_note() -> None:
+    prefix = "p" * 59  # p...-1 fits in 63 characters; p...-1-sub does not
+    findings = [onvif_finding(A, f"rtsp://{A}/main", f"rtsp://{A}/sub")]
+    result = build(findings)
+    note, add = adoptions(prefix, result.devices, {A: findings[0]}, set(), username=None,
+                          password=None)  # fmt: skip
+    assert isinstance(note, Skip) and isinstance(add, Adopt)
+    assert (
+        note.note == f"{A}: sub stream not added (the id {prefix}-1-sub would be longer "
+        "than 63 characters)"
+    )
+    assert add.camera.id == f"{prefix}-1" and add.camera.sub_url is None
 
 
 def test_the_device_to_mark_is_the_one_in_the_result() -> None:

@@ -153,10 +153,13 @@ def test_the_export_reads_back_as_the_state_it_came_from(tmp_path: Path) -> None
                      has_api_password=False, max_reconnects=0, reconnect_delay=1.0,
                      path_template="camera_{camera_id}", active=False),
     ])  # fmt: skip
-    cameras = p.CameraList(total=2, items=[
+    cameras = p.CameraList(total=3, items=[
         p.CameraView(id="cam.1", url="rtsp://192.0.2.10/s", username="admin", has_password=True,
                      name='Gate "north"\\', options=CameraOptions(genpts=True, max_reconnects=4),
-                     desired="publishing"),
+                     desired="publishing", sub_ids=["cam.1-sub"]),
+        p.CameraView(id="cam.1-sub", url="rtsp://192.0.2.10/sub", username=None,
+                     has_password=False, name="", options=CameraOptions(), desired="stopped",
+                     main_id="cam.1"),
         p.CameraView(id="door", url="rtsp://192.0.2.11/s", username=None, has_password=False,
                      name="", options=CameraOptions(), desired="stopped"),
     ])  # fmt: skip
@@ -185,6 +188,8 @@ def test_the_export_reads_back_as_the_state_it_came_from(tmp_path: Path) -> None
         publish=True,
     )  # fmt: skip
     assert site.cameras["door"] == p.SiteCamera(url="rtsp://192.0.2.11/s")
+    assert site.cameras["cam.1-sub"] == p.SiteCamera(url="rtsp://192.0.2.10/sub",
+                                                     main_id="cam.1")  # fmt: skip
 
 
 def test_a_url_with_a_query_secret_is_not_exported() -> None:

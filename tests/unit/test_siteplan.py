@@ -160,6 +160,19 @@ REFUSALS: list[tuple[str, sp.Current, sp.Desired, bool, list[str]]] = [
     ("a password without a username", state(),
      site({"a": want(cam("a", password="pw-X"))}), False,
      ["camera 'a': a password without a username"]),
+    ("a sub stream of a camera that is nowhere", state(),
+     site({"a-sub": want(cam("a-sub", main_id="a"))}), False,
+     ["camera 'a-sub' is the sub stream of camera 'a', which does not exist"]),
+    ("a main pruned while its sub stays", state([A, cam("a-sub", main_id="a")]),
+     site({"a-sub": want(cam("a-sub", main_id="a"))}), True,
+     ["camera 'a-sub' is the sub stream of camera 'a', which does not exist"]),
+    ("a sub of a sub", state([A, cam("a-sub", main_id="a")]),
+     site({"b": want(cam("b", main_id="a-sub"))}), False,
+     ["camera 'b' cannot be the sub stream of 'a-sub', itself the sub stream of 'a'"]),
+    ("its own sub stream", state(), site({"a": want(cam("a", main_id="A"))}), False,
+     ["camera 'a': camera 'a' cannot be the sub stream of itself"]),
+    ("a main id that is no id", state([A]), site({"b": want(cam("b", main_id="a b"))}), False,
+     ["camera 'b': main camera id 'a b' is invalid"]),
 ]  # fmt: skip
 
 
@@ -190,3 +203,25 @@ def test_the_fingerprint_follows_the_state_and_the_key() -> None:
     assert mark != sp.fingerprint(current, plan.changes, b"j" * 32)
     moved = state([cam("a", password="other", username="u")], publishing=("a",))
     assert mark != sp.fingerprint(moved, plan.changes, b"k" * 32)
+
+
+def test_a_main_and_its_sub_stream_come_and_go_together() -> None:
+    """Added in one file (in either id order), linked afterwards by an update, unlinked, and
+    pruned together: each a plan; the link is part of the camera."""
+    sub = cam("0-sub", main_id="z")  # sorts before its main: the store needs no order
+    plan = sp.plan(state(), site({"z": want(cam("z")), "0-sub": want(sub)}), prune=False)
+    assert changes(plan) == ["add camera 0-sub", "add camera z", "start camera 0-sub",
+                             "start camera z"]  # fmt: skip
+    assert dict(plan.write.add_cameras)[sub] == "publishing"
+    linked = state([cam("z"), cam("0-sub")])
+    plan = sp.plan(linked, site({"0-sub": want(sub, publish=False)}), prune=False)
+    assert changes(plan) == ["update camera 0-sub (main_id)"]
+    assert plan.reconfigured == {"0-sub"}
+    unlinked = sp.plan(state([cam("z"), sub]), site({"0-sub": want(cam("0-sub"), False)}),
+                       prune=False)  # fmt: skip
+    assert unlinked.write.update_cameras == (cam("0-sub"),)
+    gone = sp.plan(state([cam("z"), sub, B]), site({"b": want(B, False)}), prune=True)
+    assert gone.write.remove_cameras == ("0-sub", "z")
+    both = {"z": want(cam("z"), False), "0-sub": want(sub, False)}
+    same = sp.plan(state([cam("z"), sub]), site(both), prune=True)
+    assert same.changes == ()

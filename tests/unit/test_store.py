@@ -287,7 +287,7 @@ def test_a_version_3_database_gains_the_player_url_and_transport_settings(
     )
     conn.close()
     db = Store(path)
-    assert queries.schema_version(db) == migrations.LATEST >= 6
+    assert queries.schema_version(db) == migrations.LATEST >= 7
     snap = db.snapshot()
     old = Target(name="central", rtsp_url="rtsp://mtx:8554", api_url="http://mtx:9997",
                  username="pub", password="pw")  # fmt: skip
@@ -302,3 +302,36 @@ def test_a_version_3_database_gains_the_player_url_and_transport_settings(
     reopened = {t.name: t for t in Store(path).snapshot().targets}
     assert reopened["central"].player_url == "http://mtx:8889/"
     assert reopened["srt"] == srt and reopened["tls"] == tls
+
+
+def test_a_main_and_its_sub_stream_are_added_together_or_not_at_all(db: Store) -> None:
+    main = Camera(id="gate", url="rtsp://192.0.2.1/main", username="u", password="pw")
+    sub = Camera(id="gate-sub", url="rtsp://192.0.2.1/sub", username="u", password="pw",
+                 main_id="gate")  # fmt: skip
+    db.add_camera(Camera(id="taken", url="rtsp://192.0.2.2/"))
+    with pytest.raises(Conflict):
+        db.add_camera(main, msgspec.structs.replace(sub, id="taken"))
+    assert [c.id for c in db.snapshot().cameras] == ["taken"]  # not the main either
+    db.add_camera(main, sub)
+    snap = db.snapshot()
+    assert snap.cameras == [main, sub, Camera(id="taken", url="rtsp://192.0.2.2/")]
+    assert snap.desired == {"gate": "stopped", "gate-sub": "stopped", "taken": "stopped"}
+    db.apply_site(SiteWrite(update_cameras=(msgspec.structs.replace(sub, main_id=None),)))
+    assert db.snapshot().cameras[1].main_id is None
+
+
+def test_a_version_5_database_gains_the_main_id(tmp_path: Path) -> None:
+    path = tmp_path / "ucvd.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(conn, upto=5) == 5
+    conn.execute(
+        "INSERT INTO cameras (id, url, created_at, updated_at) VALUES "
+        "('gate', 'rtsp://192.0.2.1/main', 1, 1)"
+    )
+    conn.close()
+    db = Store(path)
+    assert queries.schema_version(db) == migrations.LATEST
+    assert db.snapshot().cameras == [Camera(id="gate", url="rtsp://192.0.2.1/main")]
+    db.add_camera(Camera(id="gate-sub", url="rtsp://192.0.2.1/sub", main_id="gate"))
+    db.close()
+    assert Store(path).snapshot().cameras[1].main_id == "gate"

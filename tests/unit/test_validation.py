@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from ucvd.domain import validation as valid
-from ucvd.domain.model import CameraOptions, Target
+from ucvd.domain.model import Camera, CameraOptions, Target
 from ucvd.domain.refusals import Invalid, Refusal
 
 
@@ -196,3 +196,44 @@ def test_a_bad_target_is_refused(changes: dict[str, object], message: str) -> No
     with pytest.raises(Invalid) as refused:
         valid.target(_target(**changes))
     assert message in refused.value.message
+
+
+def test_a_sub_stream_names_its_main_by_a_valid_id_not_its_own() -> None:
+    made = valid.camera(id="Gate-Sub", url="rtsp://192.0.2.1/sub", username=None,
+                        password=None, name="", options=CameraOptions(),
+                        main_id="GATE")  # fmt: skip
+    assert (made.id, made.main_id) == ("gate-sub", "gate")
+    plain = valid.camera(id="gate", url="rtsp://192.0.2.1/", username=None, password=None,
+                         name="", options=CameraOptions())  # fmt: skip
+    assert plain.main_id is None
+    with pytest.raises(Invalid, match="main camera id 'a b' is invalid"):
+        valid.camera(id="x", url="rtsp://192.0.2.1/", username=None, password=None, name="",
+                     options=CameraOptions(), main_id="a b")  # fmt: skip
+    with pytest.raises(Invalid, match="camera 'gate' cannot be the sub stream of itself"):
+        valid.camera(id="gate", url="rtsp://192.0.2.1/", username=None, password=None, name="",
+                     options=CameraOptions(), main_id="Gate")  # fmt: skip
+
+
+def test_a_sub_stream_id_is_given_or_main_sub_when_that_fits() -> None:
+    assert valid.sub_id("gate", None) == "gate-sub"
+    assert valid.sub_id("gate", "Gate-Low") == "gate-low"
+    assert valid.sub_id("g" * 59, None) == "g" * 59 + "-sub"  # 63: fits
+    with pytest.raises(Invalid, match=r"63 characters: give it one \(sub_id; ucvctl: --sub-id"):
+        valid.sub_id("g" * 60, None)
+    with pytest.raises(Invalid, match="camera id"):
+        valid.sub_id("gate", "no way")
+
+
+def test_links_are_checked_over_a_whole_set() -> None:
+    def c(cid: str, main: str | None = None) -> Camera:
+        return Camera(id=cid, url="rtsp://192.0.2.1/", main_id=main)
+
+    good = {x.id: x for x in (c("a"), c("a-sub", "a"), c("a-low", "a"), c("b"))}
+    assert valid.link_problems(good) == []
+    assert valid.subs_of(good, "a") == ["a-low", "a-sub"]
+    assert valid.subs_of(good, "b") == []
+    bad = {x.id: x for x in (c("a-sub", "a"), c("b"), c("b-sub", "b"), c("c", "b-sub"))}
+    assert valid.link_problems(bad) == [
+        "camera 'a-sub' is the sub stream of camera 'a', which does not exist",
+        "camera 'c' cannot be the sub stream of 'b-sub', itself the sub stream of 'b'",
+    ]

@@ -46,6 +46,13 @@ class CameraAdd(_Params):
     password: Secret | None = None
     name: Name = ""
     options: CameraOptions = CameraOptions()
+    # This camera is the sub stream of the camera `main_id`, which must exist and not be
+    # a sub stream itself.
+    main_id: Name | None = None
+    # Register this camera's sub stream with it, both or neither: the same credentials
+    # (unless `sub_url` carries its own) and options, id `sub_id` or ID-sub.
+    sub_url: Text | None = None
+    sub_id: Name | None = None
 
 
 class CameraUpdate(_Params):
@@ -209,6 +216,8 @@ class CameraView(_Result):
     name: str
     options: CameraOptions
     desired: DesiredName
+    main_id: str | None = None  # this camera is the sub stream of that one
+    sub_ids: list[str] = msgspec.field(default_factory=list)  # this camera's sub streams
 
 
 class CameraList(_Result):
@@ -289,6 +298,7 @@ class PublicationStatus(_Result):
     reconnects_last_hour: int = 0
     stalls_last_hour: int = 0
     audio: AudioStatus | None = None  # None unless FFmpeg is running
+    main_id: str | None = None  # this camera is the sub stream of that one
 
 
 class StatusList(_Result):
@@ -468,6 +478,7 @@ class AddedCamera(_Result):
     id: str
     address: str
     url: str
+    main_id: str | None = None  # added as the sub stream of that camera
 
 
 class DiscoveryResult(_Result):
@@ -565,6 +576,7 @@ class SiteCamera(_Params):
     name: Name = ""
     options: CameraOptions = CameraOptions()
     publish: bool = False  # the desired state: publishing, or stopped
+    main_id: Name | None = None  # this camera is the sub stream of that one
 
     def camera(self, camera_id: str) -> Camera:
         """The camera this entry describes (not yet validated)."""
@@ -575,6 +587,7 @@ class SiteCamera(_Params):
             password=self.password,
             name=self.name,
             options=self.options,
+            main_id=self.main_id,
         )
 
 

@@ -31,7 +31,7 @@ def iso(at: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def camera_view(camera: Camera, desired: str) -> p.CameraView:
+def camera_view(camera: Camera, desired: str, sub_ids: Iterable[str] = ()) -> p.CameraView:
     return p.CameraView(
         id=camera.id,
         url=redact(camera.url),  # a camera may take its password in the query string
@@ -40,6 +40,8 @@ def camera_view(camera: Camera, desired: str) -> p.CameraView:
         name=camera.name,
         options=camera.options,
         desired="publishing" if desired == "publishing" else "stopped",
+        main_id=camera.main_id,
+        sub_ids=list(sub_ids),
     )
 
 
@@ -96,6 +98,7 @@ def status_view(
     path: str | None,
     reconnects_last_hour: int = 0,
     stalls_last_hour: int = 0,
+    main_id: str | None = None,
 ) -> p.PublicationStatus:
     """One camera's status; `state` is None when no supervisor was ever started for it."""
     desired_name: p.DesiredName = "publishing" if desired == "publishing" else "stopped"
@@ -111,6 +114,7 @@ def status_view(
             publish_path=path, target=target, uptime_seconds=None, error_count=0, restarts=0,
             last_error=None, metrics=None, pid=None, retry_in_seconds=None, quality=rating,
             reconnects_last_hour=reconnects_last_hour, stalls_last_hour=stalls_last_hour,
+            main_id=main_id,
         )  # fmt: skip
     running = state.pid is not None
     uptime = state.metrics.uptime_s if state.status is Status.PUBLISHING else None
@@ -132,6 +136,7 @@ def status_view(
         reconnects_last_hour=reconnects_last_hour,
         stalls_last_hour=stalls_last_hour,
         audio=audio_view(state.audio) if running and state.audio is not None else None,
+        main_id=main_id,
     )
 
 

@@ -71,6 +71,14 @@ class Camera(msgspec.Struct, frozen=True, kw_only=True):
     password: str | None = None
     name: str = ""
     options: CameraOptions = CameraOptions()
+    # Set on a camera's second stream (a sub stream, for live walls, beside the main one for
+    # recording): this camera is the sub stream of camera `main_id`. It relays like any
+    # camera, to a path of its own; the link keeps the pair together for people and forbids
+    # removing the main while its sub is registered.
+    main_id: str | None = None
+
+
+SUB_SUFFIX = "-sub"
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):

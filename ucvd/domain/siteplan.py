@@ -95,6 +95,7 @@ def check_camera(camera_id: str, camera: Camera) -> Camera:
         password=camera.password,
         name=camera.name,
         options=camera.options,
+        main_id=camera.main_id,
     )
 
 
@@ -152,6 +153,8 @@ def plan(current: Current, desired: Desired, *, prune: bool) -> Plan:
         for cid, d in desired.cameras.items()
         if cid.lower() in cameras
     }
+    kept = {cid: c for cid, c in current.cameras.items() if not prune or cid in cameras}
+    problems += valid.link_problems(kept | cameras)  # the links as they would be once applied
     remove_t = sorted(set(current.targets) - set(targets)) if prune else []
     remaining = (set(current.targets) | set(targets)) - set(remove_t)
     active = _active(current.active, desired.active, remaining, prune, problems)

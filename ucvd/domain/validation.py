@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import msgspec
 
-from ucvd.domain.model import Camera, CameraOptions, InvalidName, Target, slug
+from ucvd.domain.model import SUB_SUFFIX, Camera, CameraOptions, InvalidName, Target, slug
 from ucvd.domain.refusals import Invalid
 from ucvd.domain.urls import (
     STREAM_SCHEMES,
@@ -102,18 +102,69 @@ def camera(
     password: str | None,
     name: str,
     options: CameraOptions,
+    main_id: str | None = None,
 ) -> Camera:
-    """The camera to register: id, then URL and credentials, then name are checked."""
+    """The camera to register: id, then URL and credentials, then name, then the main
+    camera's id are checked. Whether that main exists is the caller's question (it knows
+    the other cameras): `link_problems`."""
     camera_id_ = camera_id(id)
     url, username, password = credentials(url, username, password, "camera URL")
+    name = plain_text(name, "name")
+    if main_id is not None:
+        with _invalid():
+            main_id = slug(main_id, "main camera id")
+        if main_id == camera_id_:
+            raise Invalid(f"camera {camera_id_!r} cannot be the sub stream of itself")
     return Camera(
         id=camera_id_,
         url=url,
         username=username,
         password=password,
-        name=plain_text(name, "name"),
+        name=name,
         options=options,
+        main_id=main_id,
     )
+
+
+def sub_id(main_id: str, given: str | None) -> str:
+    """The id of a main camera's sub stream: the one given, else MAIN-sub, which must keep
+    the slug rule too (a 60-character main id leaves no room for the suffix)."""
+    if given is not None:
+        return camera_id(given)
+    default = f"{main_id}{SUB_SUFFIX}"
+    try:
+        return slug(default)
+    except InvalidName:
+        raise Invalid(
+            f"the sub stream's id would be {default!a}, longer than 63 characters: "
+            "give it one (sub_id; ucvctl: --sub-id)"
+        ) from None
+
+
+def link_problems(cameras: Mapping[str, Camera]) -> list[str]:
+    """What is wrong with the main/sub links of a whole set of cameras, by the sub's id: a
+    sub whose main is not there, or whose main is itself a sub (one level only: a sub of a
+    sub would be a third stream that looks like a second)."""
+    problems = []
+    for cid, cam in sorted(cameras.items()):
+        if cam.main_id is None:
+            continue
+        main = cameras.get(cam.main_id)
+        if main is None:
+            problems.append(
+                f"camera {cid!r} is the sub stream of camera {cam.main_id!r}, which does not exist"
+            )
+        elif main.main_id is not None:
+            problems.append(
+                f"camera {cid!r} cannot be the sub stream of {cam.main_id!r}, itself the sub "
+                f"stream of {main.main_id!r}"
+            )
+    return problems
+
+
+def subs_of(cameras: Mapping[str, Camera], main_id: str) -> list[str]:
+    """The ids of the cameras registered as `main_id`'s sub streams, sorted."""
+    return sorted(cid for cid, cam in cameras.items() if cam.main_id == main_id)
 
 
 def target(target: Target) -> Target:

@@ -103,6 +103,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE targets ADD COLUMN tls_fingerprint TEXT;
     ALTER TABLE targets ADD COLUMN srt_passphrase TEXT;
     """,
+    # 7: a camera that is another camera's sub stream names it (NULL: a camera on its own).
+    """
+    ALTER TABLE cameras ADD COLUMN main_id TEXT;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -86,6 +86,7 @@ class CameraRow(Base):
     password: Mapped[str | None] = mapped_column(String)
     name: Mapped[str] = mapped_column(String)
     options: Mapped[str] = mapped_column(String)  # CameraOptions as JSON
+    main_id: Mapped[str | None] = mapped_column(String)  # of the camera this is the sub of
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -209,6 +210,7 @@ def _camera(row: CameraRow) -> Camera:
         password=row.password,
         name=row.name,
         options=_options_decoder.decode(row.options),
+        main_id=row.main_id,
     )
 
 
@@ -363,13 +365,15 @@ class Store:
             )
 
     # --- cameras ----------------------------------------------------------------------------
-    def add_camera(self, camera: Camera) -> None:
+    def add_camera(self, camera: Camera, *more: Camera) -> None:
+        """One camera, or a main and its sub stream: all of them or none."""
         now = self._clock()
         with self._tx() as s:
-            if s.get(CameraRow, camera.id) is not None:
-                raise Conflict(f"camera {camera.id} already exists")
-            s.add(CameraRow(**self._camera_fields(camera), created_at=now, updated_at=now))
-            s.add(DesiredRow(camera_id=camera.id, desired="stopped", updated_at=now))
+            for each in (camera, *more):
+                if s.get(CameraRow, each.id) is not None:
+                    raise Conflict(f"camera {each.id} already exists")
+                s.add(CameraRow(**self._camera_fields(each), created_at=now, updated_at=now))
+                s.add(DesiredRow(camera_id=each.id, desired="stopped", updated_at=now))
 
     def update_camera(self, camera: Camera) -> None:
         with self._tx() as s:
@@ -388,6 +392,7 @@ class Store:
             "password": camera.password,
             "name": camera.name,
             "options": msgspec.json.encode(camera.options).decode(),
+            "main_id": camera.main_id,
         }
 
     def remove_camera(self, camera_id: str) -> None:

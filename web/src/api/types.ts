@@ -28,6 +28,10 @@ export interface CameraView {
   name: string
   options: CameraOptions
   desired: DesiredName
+  /** this camera is the sub stream of that one (absent from older daemons) */
+  main_id?: string | null
+  /** this camera's sub streams */
+  sub_ids?: string[]
 }
 
 export interface CameraList {
@@ -93,6 +97,8 @@ export interface PublicationStatus {
   quality: Quality
   reconnects_last_hour: number
   stalls_last_hour: number
+  /** this camera is the sub stream of that one */
+  main_id?: string | null
 }
 
 export interface StatusList {
@@ -211,6 +217,8 @@ export interface AddedCamera {
   id: string
   address: string
   url: string
+  /** added as the sub stream of that camera */
+  main_id?: string | null
 }
 
 export interface DiscoveryResult {
