@@ -99,6 +99,16 @@ export interface PublicationStatus {
   stalls_last_hour: number
   /** this camera is the sub stream of that one */
   main_id?: string | null
+  /** how the running FFmpeg handles audio; null unless it runs */
+  audio?: AudioStatus | null
+}
+
+export interface AudioStatus {
+  mode: 'copy' | 'drop' | 'aac' // what FFmpeg does now
+  policy: 'copy' | 'drop' | 'aac' // what the camera asks for
+  codec: string | null // the camera's audio codec, once FFmpeg has described it
+  reason: string | null // why mode differs from policy
+  summary: string // e.g. "aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw))"
 }
 
 export interface StatusList {
@@ -135,11 +145,13 @@ export interface DaemonInfo {
 export interface TargetCheck {
   name: string
   ok: boolean
-  rtsp_reachable: boolean
+  rtsp_reachable: boolean | null // null: an SRT target (UDP answers no probe)
   api_reachable: boolean | null // null: the API is off for this target
   api_version: string | null
   api_auth_ok: boolean | null
   problems: string[]
+  /** rtsps:// targets: "trusted (...)" or "refused" */
+  tls?: string | null
 }
 
 export interface Session {

@@ -99,4 +99,21 @@ describe('the camera page', () => {
     expect(screen.getByTestId('still-meta').textContent).toContain('from central · 13:12:05')
     expect(screen.queryByTestId('restart-cam-1')).toBeNull() // viewer
   })
+
+  it('says how the audio is handled and why', async () => {
+    const live = status('cam-1', {
+      audio: { mode: 'aac', policy: 'copy', codec: 'pcm_mulaw', reason: 'SRT cannot carry G.711', summary: 'aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw))' },
+    })
+    backend(() => apiError(502, 'still_failed', 'no frame'))
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([live]))
+    const audio = await screen.findByTestId('audio')
+    expect(audio.textContent).toBe('aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw)) · camera sends pcm_mulaw')
+  })
+
+  it('shows no audio line while FFmpeg is not running', async () => {
+    backend(() => apiError(502, 'still_failed', 'no frame'))
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([dark]))
+    await screen.findByTestId('why')
+    expect(screen.queryByTestId('audio')).toBeNull()
+  })
 })

@@ -175,6 +175,15 @@ export function CameraPage({ id }: { id: string }) {
               <>
                 <dt>Tracks</dt>
                 <dd>{m.tracks.length ? m.tracks.join(', ') : DASH}</dd>
+                {s.audio ? (
+                  <>
+                    <dt>Audio</dt>
+                    <dd data-testid="audio">
+                      {s.audio.summary}
+                      {s.audio.codec ? ` · camera sends ${s.audio.codec}` : ''}
+                    </dd>
+                  </>
+                ) : null}
                 <dt>Readers</dt>
                 <dd className="num-inline">{m.readers}</dd>
                 <dt>Last progress</dt>

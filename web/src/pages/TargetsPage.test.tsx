@@ -1,4 +1,4 @@
-import { fireEvent, screen } from '@testing-library/react'
+import { fireEvent, screen, within } from '@testing-library/react'
 import { describe, expect, it } from 'vitest'
 import type { TargetView } from '../api/types'
 import { mockFetch } from '../test/fixtures'
@@ -49,6 +49,30 @@ describe('the targets page', () => {
     const result = await screen.findByTestId('check-result')
     expect(result.dataset.ok).toBe('false')
     expect(result.textContent).toContain('did not answer')
+  })
+
+  it("shows an rtsps target's certificate verdict and an SRT target's unprobed port", async () => {
+    mockFetch({
+      'GET /api/targets': { total: 2, items: [target('central', true), target('backup', false)] },
+      'POST /api/targets/central/check': {
+        name: 'central', ok: false, rtsp_reachable: true, api_reachable: true, api_version: 'v1.20.1',
+        api_auth_ok: true, tls: 'refused',
+        problems: ["MediaMTX 192.0.2.7:8322 presented a certificate with SHA-256 ab12, not the pinned 3e1f"],
+      },
+      'POST /api/targets/backup/check': {
+        name: 'backup', ok: true, rtsp_reachable: null, api_reachable: true, api_version: 'v1.20.1',
+        api_auth_ok: true, problems: [],
+      },
+    })
+    renderWithSession(<TargetsPage />, operator, loadedController([]))
+    fireEvent.click(await screen.findByTestId('check-central'))
+    const refused = await within(screen.getByTestId('target-row-central')).findByTestId('check-result')
+    expect(refused.textContent).toContain('TLS certificate: refused')
+    expect(refused.textContent).toContain('not the pinned 3e1f')
+    fireEvent.click(screen.getByTestId('check-backup'))
+    const srt = await within(screen.getByTestId('target-row-backup')).findByTestId('check-result')
+    expect(srt.textContent).toContain('RTSP reachable: n/a (SRT)')
+    expect(srt.textContent).not.toContain('TLS certificate')
   })
 
   it('a viewer sees the list but no buttons', async () => {

@@ -155,7 +155,8 @@ function CheckResult({ state }: { state: { busy: false; result: TargetCheck } | 
       <strong>{r.ok ? 'ok' : 'problems'}</strong>
       <span className="muted small">
         {' '}
-        RTSP reachable: {yes(r.rtsp_reachable)} · API: {yes(r.api_reachable)}
+        RTSP reachable: {yes(r.rtsp_reachable, 'n/a (SRT)')}
+        {r.tls ? ` · TLS certificate: ${r.tls}` : ''} · API: {yes(r.api_reachable)}
         {r.api_version ? ` (${r.api_version})` : ''} · API auth: {yes(r.api_auth_ok, 'n/a')}
       </span>
       {r.problems.length > 0 ? (
