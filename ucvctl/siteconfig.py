@@ -132,7 +132,9 @@ class _Reader:
     ) -> Any:
         allowed = _keys(struct, secrets)
         self._unknown(where, table, allowed)
-        fields = {k: v for k, v in table.items() if k in allowed and not k.endswith(REFS)}
+        refs_of_secrets = {secret + ref for secret in secrets for ref in REFS}
+        # Only a secret's reference is read apart: `tls_ca_file` ends in `_file` too.
+        fields = {k: v for k, v in table.items() if k in allowed and k not in refs_of_secrets}
         options = fields.get("options")
         if isinstance(options, dict):
             self._unknown(f"{where} options", options, OPTION_KEYS)

@@ -388,6 +388,7 @@ class Service:
             }
             if "rtsp_url" in changes and "username" not in changes and "@" in changes["rtsp_url"]:
                 changes |= {"username": None, "password": None}
+            changes |= _implied_transport_changes(changes)
             target = valid.target(msgspec.structs.replace(old, **changes))
             _trust_usable(target)
             if target == old:
@@ -733,6 +734,8 @@ class Service:
             desired=dict(self.desired),
         )
         plan = siteplan.plan(current, desired, prune=params.prune)
+        for target in (*plan.write.add_targets, *plan.write.update_targets):
+            _trust_usable(target)
         mark = siteplan.fingerprint(current, plan.changes, self._plan_key)
         if params.expect is not None and params.expect != mark:
             raise StateChanged(
@@ -832,6 +835,25 @@ def _valid_ids(names: Iterable[str]) -> list[str]:
         with contextlib.suppress(Invalid):
             ids.append(valid.camera_id(name))
     return ids
+
+
+def _implied_transport_changes(changes: dict[str, object]) -> dict[str, object]:
+    """What an update means without saying it: a new fingerprint replaces the CA file and
+    the other way round, and a URL of another scheme drops the settings of the old one
+    (else each would be refused as "not both" or "applies only to")."""
+    implied: dict[str, object] = {}
+    if changes.get("tls_fingerprint") and "tls_ca_file" not in changes:
+        implied["tls_ca_file"] = None
+    if changes.get("tls_ca_file") and "tls_fingerprint" not in changes:
+        implied["tls_fingerprint"] = None
+    url = changes.get("rtsp_url")
+    if isinstance(url, str):
+        scheme = url.split(":", 1)[0].lower()
+        if scheme != "rtsps":
+            implied |= {k: None for k in ("tls_ca_file", "tls_fingerprint") if k not in changes}
+        if scheme != "srt" and "srt_passphrase" not in changes:
+            implied["srt_passphrase"] = None
+    return implied
 
 
 def _trust_usable(target: Target) -> None:

@@ -702,6 +702,6 @@ def test_one_option_flag_on_update_keeps_the_camera_s_other_options(
           "--no-audio").check()  # fmt: skip
     d.ctl("camera", "update", "gate", "--genpts").check()
     options = d.ctl_json("camera", "show", "gate")["options"]
-    assert (options["transport"], options["audio"], options["genpts"]) == ("udp", False, True)
+    assert (options["transport"], options["audio"], options["genpts"]) == ("udp", "drop", True)
     d.ctl("camera", "update", "gate", "--name", "Gate").check()  # no option flag: kept too
     assert d.ctl_json("camera", "show", "gate")["options"] == options

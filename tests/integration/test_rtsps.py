@@ -75,6 +75,15 @@ def test_a_ca_signed_and_a_pinned_certificate_are_trusted_and_the_stream_arrives
     refused = add_target(d, by_ca, "by-ca", "--ca-file", str(open_dir / "missing.pem"))
     assert refused.code != 0
     assert f"cannot use the TLS CA file {open_dir / 'missing.pem'}" in refused.stderr
+    # ... and in a site file, before anything is applied.
+    site = tmp_path / "site.toml"
+    site.write_text(f'active_target = "by-ca"\n[targets.by-ca]\n'
+                    f'rtsp_url = "rtsps://127.0.0.1:8322"\n'
+                    f'tls_ca_file = "{open_dir / "missing.pem"}"\n')  # fmt: skip
+    applied = d.ctl("apply", "-f", str(site))
+    assert applied.code != 0, applied.stdout
+    assert f"cannot use the TLS CA file {open_dir / 'missing.pem'}" in applied.stderr
+    assert d.ctl_json("target", "list")["items"] == []
     add_target(d, by_ca, "by-ca", "--ca-file", str(authority.cert)).check()
     add_target(d, pinned, "pinned", "--fingerprint", pinned_cert.fingerprint()).check()
     shown = d.ctl("target", "show", "pinned").check().stdout

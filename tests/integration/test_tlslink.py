@@ -88,6 +88,37 @@ def test_only_this_account_may_use_the_link(echo_server: tuple[int, tls.CertPair
     anyio.run(main)
 
 
+KNOCK_AND_GO = """
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10).close()
+"""
+
+
+def test_a_stranger_that_connects_and_leaves_does_not_take_ffmpegs_place(
+    echo_server: tuple[int, tls.CertPair],
+) -> None:
+    """A socket closed by its owner lingers in /proc/net/tcp as uid 0: it must not pass for
+    this account's (the test runs as root, as the harness's daemons do)."""
+    port, pair = echo_server
+    target = Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}",
+                    tls_fingerprint=fingerprint(pair.fingerprint()))  # fmt: skip
+
+    async def main() -> None:
+        async with open_link(target, 5.0) as link, anyio.create_task_group() as tg:
+            await anyio.run_process([*NOBODY, sys.executable, "-c", KNOCK_AND_GO, str(link.port)])
+            tg.start_soon(link.serve)
+            with anyio.fail_after(10):
+                while link.strangers < 1:
+                    await anyio.sleep(0.01)
+            async with await anyio.connect_tcp("127.0.0.1", link.port) as mine:
+                await mine.send(b"still mine")
+                with anyio.fail_after(5):
+                    assert await mine.receive() == b"still mine"
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+
+
 def test_a_wrong_pin_is_refused_at_once(echo_server: tuple[int, tls.CertPair]) -> None:
     port, pair = echo_server
     pin = fingerprint(pair.fingerprint())

@@ -81,11 +81,43 @@ def test_a_good_file_with_secrets_by_file_and_by_credential(
     assert (c2.password, c2.publish, c2.options) == (None, False, CameraOptions())
 
 
+def test_transport_settings_are_read_and_the_passphrase_from_its_file(
+    tmp_path: Path, creds: dict[str, str]
+) -> None:
+    """`tls_ca_file` ends in `_file` like a secret's reference, yet is a setting of its own."""
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    (tmp_path / "secrets" / "central").write_text("pub-SECRET\n")
+    (tmp_path / "secrets" / "srt").write_text("srt-passphrase-SECRET\n")
+    text = GOOD + f"""
+[targets.tls]
+rtsp_url = "rtsps://mtx.example:8322"
+tls_ca_file = "/etc/ucvd/central-ca.pem"
+
+[targets.pinned]
+rtsp_url = "rtsps://192.0.2.7:8322"
+tls_fingerprint = "{':'.join(['AB'] * 32)}"
+
+[targets.srt]
+rtsp_url = "srt://mtx.example:8890"
+srt_passphrase_file = "secrets/srt"
+"""
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    site = load(path, creds)
+    assert site.targets["tls"].tls_ca_file == "/etc/ucvd/central-ca.pem"
+    assert site.targets["pinned"].tls_fingerprint == ":".join(["AB"] * 32)  # as written
+    assert site.targets["srt"].srt_passphrase == "srt-passphrase-SECRET"
+
+
 @pytest.mark.parametrize(
     ("change", "messages"),
     [
         (('password_file = "secrets/central"', 'password = "pub-SECRET"'),
          ["target 'central': a literal 'password' is refused", "use password_file"]),
+        (('password_file = "secrets/central"',
+          'password_file = "secrets/central"\nsrt_passphrase = "in-git-for-all"'),
+         ["target 'central': a literal 'srt_passphrase' is refused",
+          "use srt_passphrase_file"]),
         (('name = "Gate"', 'nmae = "Gate"'),
          ["camera 'cam-001': unknown key 'nmae' (did you mean 'name'?)"]),
         (("audio = false", "audoi = false"),

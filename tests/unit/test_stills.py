@@ -111,6 +111,16 @@ async def test_when_the_central_path_fails_the_camera_is_read() -> None:
     assert urllib.parse.unquote(urllib.parse.urlsplit(camera_url).password or "") == cam.password
 
 
+async def test_a_camera_publishing_over_srt_is_read_from_the_camera() -> None:
+    """An SRT target's RTSP side is unknown: reading `srt://` as RTSP would be refused
+    (no stream id) at every picture, after a wait when the port does not answer."""
+    taker = Taker()
+    srt = Target(name="srt", rtsp_url="srt://198.51.100.1:8890", srt_passphrase="x" * 10)
+    picture = await stills(taker).picture(camera(), srt)
+    assert picture.source == "camera"
+    assert taker.urls() == ["rtsp://192.0.2.10:554/hall"]
+
+
 async def test_a_camera_that_does_not_publish_is_read_directly() -> None:
     taker = Taker()
     picture = await stills(taker).picture(camera(), None)

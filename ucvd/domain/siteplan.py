@@ -27,7 +27,7 @@ from ucvd.domain.refusals import Invalid
 
 Kind = Literal["add", "update", "remove", "activate", "start", "stop"]
 What = Literal["camera", "target"]
-SECRET_FIELDS = frozenset({"password", "api_password"})
+SECRET_FIELDS = frozenset({"password", "api_password", "srt_passphrase"})
 PUBLISHING, STOPPED = "publishing", "stopped"
 T = TypeVar("T", Camera, Target)
 

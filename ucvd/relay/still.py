@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import anyio
 
 from ucvd.domain.model import Camera, Target
-from ucvd.domain.urls import with_credentials
+from ucvd.domain.urls import scheme_of, with_credentials
 from ucvd.relay.ffmpeg.argv import publish_url
 from ucvd.relay.ffmpeg.process import last_words, run_once
 from ucvd.relay.tlslink import LinkRefused, needs_link, open_link
@@ -162,6 +162,9 @@ class Stills:
         problems = []
         refused_at = self._refused_by.get(central.name) if central is not None else None
         if refused_at is not None and self._clock() - refused_at < CENTRAL_REFUSED_S:
+            central = None
+        if central is not None and scheme_of(central.rtsp_url) == "srt":
+            # An SRT target's RTSP side, if any, is not known: the camera is asked instead.
             central = None
         if central is not None:
             secrets += [s for s in (central.password,) if s]

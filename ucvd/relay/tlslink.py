@@ -26,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +138,7 @@ async def connect_verified(target: Target, timeout_s: float) -> TLSStream:
         ) from None
     except (OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-        errno = cause.errno if isinstance(cause, OSError) else None
-        why = os.strerror(errno).lower() if errno else "the connection closed"
+        why = _why(cause)
         raise LinkRefused(
             Fault(ErrorKind.MEDIAMTX_UNREACHABLE, f"cannot reach MediaMTX {where}: {why}")
         ) from None
@@ -156,20 +157,39 @@ async def connect_verified(target: Target, timeout_s: float) -> TLSStream:
     return stream
 
 
+def _why(cause: BaseException) -> str:
+    """An operator's words for a failed connection."""
+    if isinstance(cause, socket.gaierror):  # its errno is negative: os.strerror cannot say
+        return f"cannot resolve the host name ({cause.strerror or cause})".lower()
+    if isinstance(cause, OSError) and cause.errno:
+        return os.strerror(cause.errno).lower()
+    return "the connection closed"
+
+
 async def preflight(target: Target, timeout_s: float) -> None:
     """Check the target's certificate now; LinkRefused when it does not pass."""
     stream = await connect_verified(target, timeout_s)
     await anyio.aclose_forcefully(stream)
 
 
+# /proc/net/tcp prints an IPv4 address as the 32-bit word in the host's byte order.
+_LOOPBACK_HEX = f"{struct.unpack('=I', socket.inet_aton(LOOPBACK))[0]:08X}"
+_ESTABLISHED = "01"
+
+
 def owner_uid(table: str, client_port: int, server_port: int) -> int | None:
-    """The uid owning the IPv4 loopback socket 127.0.0.1:client_port connected to
-    127.0.0.1:server_port, from the text of /proc/net/tcp; None when it is not listed."""
-    local = f"0100007F:{client_port:04X}"
-    remote = f"0100007F:{server_port:04X}"
+    """The uid owning the open IPv4 loopback socket 127.0.0.1:client_port connected to
+    127.0.0.1:server_port, from the text of /proc/net/tcp; None when there is none.
+
+    Only an established socket with an inode counts: one its owner already closed lingers
+    (FIN_WAIT2, TIME_WAIT) with uid 0 and inode 0, which would pass for root's."""
+    local = f"{_LOOPBACK_HEX}:{client_port:04X}"
+    remote = f"{_LOOPBACK_HEX}:{server_port:04X}"
     for line in table.splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 7 and fields[1] == local and fields[2] == remote:
+        if len(fields) < 10 or fields[1] != local or fields[2] != remote:
+            continue
+        if fields[3] == _ESTABLISHED and fields[9] != "0":
             return int(fields[7])
     return None
 
