@@ -16,7 +16,7 @@ import pytest
 
 from tests.harness import tls
 from tests.integration.test_daemon import NOBODY
-from ucvd.domain.errors import ErrorKind
+from ucvd.domain.errors import ErrorKind, Fault
 from ucvd.domain.model import Target
 from ucvd.domain.urls import fingerprint
 from ucvd.relay.tlslink import LinkRefused, open_link
@@ -32,6 +32,18 @@ try:
 except ConnectionResetError:
     print(0)
 """
+
+
+def refusal(target: Target) -> Fault:
+    """The fault opening a link to `target` fails with (the test fails if it opens)."""
+
+    async def main() -> Fault:
+        with pytest.raises(LinkRefused) as refused:
+            async with open_link(target, 5.0):
+                pytest.fail("the link opened")
+        return refused.value.fault
+
+    return anyio.run(main)
 
 
 @pytest.fixture
@@ -123,16 +135,9 @@ def test_a_wrong_pin_is_refused_at_once(echo_server: tuple[int, tls.CertPair]) -
     port, pair = echo_server
     pin = fingerprint(pair.fingerprint())
     wrong = pin[:-1] + ("0" if pin[-1] != "0" else "1")
-    target = Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}", tls_fingerprint=wrong)
-
-    async def main() -> None:
-        with pytest.raises(LinkRefused) as refused:
-            async with open_link(target, 5.0):
-                pytest.fail("the link opened")
-        assert refused.value.fault.kind is ErrorKind.CERTIFICATE_REJECTED
-        assert f"SHA-256 {pin}, not the pinned {wrong}" in refused.value.fault.message
-
-    anyio.run(main)
+    fault = refusal(Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}", tls_fingerprint=wrong))
+    assert fault.kind is ErrorKind.CERTIFICATE_REJECTED
+    assert f"SHA-256 {pin}, not the pinned {wrong}" in fault.message
 
 
 def test_an_unreadable_ca_file_is_a_configuration_error(
@@ -140,16 +145,11 @@ def test_an_unreadable_ca_file_is_a_configuration_error(
 ) -> None:
     port, _pair = echo_server
     missing = tmp_path / "nowhere.pem"
-    target = Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}", tls_ca_file=str(missing))
-
-    async def main() -> None:
-        with pytest.raises(LinkRefused) as refused:
-            async with open_link(target, 5.0):
-                pytest.fail("the link opened")
-        assert refused.value.fault.kind is ErrorKind.CONFIG_ERROR
-        assert f"cannot use the TLS CA file {missing}: No such file" in refused.value.fault.message
-
-    anyio.run(main)
+    fault = refusal(
+        Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}", tls_ca_file=str(missing))
+    )
+    assert fault.kind is ErrorKind.CONFIG_ERROR
+    assert f"cannot use the TLS CA file {missing}: No such file" in fault.message
 
 
 def test_a_port_that_is_not_tls_is_said_so(tmp_path: Path) -> None:
@@ -164,16 +164,9 @@ def test_a_port_that_is_not_tls_is_said_so(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=answer_garbage, daemon=True)
     thread.start()
-    target = Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}")
-
-    async def main() -> None:
-        with pytest.raises(LinkRefused) as refused:
-            async with open_link(target, 5.0):
-                pytest.fail("the link opened")
-        assert refused.value.fault.kind is ErrorKind.MEDIAMTX_UNREACHABLE
-        assert "TLS handshake with MediaMTX 127.0.0.1:" in refused.value.fault.message
-        assert "is it its RTSPS port" in refused.value.fault.message
-
-    anyio.run(main)
+    fault = refusal(Target(name="t", rtsp_url=f"rtsps://127.0.0.1:{port}"))
+    assert fault.kind is ErrorKind.MEDIAMTX_UNREACHABLE
+    assert "TLS handshake with MediaMTX 127.0.0.1:" in fault.message
+    assert "is it its RTSPS port" in fault.message
     thread.join(5)
     plain.close()
