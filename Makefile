@@ -30,6 +30,7 @@ screenshots: deps
 # ffmpeg (~2 min, cached in ~/.cache/ucvd/); see tests/harness/foreign_ffmpeg.py.
 # (test_runner.py is not among them: its children are Python stand-ins, not FFmpeg.)
 FFMPEG71_TESTS := tests/integration/test_relay.py tests/integration/test_daemon.py \
+	tests/integration/test_rtsps.py tests/integration/test_srt.py \
 	tests/unit/test_ffmpeg_version.py
 test-ffmpeg71: deps
 	wrappers=$$($(PY) -m tests.harness.foreign_ffmpeg trixie) && \
