@@ -130,7 +130,13 @@ def measure(d: Ucvd, cameras: int, runs: int) -> dict[str, Any]:
     script = program("ucvctl")
     python = _interpreter(script)
     status_argv = [script, "--socket", str(d.socket), "status"]
-    out: dict[str, Any] = {"environment": environment(), "byte_compiled": byte_compile(python)}
+    out: dict[str, Any] = {
+        "environment": environment(),
+        "byte_compiled": byte_compile(python),
+        # run() exits without interpreter teardown; a script installed before it existed
+        # calls main() (`make deps` reinstalls it).
+        "console_script_entry": "run" if "import run" in Path(script).read_text() else "main",
+    }
 
     # The daemon's share first, with a small client (no process start in it).
     with Client(str(d.socket)) as client:
@@ -235,6 +241,7 @@ def line(r: dict[str, Any]) -> str:
         f"ms ({r['client_modules_imported']} modules), daemon's call "
         f"{r['status_rpc_open_connection']['median']} ms ({r['status_rpc_with_connect']['median']}"
         f" ms with connect), decode + render {r['decode_and_render_in_process']['median']} ms; "
+        f"console script calls ucvctl.cli.{r['console_script_entry']}(); "
         f"load {r['environment']['loadavg_1_5_15']}"
     )
 

@@ -284,7 +284,7 @@ def status_section(sc: dict[str, Any]) -> list[str]:
     out.append(
         f"{sc.get('cameras')} cameras registered, {sc.get('publishing')} of them publishing, "
         "the harness at nice 19; the client byte-compiled as installed. Aim: "
-        f"≤ {sc.get('aim_ms')} ms wall on a quiet machine. Before: "
+        f"≤ {sc['aim_ms']:g} ms wall on a quiet machine. Before: "
         f"{prev.get('saturated_100_cameras_publishing_ms')} ms (100 cameras publishing, "
         f"saturated machine), {prev.get('quiet_20_cameras_publishing_ms')} ms (20 cameras, quiet)."
     )
@@ -305,7 +305,8 @@ def status_section(sc: dict[str, Any]) -> list[str]:
     out += _table(["measure", "median", "p90", "min", "n"], rows)
     out.append(
         f"The client imports {sc.get('client_modules_imported')} modules beyond the "
-        f"interpreter's own; the answer is {sc.get('status_answer_bytes')} bytes. Load "
+        f"interpreter's own; the answer is {sc.get('status_answer_bytes')} bytes. The console "
+        f"script called `ucvctl.cli.{sc.get('console_script_entry')}()`. Load "
         f"average after: {', '.join(str(x) for x in sc.get('loadavg_after', []))}."
     )
     out.append("")
