@@ -10,23 +10,26 @@ as arguments, where `ps` and shell history would keep them.
 from __future__ import annotations
 
 import argparse
-import getpass
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 
-from ucvctl import render, sitecmd, tokencmd
+from ucvctl import render
 from ucvctl.client import Client, RemoteError, TimedOut, Unreachable
-from ucvctl.siteconfig import SiteFileError
 from ucvd.api import protocol as p
 from ucvd.domain.audio import AudioPolicy
 from ucvd.domain.model import CameraOptions, Transport
-from ucvd.host import exposure
 from ucvd.version import __version__
+
+# What `ucvctl status` does not need is imported where it is used, not here: the site file
+# commands (ucvctl.sitecmd: TOML, the site plan, validation, hashlib), tokens and stills
+# (ucvctl.tokencmd), getpass, the host exposure check. tests/unit/test_ucvctl_is_light.py
+# holds the status path to its modules.
 
 DEFAULT_SOCKET = "/run/ucvd/ucvd.sock"
 SOCKET_ENV = "UCVD_SOCKET"
@@ -54,10 +57,81 @@ def _raw(data: bytes) -> None:
 
 
 # --- argument parsing ---------------------------------------------------------------------
+Build = Callable[[argparse.ArgumentParser], None]  # adds a command's arguments to its parser
+
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    _SubParsers = argparse._SubParsersAction  # not subscriptable at run time
+
+
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size() gives it, without importing shutil
+    (with zlib, bz2 and lzma): argparse imports it for its first formatter unless told the
+    width."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        width = _columns() - 2 if width is None else width  # as HelpFormatter does
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
+class _LazyCommands(_SubParsers):
+    """Subcommands whose parsers are built only for the command given.
+
+    Building every command's parser took longer than the rest of `ucvctl status` together
+    (argparse looks each of its messages up in the translation catalogues on disk, for every
+    parser and argument). `ucvctl --help` lists the commands from their one-line help alone,
+    and `ucvctl COMMAND --help` builds that command's parser, so no output changes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._builders: dict[str, Build] = {}
+
+    def command(self, name: str, text: str, build: Build) -> None:
+        self._builders[name] = build
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), text))  # the listing
+        self._name_parser_map[name] = cast(argparse.ArgumentParser, None)  # a valid choice
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        build = self._builders.pop(values[0], None)
+        if build is not None:
+            del self._name_parser_map[values[0]]
+            # No help=: the listing has its line already.
+            build(self.add_parser(values[0], formatter_class=_Formatter))
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ucvctl",
         description="Control the ucvd camera gateway daemon over its Unix socket.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"ucvctl {__version__}")
     parser.add_argument(
@@ -65,39 +139,77 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"control socket (default ${SOCKET_ENV}, then {DEFAULT_SOCKET})",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the RPC result as JSON")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = cast(
+        _LazyCommands,
+        parser.add_subparsers(
+            dest="command", metavar="COMMAND", required=True, action=_LazyCommands
+        ),
+    )
+    for name, text, build in COMMANDS:
+        sub.command(name, text, build)
+    return parser
 
-    c = sub.add_parser("publish", help="start relaying a camera to the active target")
+
+def _publish_parser(c: argparse.ArgumentParser) -> None:
     c.add_argument("id")
     c.add_argument("--force-restart", action="store_true", help="restart it if it is running")
     c.add_argument("--wait", action="store_true", help="wait until it is publishing")
     c.add_argument("--timeout", type=float, default=30.0, help="for --wait (seconds)")
-    for name, text in (("stop", "stop relaying a camera"), ("restart", "restart its FFmpeg")):
-        sub.add_parser(name, help=text).add_argument("id")
-    c = sub.add_parser("status", help="publication status (all cameras, or one)")
+
+
+def _id(c: argparse.ArgumentParser) -> None:
+    c.add_argument("id")
+
+
+def _optional_id(c: argparse.ArgumentParser) -> None:
     c.add_argument("id", nargs="?")
-    c = sub.add_parser("watch", help="live status, refreshed from the daemon's events")
+
+
+def _watch_parser(c: argparse.ArgumentParser) -> None:
     c.add_argument("id", nargs="?")
     c.add_argument("--for", dest="seconds", type=float, help="stop after this many seconds")
-    c = sub.add_parser("logs", help="FFmpeg's recent output for a camera")
+
+
+def _logs_parser(c: argparse.ArgumentParser) -> None:
     c.add_argument("id")
     c.add_argument("-n", "--lines", type=int, default=50)
     c.add_argument("-f", "--follow", action="store_true")
-    c = sub.add_parser("history", help="past publication sessions of a camera")
+
+
+def _history_parser(c: argparse.ArgumentParser) -> None:
     c.add_argument("id")
     c.add_argument("-n", "--limit", type=int, default=20)
-    sub.add_parser("info", help="daemon version, FFmpeg, counts")
-    sub.add_parser("health", help="is anything wrong? (exit 1 if so)")
-    sub.add_parser("reload", help="re-read the daemon's config file")
-    _discover_parser(sub.add_parser("discover", help="find cameras on the LAN (ONVIF, RTSP)"))
-    _camera_parsers(sub.add_parser("camera", help="manage cameras"))
-    _target_parsers(sub.add_parser("target", help="manage MediaMTX targets"))
-    sitecmd.add_parsers(sub)
-    tokencmd.add_parsers(sub)
-    return parser
 
 
-def _camera_parsers(parser: argparse.ArgumentParser) -> None:
+def _no_arguments(_c: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _site_file_parser(c: argparse.ArgumentParser) -> None:
+    from ucvctl import sitecmd
+
+    sitecmd.site_file_arguments(c)
+
+
+def _export_parser(c: argparse.ArgumentParser) -> None:
+    from ucvctl import sitecmd
+
+    sitecmd.export_arguments(c)
+
+
+def _token_parser(c: argparse.ArgumentParser) -> None:
+    from ucvctl import tokencmd
+
+    tokencmd.token_arguments(c)
+
+
+def _still_parser(c: argparse.ArgumentParser) -> None:
+    from ucvctl import tokencmd
+
+    tokencmd.still_arguments(c)
+
+
+def _camera_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for verb in ("add", "update"):
         c = sub.add_parser(verb, help=f"{verb} a camera")
@@ -161,7 +273,7 @@ def _discover_parser(c: argparse.ArgumentParser) -> None:
                    help="print the RPC result as JSON (as ucvctl --json discover)")  # fmt: skip
 
 
-def _target_parsers(parser: argparse.ArgumentParser) -> None:
+def _target_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for verb in ("add", "update"):
         c = sub.add_parser(verb, help=f"{verb} a MediaMTX target")
@@ -212,6 +324,30 @@ def _target_parsers(parser: argparse.ArgumentParser) -> None:
         sub.add_parser(verb, help=text).add_argument("name")
 
 
+# Every command: its name, its line in `ucvctl --help`, and what adds its arguments.
+COMMANDS: tuple[tuple[str, str, Build], ...] = (
+    ("publish", "start relaying a camera to the active target", _publish_parser),
+    ("stop", "stop relaying a camera", _id),
+    ("restart", "restart its FFmpeg", _id),
+    ("status", "publication status (all cameras, or one)", _optional_id),
+    ("watch", "live status, refreshed from the daemon's events", _watch_parser),
+    ("logs", "FFmpeg's recent output for a camera", _logs_parser),
+    ("history", "past publication sessions of a camera", _history_parser),
+    ("info", "daemon version, FFmpeg, counts", _no_arguments),
+    ("health", "is anything wrong? (exit 1 if so)", _no_arguments),
+    ("reload", "re-read the daemon's config file", _no_arguments),
+    ("discover", "find cameras on the LAN (ONVIF, RTSP)", _discover_parser),
+    ("camera", "manage cameras", _camera_parser),
+    ("target", "manage MediaMTX targets", _target_parser),
+    ("apply", "make the daemon's state what a site file says (shows the plan)",
+     _site_file_parser),
+    ("diff", "show what apply would change (exit 0: nothing, 4: changes)", _site_file_parser),
+    ("export", "print the daemon's state as a site file", _export_parser),
+    ("token", "access tokens for the web dashboard (ucvd-web)", _token_parser),
+    ("still", "save one picture (JPEG) of what a camera shows", _still_parser),
+)  # fmt: skip
+
+
 # --- passwords ----------------------------------------------------------------------------
 class _Stdin:
     """Passwords from stdin, one per line, in the order asked; or prompts on a terminal."""
@@ -221,6 +357,8 @@ class _Stdin:
 
     def read(self, what: str) -> str:
         if sys.stdin.isatty():
+            import getpass
+
             return getpass.getpass(f"{what}: ")
         if self._lines is None:
             self._lines = sys.stdin.read().splitlines()
@@ -233,6 +371,8 @@ def _password(args: argparse.Namespace, flag: str, user: str | None, stdin: _Std
     if getattr(args, flag, False):
         return stdin.read(f"password for {user or 'the user'}")
     if user is not None and sys.stdin.isatty() and flag == "password_stdin":
+        import getpass
+
         entered = getpass.getpass(f"password for {user} (empty for none): ")
         return entered or None
     return None
@@ -515,20 +655,35 @@ class Commands:
 
     # Configuration as code: ucvctl/sitecmd.py
     def apply(self) -> int:
-        return sitecmd.apply(self.args, self.client, self.json)
+        return _site_command(lambda sitecmd: sitecmd.apply(self.args, self.client, self.json))
 
     def diff(self) -> int:
-        return sitecmd.diff(self.args, self.client, self.json)
+        return _site_command(lambda sitecmd: sitecmd.diff(self.args, self.client, self.json))
 
     def export(self) -> int:
-        return sitecmd.export(self.args, self.client)
+        return _site_command(lambda sitecmd: sitecmd.export(self.args, self.client))
 
     # The dashboard's tokens, and pictures: ucvctl/tokencmd.py
     def token(self) -> int:
+        from ucvctl import tokencmd
+
         return tokencmd.token(self.args, self.client, self.json)
 
     def still(self) -> int:
+        from ucvctl import tokencmd
+
         return tokencmd.still(self.args, self.client, self.json)
+
+
+def _site_command(run: Callable[[Any], int]) -> int:
+    """A site file command; a file it cannot use fails the command, with the reason."""
+    from ucvctl import sitecmd
+    from ucvctl.siteconfig import SiteFileError
+
+    try:
+        return run(sitecmd)
+    except SiteFileError as exc:
+        raise Failed(str(exc)) from None
 
 
 def _as_list(statuses: dict[str, p.PublicationStatus]) -> p.StatusList:
@@ -547,6 +702,8 @@ _Warned = TypeVar("_Warned", p.Health, p.DaemonInfo)
 def _with_host_warnings(result: _Warned) -> _Warned:
     """The daemon's warnings, plus what this client sees of the host: under its unit the
     daemon has a /proc of its own and cannot tell how the host's is mounted."""
+    from ucvd.host import exposure
+
     found: list[str] = [w for w in exposure.warnings() if w not in result.warnings]
     if not found:
         return result
@@ -719,7 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = f" [{exc.kind}]" if exc.kind else ""
         print(f"ucvctl: {exc.message}{kind}", file=sys.stderr)
         return EXIT_FAILED
-    except (Failed, SiteFileError) as exc:
+    except Failed as exc:
         print(f"ucvctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -728,5 +885,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def run() -> None:
+    """The program (its console script and the Debian launcher call this): `main()`, then
+    exit without tearing the interpreter down. Freeing every module and object one by one
+    took ucvctl longer than its call to the daemon; nothing of ours needs it, and the
+    output is flushed first."""
+    code = main()
+    with contextlib.suppress(BrokenPipeError):  # `ucvctl status | head`: the reader is done
+        sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

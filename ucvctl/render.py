@@ -6,7 +6,6 @@ import datetime
 from collections.abc import Sequence
 
 from ucvd.api import protocol as p
-from ucvd.domain.urls import player_page
 
 
 def duration(seconds: float | None) -> str:
@@ -265,6 +264,8 @@ def _transport_rows(t: p.TargetView) -> list[tuple[str, str]]:
 def _player_words(t: p.TargetView) -> str:
     if t.player_url is None:
         return "-"
+    from ucvd.domain.urls import player_page  # urllib and ipaddress: not for `ucvctl status`
+
     return f"{t.player_url} (a camera's page: {player_page(t.player_url, t.path_template)})"
 
 

@@ -28,17 +28,15 @@ R = TypeVar("R")
 APPLY_TIMEOUT_S = 600.0  # stopping and starting many FFmpegs takes a while
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for name, text in (
-        ("apply", "make the daemon's state what a site file says (shows the plan)"),
-        ("diff", "show what apply would change (exit 0: nothing, 4: changes)"),
-    ):
-        c = sub.add_parser(name, help=text)
-        c.add_argument("-f", "--file", required=True, type=Path, help="the site file (TOML)")
-        c.add_argument(
-            "--prune", action="store_true", help="also remove cameras and targets it does not name"
-        )
-    c = sub.add_parser("export", help="print the daemon's state as a site file")
+def site_file_arguments(c: argparse.ArgumentParser) -> None:
+    """`apply` and `diff` (ucvctl.cli lists the commands)."""
+    c.add_argument("-f", "--file", required=True, type=Path, help="the site file (TOML)")
+    c.add_argument(
+        "--prune", action="store_true", help="also remove cameras and targets it does not name"
+    )
+
+
+def export_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--secrets-dir",
         default=siteconfig.DEFAULT_SECRETS_DIR,

@@ -16,8 +16,8 @@ EXIT_OK = 0
 STILL_TIMEOUT_S = 60.0  # two FFmpeg attempts of 12 s each, plus a queue behind others
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    token = sub.add_parser("token", help="access tokens for the web dashboard (ucvd-web)")
+def token_arguments(token: argparse.ArgumentParser) -> None:
+    """`token` and `still` (ucvctl.cli lists the commands)."""
     verbs = token.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = verbs.add_parser("create", help="make a token; it is shown this once")
     c.add_argument("name", help="who or what holds it, e.g. alice or lobby-wall")
@@ -29,7 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     verbs.add_parser("list", help="every token's name, kind and creation time")
     c = verbs.add_parser("revoke", help="delete a token: its holder is logged out")
     c.add_argument("name")
-    c = sub.add_parser("still", help="save one picture (JPEG) of what a camera shows")
+
+
+def still_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("id")
     c.add_argument("-o", "--output", type=Path, required=True, help="the JPEG file to write")
 

@@ -278,6 +278,41 @@ def control_section(sc: dict[str, Any]) -> list[str]:
     return out
 
 
+def status_section(sc: dict[str, Any]) -> list[str]:
+    out = ["## 4b. `ucvctl status` at a site", "", _context(sc), ""]
+    prev = sc.get("previous", {})
+    out.append(
+        f"{sc.get('cameras')} cameras registered, {sc.get('publishing')} of them publishing, "
+        "the harness at nice 19; the client byte-compiled as installed. Aim: "
+        f"≤ {sc['aim_ms']:g} ms wall on a quiet machine. Before: "
+        f"{prev.get('saturated_100_cameras_publishing_ms')} ms (100 cameras publishing, "
+        f"saturated machine), {prev.get('quiet_20_cameras_publishing_ms')} ms (20 cameras, quiet)."
+    )
+    out.append("")
+    rows = [
+        [label, _s(sc.get(key)), _s(sc.get(key), "p90"), _s(sc.get(key), "min"),
+         (sc.get(key) or {}).get("n")]
+        for key, label in (
+            ("ucvctl_status_wall", "`ucvctl status` wall (console script, start to exit)"),
+            ("ucvctl_status_cpu", "… its CPU time (user + system)"),
+            ("interpreter_start_wall", "the interpreter alone (`python -c pass`)"),
+            ("client_imports", "the client's imports (PYTHONPROFILEIMPORTTIME)"),
+            ("status_rpc_open_connection", "`publishing.status` round trip, open connection"),
+            ("status_rpc_with_connect", "… connect, call, close"),
+            ("decode_and_render_in_process", "decoding the answer and rendering the table"),
+        )
+    ]  # fmt: skip
+    out += _table(["measure", "median", "p90", "min", "n"], rows)
+    out.append(
+        f"The client imports {sc.get('client_modules_imported')} modules beyond the "
+        f"interpreter's own; the answer is {sc.get('status_answer_bytes')} bytes. The console "
+        f"script called `ucvctl.cli.{sc.get('console_script_entry')}()`. Load "
+        f"average after: {', '.join(str(x) for x in sc.get('loadavg_after', []))}."
+    )
+    out.append("")
+    return out
+
+
 def recovery_section(sc: dict[str, Any]) -> list[str]:
     out = ["## 5. Recovery", "", _context(sc), ""]
     b = sc.get("backoff", {})
@@ -332,6 +367,16 @@ def goals(data: dict[str, Any]) -> list[str]:
                              _s(m["ucvctl_status_wall"])])  # fmt: skip
                 rows.append([f"`publishing.status` p99, {c['cameras']} cameras{label}", "< 10 ms",
                              _s(m["publishing_status_rtt_all_cameras"], "p99")])  # fmt: skip
+    if "status" in sc:
+        s, prev = sc["status"], sc["status"].get("previous", {})
+        rows.append([
+            f"`ucvctl status` wall, {s['cameras']} cameras ({s['publishing']} publishing), "
+            "harness at nice 19",
+            f"≤ {s['aim_ms']:g} ms quiet (before: {prev.get('saturated_100_cameras_publishing_ms')}"
+            f" ms saturated at 100, {prev.get('quiet_20_cameras_publishing_ms')} ms quiet at 20)",
+            f"{_s(s['ucvctl_status_wall'])} (p90 {_s(s['ucvctl_status_wall'], 'p90')}; load "
+            f"{s['environment']['loadavg_1_5_15'][0]})",
+        ])  # fmt: skip
     return ["## Goals (not test assertions): where this run lands", "",
             *_table(["goal", "aim", "measured"], rows)]  # fmt: skip
 
@@ -342,6 +387,7 @@ SECTIONS = {
     "scale": scale_section,
     "overhead": overhead_section,
     "control": control_section,
+    "status": status_section,
     "recovery": recovery_section,
 }
 

@@ -4,7 +4,8 @@
                                           [--cameras N] [--results DIR]
 
 Scenarios: ttl, ttl_probe (FFmpeg alone, by probe options; full mode only by default),
-scale, overhead, control, recovery.
+scale, overhead, control, status (`ucvctl status` at 100 cameras, and where its time goes),
+recovery.
 
 `make bench` runs the full suite (about 30 minutes), `make bench-quick` (or `make bench
 ARGS=--quick`) the quick one (under 5 minutes). Every scenario uses the real harness
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import control, overhead, recovery, scale, ttl
+from tests.bench import control, ctl_status, overhead, recovery, scale, ttl
 from tests.bench.measure import environment, progress
 from tests.bench.procstat import machine
 from tests.bench.report import render
@@ -37,8 +38,8 @@ from tests.harness.procs import ours_or_orphaned, pids_of
 from tests.harness.tools import find_tools
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("ttl", "ttl_probe", "scale", "overhead", "control", "recovery")
-QUICK_DEFAULT = ("ttl", "scale", "overhead", "control", "recovery")
+SCENARIOS = ("ttl", "ttl_probe", "scale", "overhead", "control", "status", "recovery")
+QUICK_DEFAULT = ("ttl", "scale", "overhead", "control", "status", "recovery")
 
 
 def describe_machine() -> dict[str, Any]:
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": lambda: scale.run(quick, sizes),
         "overhead": lambda: overhead.run(quick, args.cameras),
         "control": lambda: control.run(quick, args.cameras or (50 if quick else 100)),
+        "status": lambda: ctl_status.run(quick),
         "recovery": lambda: recovery.run(quick),
     }
     args.results.mkdir(parents=True, exist_ok=True)
