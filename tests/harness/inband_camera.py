@@ -24,6 +24,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from tests.harness.errors import HarnessError
@@ -169,6 +170,9 @@ class InbandCamera:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.describes: list[str] = []  # every SDP it answered, for tests to check
+        # Wall-clock times keyframes left while someone played: benchmarks split a reader's
+        # start into the wait for the keyframe and what came after it.
+        self.keyframes_sent: deque[float] = deque(maxlen=1000)
 
     @property
     def url(self) -> str:
@@ -249,6 +253,8 @@ class InbandCamera:
             unit = self.units[k % len(self.units)]
             with self._lock:
                 playing = [s for s in self._sessions if s.playing]
+            if playing and any(nal[0] & 0x1F == NAL_IDR for nal in unit):
+                self.keyframes_sent.append(time.time())
             for session in playing:
                 try:
                     session.send_unit(unit, (k * step) & 0xFFFFFFFF)
