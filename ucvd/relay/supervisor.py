@@ -466,7 +466,7 @@ class Supervisor:
                         self._starter(
                             argv,
                             secrets=self._secrets,
-                            on_progress=functools.partial(self._on_progress, watch),
+                            on_progress=functools.partial(self._on_progress, watch, api),
                             lines=self.lines,
                             tag=self.tag,
                         )
@@ -500,8 +500,12 @@ class Supervisor:
                 )
 
     @staticmethod
-    def _on_progress(watch: ProgressWatch, block: ProgressBlock) -> None:
+    def _on_progress(watch: ProgressWatch, api: _ApiView, block: ProgressBlock) -> None:
         watch.progress(block, time.monotonic())
+        if api.confirmed_at is None:
+            # FFmpeg writes its first block once MediaMTX answered RECORD: the path is
+            # ready now, and asking the API at once saves up to a poll period.
+            api.progressed.set()
 
     def _plan_audio(self) -> AudioPlan:
         """From the codec the camera's last FFmpeg saw: a camera whose audio the target
@@ -555,19 +559,27 @@ class Supervisor:
         the watchdog, so that a slow or hung API never delays stall detection. The snapshot
         is shared by every publication on this server (see pathwatch), which is what makes
         asking twice per poll period while starting cheap."""
+        fresh = False
         while True:
             confirmed = api.confirmed_at is not None
             period = self.settings.metrics_every_s if confirmed else self.settings.poll_s / 2
             # Waiting to be confirmed takes only an answer younger than half that period, so
-            # that another publication's older snapshot does not delay the confirmation.
-            snap = await paths.snapshot(max_age=period if confirmed else period / 2)
+            # that another publication's older snapshot does not delay the confirmation;
+            # after FFmpeg's first progress block, only one asked for after it.
+            max_age = period if confirmed else 0.0 if fresh else period / 2
+            snap = await paths.snapshot(max_age=max_age)
             api.ok = snap.ok  # when False, the RTSP leg decides; the API may be away a while
             if snap.ok:
                 api.path = snap.path(self.path)
-            if not confirmed:
-                api.updated.set()  # the watchdog confirms at once instead of at its next tick
-                api.updated = anyio.Event()
-            await anyio.sleep(period)
+            if confirmed:
+                await anyio.sleep(period)
+                continue
+            api.updated.set()  # the watchdog confirms at once instead of at its next tick
+            api.updated = anyio.Event()
+            with anyio.move_on_after(period):
+                await api.progressed.wait()
+            fresh = api.progressed.is_set()
+            api.progressed = anyio.Event()  # later blocks (one a second) may wake it again
 
     async def _watch_health(
         self,
@@ -644,6 +656,7 @@ class _ApiView:
     ok: bool = False
     confirmed_at: float | None = None
     updated: anyio.Event = field(default_factory=anyio.Event)  # set on each unconfirmed poll
+    progressed: anyio.Event = field(default_factory=anyio.Event)  # a block while unconfirmed
 
     def word(self) -> ApiWord | None:
         """The watchdog's input: None while there is no answer to go by."""
