@@ -48,13 +48,19 @@ class FakeMediaMTX:
                          tracks=("H264",), source_id="ours")]  # fmt: skip
 
 
-async def test_first_progress_block_confirms_without_waiting_for_the_poll() -> None:
+def slow_polling() -> tuple[FakeMediaMTX, Spawner, Supervisor]:
+    """A supervisor polling every 5 s, against a MediaMTX of the test's and a fake FFmpeg."""
     api = FakeMediaMTX()
     spawner = Spawner()
     sup = Supervisor(CAMERA, TARGET, ffmpeg="ffmpeg", mediamtx=api,  # type: ignore[arg-type]
                      uplink=Uplink("192.0.2.20", 8554, connect=_answers), settings=SLOW_POLL,
                      starter=spawner)  # fmt: skip
     api.path = sup.path
+    return api, spawner, sup
+
+
+async def test_first_progress_block_confirms_without_waiting_for_the_poll() -> None:
+    api, spawner, sup = slow_polling()
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
         await sup.start()
@@ -73,12 +79,7 @@ async def test_first_progress_block_confirms_without_waiting_for_the_poll() -> N
 
 async def test_a_block_before_mediamtx_has_it_does_not_confirm() -> None:
     """The block only wakes the poller: readiness is still MediaMTX's word."""
-    api = FakeMediaMTX()
-    spawner = Spawner()
-    sup = Supervisor(CAMERA, TARGET, ffmpeg="ffmpeg", mediamtx=api,  # type: ignore[arg-type]
-                     uplink=Uplink("192.0.2.20", 8554, connect=_answers), settings=SLOW_POLL,
-                     starter=spawner)  # fmt: skip
-    api.path = sup.path
+    api, spawner, sup = slow_polling()
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
         await sup.start()
