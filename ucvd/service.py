@@ -848,7 +848,7 @@ def _implied_transport_changes(changes: dict[str, object]) -> dict[str, object]:
         implied["tls_fingerprint"] = None
     url = changes.get("rtsp_url")
     if isinstance(url, str):
-        scheme = url.split(":", 1)[0].lower()
+        scheme = scheme_of(url)
         if scheme != "rtsps":
             implied |= {k: None for k in ("tls_ca_file", "tls_fingerprint") if k not in changes}
         if scheme != "srt" and "srt_passphrase" not in changes:

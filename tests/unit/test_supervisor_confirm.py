@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import anyio.abc
 import pytest
 
 from tests.unit.test_supervisor_order import CAMERA, Spawner, _answers, until
@@ -59,12 +60,19 @@ def slow_polling() -> tuple[FakeMediaMTX, Spawner, Supervisor]:
     return api, spawner, sup
 
 
+async def start_and_poll_once(
+    tg: anyio.abc.TaskGroup, api: FakeMediaMTX, spawner: Spawner, sup: Supervisor
+) -> None:
+    """The supervisor running, its FFmpeg spawned and MediaMTX asked once."""
+    await tg.start(sup.run)
+    await sup.start()
+    await until(lambda: spawner.alive and not spawner.spawning and api.lists, "first poll")
+
+
 async def test_first_progress_block_confirms_without_waiting_for_the_poll() -> None:
     api, spawner, sup = slow_polling()
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
-        await sup.start()
-        await until(lambda: spawner.alive and not spawner.spawning and api.lists, "first poll")
+        await start_and_poll_once(tg, api, spawner, sup)
         await anyio.sleep(0.05)  # the poller is now in its 5 s wait
         assert status(sup) is Status.STARTING
         api.online = True  # MediaMTX took the publisher (RECORD answered)...
@@ -81,9 +89,7 @@ async def test_a_block_before_mediamtx_has_it_does_not_confirm() -> None:
     """The block only wakes the poller: readiness is still MediaMTX's word."""
     api, spawner, sup = slow_polling()
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
-        await sup.start()
-        await until(lambda: spawner.alive and not spawner.spawning and api.lists, "first poll")
+        await start_and_poll_once(tg, api, spawner, sup)
         asked = api.lists
         spawner.alive[-1].on_progress(ProgressBlock(frame=1, out_time_us=40_000))
         await until(lambda: api.lists > asked, "the woken poller to ask again")
