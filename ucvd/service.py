@@ -848,7 +848,9 @@ def _implied_transport_changes(changes: dict[str, object]) -> dict[str, object]:
         implied["tls_fingerprint"] = None
     url = changes.get("rtsp_url")
     if isinstance(url, str):
-        scheme = scheme_of(url)
+        # Not urls.scheme_of: the URL is not validated yet, and urlsplit raises on some
+        # (an unbalanced '['); valid.target refuses those by name afterwards.
+        scheme = url.split(":", 1)[0].lower()
         if scheme != "rtsps":
             implied |= {k: None for k in ("tls_ca_file", "tls_fingerprint") if k not in changes}
         if scheme != "srt" and "srt_passphrase" not in changes:

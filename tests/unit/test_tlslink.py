@@ -56,3 +56,10 @@ def test_an_update_of_one_transport_setting_implies_the_others() -> None:
     assert implied({"rtsp_url": "rtsps://mtx:8322"}) == {"srt_passphrase": None}
     given: dict[str, object] = {"rtsp_url": "rtsp://mtx:8554", "srt_passphrase": "x" * 10}
     assert "srt_passphrase" not in implied(given)  # what is given is not overridden
+
+
+def test_an_update_with_a_url_urlsplit_cannot_read_implies_without_failing() -> None:
+    # valid.target refuses it by name afterwards; this step must not raise first
+    assert implied({"rtsp_url": "rtsp://admin:pw@[::1/x"}) == {
+        "tls_ca_file": None, "tls_fingerprint": None, "srt_passphrase": None,
+    }  # fmt: skip
