@@ -33,7 +33,7 @@ from ucvd.control.feed import EventFeed
 from ucvd.control.handlers import method
 from ucvd.control.server import AccessPolicy, Connection, ControlServer, give_to_group
 from ucvd.control.tokens import TokenBook
-from ucvd.control.views import counts, iso
+from ucvd.control.views import camera_problem, counts, iso
 from ucvd.discovery.probe import ffprobe_next_to
 from ucvd.domain.refusals import ConfigRefused
 from ucvd.host import exposure
@@ -308,11 +308,7 @@ class Daemon:
                 f"{dark:.0f} s ({uplink.reason}): the link to it, or the server, is down; "
                 f"{waiting} cameras wait for it and retry as soon as it answers"
             )
-        for status in statuses:
-            if status.status in (Status.FAILED, Status.RECONNECTING):
-                error = status.last_error
-                why = f": {error.kind}: {error.message}" if error else ""
-                problems.append(f"{status.camera_id} is {status.status}{why}")
+        problems += [problem for status in statuses if (problem := camera_problem(status))]
         return p.Health(
             healthy=not problems,
             problems=problems,

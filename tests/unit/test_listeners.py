@@ -35,8 +35,9 @@ def change(old: Status, new: Status, *, at: float, **more: Any) -> StatusChanged
 def publishing(camera_id: str, *, pid: int | None = 42) -> PublicationState:
     return PublicationState(
         camera_id=camera_id, status=Status.PUBLISHING, path=f"camera_{camera_id}", pid=pid,
-        restarts=0, error_count=0, last_error=None, last_error_at=None, retry_in_s=None,
-        waiting_for_target=False, metrics=PublicationMetrics(fps=25.0, frames=10, uptime_s=3.0),
+        restarts=0, error_count=0, failures=0, last_error=None, last_error_at=None,
+        retry_in_s=None, waiting_for_target=False,
+        metrics=PublicationMetrics(fps=25.0, frames=10, uptime_s=3.0),
     )  # fmt: skip
 
 

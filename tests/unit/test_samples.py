@@ -35,8 +35,9 @@ NOW = 1_800_000_000.0
 def running(camera_id: str, fps: float = 25.0, kbps: float | None = 800.0) -> PublicationState:
     return PublicationState(
         camera_id=camera_id, status=Status.PUBLISHING, path=f"camera_{camera_id}", pid=42,
-        restarts=0, error_count=0, last_error=None, last_error_at=None, retry_in_s=None,
-        waiting_for_target=False, metrics=PublicationMetrics(fps=fps, bitrate_kbps=kbps),
+        restarts=0, error_count=0, failures=0, last_error=None, last_error_at=None,
+        retry_in_s=None, waiting_for_target=False,
+        metrics=PublicationMetrics(fps=fps, bitrate_kbps=kbps),
     )  # fmt: skip
 
 

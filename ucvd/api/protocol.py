@@ -299,6 +299,9 @@ class PublicationStatus(_Result):
     stalls_last_hour: int = 0
     audio: AudioStatus | None = None  # None unless FFmpeg is running
     main_id: str | None = None  # this camera is the sub stream of that one
+    # Failed attempts in a row, not yet forgiven by healthy publishing or an operator's start:
+    # a camera "starting" with failures is retrying, and still dark.
+    consecutive_failures: int = 0
 
 
 class StatusList(_Result):

@@ -137,7 +137,25 @@ def status_view(
         stalls_last_hour=stalls_last_hour,
         audio=audio_view(state.audio) if running and state.audio is not None else None,
         main_id=main_id,
+        consecutive_failures=state.failures,
     )
+
+
+def camera_problem(status: p.PublicationStatus) -> str | None:
+    """What `ucvctl health` says of a camera that needs the operator; None if nothing.
+
+    A camera that failed and is retrying is dark whether it waits out its delay
+    (reconnecting) or is inside the next attempt (starting, with failures not yet forgiven):
+    the health answer must not depend on which instant it is asked. A first attempt, or one
+    an operator's start began afresh, is not a problem until it fails."""
+    retrying = status.status == Status.STARTING and status.consecutive_failures > 0
+    if status.status not in (Status.FAILED, Status.RECONNECTING) and not retrying:
+        return None
+    error = status.last_error
+    why = f": {error.kind}: {error.message}" if error else ""
+    n = status.consecutive_failures
+    state = f"retrying after {n} failure{'s' if n != 1 else ''}" if retrying else status.status
+    return f"{status.camera_id} is {state}{why}"
 
 
 def audio_view(plan: AudioPlan) -> p.AudioStatus:

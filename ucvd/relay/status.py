@@ -47,6 +47,7 @@ class PublicationState(msgspec.Struct, kw_only=True):
     pid: int | None
     restarts: int
     error_count: int
+    failures: int  # consecutive, not yet forgiven by healthy publishing or an operator's start
     last_error: Fault | None
     last_error_at: float | None  # wall clock
     retry_in_s: float | None

@@ -258,6 +258,7 @@ class Supervisor:
             pid=self._pid(),
             restarts=m.restarts,
             error_count=m.error_count,
+            failures=m.failures,
             last_error=m.last_error,
             last_error_at=self._last_error_at,
             retry_in_s=m.retry_in,

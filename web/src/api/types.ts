@@ -99,6 +99,8 @@ export interface PublicationStatus {
   stalls_last_hour: number
   /** this camera is the sub stream of that one */
   main_id?: string | null
+  /** failed attempts in a row, not yet forgiven: "starting" with failures is a retry */
+  consecutive_failures?: number
   /** how the running FFmpeg handles audio; null unless it runs */
   audio?: AudioStatus | null
 }
