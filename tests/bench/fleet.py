@@ -52,10 +52,11 @@ def bench_ucvd(
     *,
     relay: Mapping[str, Any] | None = None,
     supervision: Mapping[str, Any] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Ucvd:
     """A started ucvd with the product's defaults (plus `relay`/`supervision` overrides) and
-    the central server as its active target."""
-    d = Ucvd(env.registry, env.workdir / name, name=name)
+    the central server as its active target; `prefix` wraps its command (a profiler)."""
+    d = Ucvd(env.registry, env.workdir / name, name=name, prefix=prefix)
     relay_values = {
         k: v
         for k, v in {**msgspec.structs.asdict(RelaySection()), **(relay or {})}.items()

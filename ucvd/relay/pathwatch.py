@@ -47,6 +47,15 @@ class PathWatch:
         self._inflight: anyio.Event | None = None
         self.fetches = 0  # lists asked for, for tests and benchmarks
 
+    @property
+    def latest(self) -> Snapshot | None:
+        """The last answer, however old; None before the first."""
+        return self._latest
+
+    def fresh(self, max_age: float) -> bool:
+        latest = self._latest
+        return latest is not None and self._clock() - latest.at <= max_age
+
     async def snapshot(self, max_age: float) -> Snapshot:
         """A snapshot no older than `max_age` seconds, fetched only if none is."""
         while True:

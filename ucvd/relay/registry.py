@@ -32,6 +32,7 @@ from ucvd.relay.status import (
     SupervisorSettings,
 )
 from ucvd.relay.supervisor import Supervisor, SupervisorClosed, host_port, uplink_connect
+from ucvd.relay.ticker import Ticker
 from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,7 @@ class Publications:
         self._pubs: dict[str, _Pub] = {}
         self._clients: dict[Target, MediaMTXClient] = {}
         self._watches: dict[Target, PathWatch] = {}
+        self.ticker = Ticker()  # one clock for every live publication's checks
         self._uplinks: dict[tuple[str, int], Uplink] = {}  # by the target's RTSP host:port
         # Probes asked for by scrapes alone (no camera there): apart from `_uplinks`, so
         # that what the health check reports does not depend on whether anyone scrapes.
@@ -86,6 +88,7 @@ class Publications:
     ) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            await tg.start(self.ticker.run)
             task_status.started()
             await anyio.sleep_forever()
 
@@ -194,6 +197,7 @@ class Publications:
             ffmpeg=self.ffmpeg,
             mediamtx=self._client(target),
             paths=self._watch(target),
+            ticker=self.ticker,
             uplink=self._uplink(target),
             notify=self._notified,
             settings=self.settings,

@@ -42,7 +42,7 @@ from ucvd.relay.ffmpeg.inputs import NotYet, input_audio
 from ucvd.relay.ffmpeg.process import STDERR_LINES, FFmpegProcess, LogLine, SpawnError
 from ucvd.relay.ffmpeg.progress import ProgressBlock
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
-from ucvd.relay.pathwatch import PathWatch
+from ucvd.relay.pathwatch import PathWatch, Snapshot
 from ucvd.relay.publication import (
     Action,
     AwaitTarget,
@@ -68,6 +68,7 @@ from ucvd.relay.status import (
     StatusChanged,
     SupervisorSettings,
 )
+from ucvd.relay.ticker import SLACK_S, Ticker
 from ucvd.relay.tlslink import LinkRefused, TlsLink, needs_link, open_link
 from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, check_every, judge
@@ -167,6 +168,7 @@ class Supervisor:
         ffmpeg: str,
         mediamtx: MediaMTXClient | None,
         paths: PathWatch | None = None,
+        ticker: Ticker | None = None,
         uplink: Uplink | None = None,
         notify: Callable[[Notification], None] = lambda _n: None,
         settings: SupervisorSettings | None = None,
@@ -182,6 +184,9 @@ class Supervisor:
         # Shared with the other publications on this server when the caller has one.
         self.paths = None if self.mediamtx is None else (paths or PathWatch(self.mediamtx))
         self.path = publish_path(target.path_template, camera.id)
+        # Shared with every publication when the caller has one; else run by this one.
+        self.ticker = ticker if ticker is not None else Ticker()
+        self._own_ticker = ticker is None
         # Shared with the other publications on this server when the caller has one.
         self.uplink = uplink or Uplink(*host_port(target), connect=uplink_connect(target))
         self._notify = notify
@@ -275,6 +280,8 @@ class Supervisor:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                if self._own_ticker:
+                    await tg.start(self.ticker.run)
                 task_status.started()
                 async for attempt_no, item in self._receive:
                     if isinstance(item, _Command):
@@ -556,25 +563,18 @@ class Supervisor:
         return Fault(fault.kind, fault.message.replace(via, str(self._target_ep)))
 
     async def _poll_api(self, paths: PathWatch, api: _ApiView) -> None:
-        """Keep `api` fresh: often until confirmed, then once per metrics period. Apart from
-        the watchdog, so that a slow or hung API never delays stall detection. The snapshot
-        is shared by every publication on this server (see pathwatch), which is what makes
-        asking twice per poll period while starting cheap."""
+        """Keep `api` fresh until confirmed (then the ticker does, for every publication at
+        once). Apart from the watchdog, so that a slow or hung API never delays the start
+        timeout. The snapshot is shared by every publication on this server (see
+        pathwatch), which is what makes asking twice per poll period while starting cheap."""
         fresh = False
-        while True:
-            confirmed = api.confirmed_at is not None
-            period = self.settings.metrics_every_s if confirmed else self.settings.poll_s / 2
+        while api.confirmed_at is None:  # then the ticker keeps it fresh (see _check)
+            period = self.settings.poll_s / 2
             # Waiting to be confirmed takes only an answer younger than half that period, so
             # that another publication's older snapshot does not delay the confirmation;
             # after FFmpeg's first progress block, only one asked for after it.
-            max_age = period if confirmed else 0.0 if fresh else period / 2
-            snap = await paths.snapshot(max_age=max_age)
-            api.ok = snap.ok  # when False, the RTSP leg decides; the API may be away a while
-            if snap.ok:
-                api.path = snap.path(self.path)
-            if confirmed:
-                await anyio.sleep(period)
-                continue
+            snap = await paths.snapshot(max_age=0.0 if fresh else period / 2)
+            api.read(snap, self.path)
             api.updated.set()  # the watchdog confirms at once instead of at its next tick
             api.updated = anyio.Event()
             with anyio.move_on_after(period):
@@ -595,42 +595,68 @@ class Supervisor:
         description of the camera calls for other audio handling (the plan to restart
         with); otherwise a fault is posted and the attempt waits to be terminated (or the
         process exits)."""
-        next_metrics = 0.0
-        last_bytes: tuple[float, int] | None = None
-        audio_known = False
-        while True:
-            confirmed = api.confirmed_at is not None
-            period = check_every(self.settings, confirmed=confirmed)
-            if confirmed:
-                await anyio.sleep(period)
-            else:
-                with anyio.move_on_after(period):
-                    # A fresh word from MediaMTX wakes it early: ready is acted on when it is
-                    # seen, not up to a poll period later.
-                    await api.updated.wait()
-            if not audio_known:
-                learnt = self._learn_audio(plan, proc)
+        live = _Live(attempt=attempt, watch=watch, api=api, proc=proc, plan=plan)
+        while api.confirmed_at is None:
+            with anyio.move_on_after(check_every(self.settings, confirmed=False)):
+                # A fresh word from MediaMTX wakes it early: ready is acted on when it is
+                # seen, not up to a poll period later.
+                await api.updated.wait()
+            self._check(live, time.monotonic())
+            if live.outcome is not None:
+                break
+        else:
+            # Live: from now on the shared ticker runs the same check once a period, for
+            # every publication in one wake-up (ticker.py).
+            check = functools.partial(self._check, live)
+            with self.ticker.enrolled(check, self.paths, lambda: self.settings.metrics_every_s):
+                await live.decided.wait()
+        if isinstance(live.outcome, AudioPlan):
+            return live.outcome
+        assert live.outcome is not None
+        await self._fail_checked(attempt, live.outcome, running=True)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover - sleep_forever never returns
+
+    def _check(self, live: _Live, now: float) -> None:
+        """One look at the attempt: learn its audio, judge it, sample its metrics. Plain
+        code, so that the ticker can run it for every live publication in one wake-up; what
+        it decides (a fault, or audio to restart with) goes to `live.outcome`."""
+        if live.outcome is not None:
+            return
+        watch, api = live.watch, live.api
+        try:
+            if api.confirmed_at is not None:
+                if now + SLACK_S < live.next_check:
+                    return
+                live.next_check = now + check_every(self.settings, confirmed=True)
+                if self.paths is not None and (snap := self.paths.latest) is not None:
+                    api.read(snap, self.path)
+            if not live.audio_known:
+                learnt = self._learn_audio(live.plan, live.proc)
                 if isinstance(learnt, AudioPlan):
-                    return learnt
-                audio_known = not isinstance(learnt, NotYet)
-            now = time.monotonic()
+                    live.decide(learnt)
+                    return
+                live.audio_known = not isinstance(learnt, NotYet)
             look = watch.look(now, confirmed_at=api.confirmed_at, api=api.word())
             match judge(look, self.settings):
                 case Confirm():
                     api.confirmed_at = watch.advanced_at = now
-                    self._post(attempt, Confirmed(now))
+                    live.next_check = now + check_every(self.settings, confirmed=True)
+                    self._post(live.attempt, Confirmed(now))
                 case Fail(fault=fault):
-                    await self._fail_checked(attempt, fault, running=True)
-                    await anyio.sleep_forever()
+                    live.decide(fault)
+                    return
                 case Wait():
                     pass
-            if now >= next_metrics:
-                next_metrics = now + self.settings.metrics_every_s
-                last_bytes = self._sample(watch, api, now, last_bytes)
+            if now + SLACK_S >= live.next_metrics:
+                live.next_metrics = now + self.settings.metrics_every_s
+                self._sample(watch, api, now, live)
+        except Exception as exc:  # one camera's bug must not stop the others' checks
+            log.exception("publication check failed", camera_id=self.camera.id)
+            message = redact(f"unexpected {type(exc).__name__}: {exc}", self._secrets)[:300]
+            live.decide(Fault(ErrorKind.INTERNAL_ERROR, message))
 
-    def _sample(
-        self, watch: ProgressWatch, api: _ApiView, now: float, last_bytes: tuple[float, int] | None
-    ) -> tuple[float, int] | None:
+    def _sample(self, watch: ProgressWatch, api: _ApiView, now: float, live: _Live) -> None:
         m = self.metrics
         block = watch.last_block
         m.frames = (block.frame or 0) if block else 0
@@ -641,11 +667,36 @@ class Supervisor:
         path = api.path
         if path is not None and api.ok:
             m.tracks, m.readers, m.bytes_in = path.tracks, path.readers, path.inbound_bytes
-            if last_bytes is not None and now > last_bytes[0] and m.bytes_in >= last_bytes[1]:
-                m.bitrate_kbps = (m.bytes_in - last_bytes[1]) * 8 / 1000 / (now - last_bytes[0])
-            last_bytes = (now, m.bytes_in)
+            # Timed by when MediaMTX answered, not by this sample: the snapshot read may be
+            # up to a period old, and a sample's own clock would skew the rate.
+            last, at = live.last_bytes, api.at
+            if last is not None and at > last[0] and m.bytes_in >= last[1]:
+                m.bitrate_kbps = (m.bytes_in - last[1]) * 8 / 1000 / (at - last[0])
+            if last is None or at > last[0]:
+                live.last_bytes = (at, m.bytes_in)
         self._safe_notify(MetricsSampled(camera_id=self.camera.id, metrics=m, at=time.time()))
-        return last_bytes
+
+
+@dataclass
+class _Live:
+    """One attempt as its checks see it, what they carry from one to the next, and what
+    they decided."""
+
+    attempt: _Attempt
+    watch: ProgressWatch
+    api: _ApiView
+    proc: RelayProcess
+    plan: AudioPlan
+    audio_known: bool = False
+    next_check: float = 0.0  # once confirmed (monotonic)
+    next_metrics: float = 0.0
+    last_bytes: tuple[float, int] | None = None  # (MediaMTX's answer time, inbound bytes)
+    outcome: Fault | AudioPlan | None = None  # a fault, or the audio plan to restart with
+    decided: anyio.Event = field(default_factory=anyio.Event)
+
+    def decide(self, outcome: Fault | AudioPlan) -> None:
+        self.outcome = outcome
+        self.decided.set()
 
 
 @dataclass
@@ -655,9 +706,16 @@ class _ApiView:
     foreign: str | None  # the session publishing there before we spawned, if any
     path: PathInfo | None = None
     ok: bool = False
+    at: float = 0.0  # monotonic time of the snapshot read
     confirmed_at: float | None = None
     updated: anyio.Event = field(default_factory=anyio.Event)  # set on each unconfirmed poll
     progressed: anyio.Event = field(default_factory=anyio.Event)  # a block while unconfirmed
+
+    def read(self, snap: Snapshot, path: str) -> None:
+        self.ok = snap.ok  # when False, the RTSP leg decides; the API may be away a while
+        self.at = snap.at
+        if snap.ok:
+            self.path = snap.path(path)
 
     def word(self) -> ApiWord | None:
         """The watchdog's input: None while there is no answer to go by."""
