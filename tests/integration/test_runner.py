@@ -53,7 +53,33 @@ async def test_progress_and_stderr_are_drained_and_redacted() -> None:
     assert texts[:3] == ["a", "b", "rtsp://admin:***@cam/x: refused"]
     assert texts[3] == "[ucvd: overlong stderr line dropped]"
     assert texts[-2:] == ["*** alone", "last"]
-    assert [b.frame for b in blocks] == [1, 2] and blocks[-1].ended
+    # Both blocks came in one read: only the newer says where the stream is.
+    assert [b.frame for b in blocks] == [2] and blocks[-1].ended
+
+
+async def test_progress_read_by_calls_once_handed_over() -> None:
+    """After the handover no task reads progress: blocks come when read_progress is
+    called (the ticker's check), the newest one, and the exit's EOF is still seen."""
+    blocks: list[ProgressBlock] = []
+    code = (
+        "import sys, time\n"
+        "for n in range(1, 21):\n"
+        '    sys.stdout.write(f\'frame={n}\\nprogress={"end" if n == 20 else "continue"}\\n\')\n'
+        "    sys.stdout.flush()\n"
+        "    time.sleep(0.05 if n > 1 else 0)\n"
+        "    if n == 1: sys.stdin.readline()\n"  # holds on until the test has handed over
+    )
+    async with FFmpegProcess.run(py(code), on_progress=blocks.append) as proc:
+        await wait_until_async(lambda: blocks, timeout=10, what="the first block")
+        proc.read_progress_by_calls()
+        assert proc._process.stdin is not None
+        await proc._process.stdin.send(b"go\n")
+        await proc.wait()  # nineteen more blocks written meanwhile
+        # The waiting task may have taken the one it was waiting for; no more than that.
+        assert len(blocks) <= 2
+        proc.read_progress()
+        assert blocks[-1].frame == 20 and blocks[-1].ended
+        assert await proc.finished() == 0
 
 
 async def test_stop_ladder_ends_with_sigkill_for_a_stubborn_process() -> None:

@@ -24,46 +24,62 @@ EXPECTED = [
 ]  # fmt: skip
 
 
-def test_whole_feed() -> None:
-    assert ProgressParser().feed(SAMPLE) == EXPECTED
+def test_whole_feed_gives_the_newest_block() -> None:
+    assert ProgressParser().feed(SAMPLE) == EXPECTED[-1]
+
+
+def test_blocks_fed_one_by_one_each_come_out() -> None:
+    parser = ProgressParser()
+    first, second = SAMPLE.split(b"progress=continue\n")
+    assert parser.feed(first + b"progress=continue\n") == EXPECTED[0]
+    assert parser.feed(second) == EXPECTED[1]
 
 
 def test_out_time_ms_is_microseconds_when_out_time_us_is_missing() -> None:
-    block = ProgressParser().feed(b"out_time_ms=3000000\nprogress=continue\n")[0]
-    assert block.out_time_us == 3000000
+    block = ProgressParser().feed(b"out_time_ms=3000000\nprogress=continue\n")
+    assert block is not None and block.out_time_us == 3000000
 
 
 @given(st.lists(st.integers(min_value=0, max_value=len(SAMPLE)), max_size=30))
-def test_any_split_gives_the_same_blocks(cuts: list[int]) -> None:
+def test_any_split_gives_each_block_its_pieces_complete(cuts: list[int]) -> None:
+    """However the pipe cuts it, a piece that completes a block gives that block whole
+    (the newest, when it completes both); the last one always comes out."""
     parser = ProgressParser()
     blocks: list[ProgressBlock] = []
     edges = [0, *sorted(cuts), len(SAMPLE)]
+    first_end = SAMPLE.index(b"progress=continue\n") + len(b"progress=continue\n")
     for start, end in itertools.pairwise(edges):
-        blocks += parser.feed(SAMPLE[start:end])
-    assert blocks == EXPECTED
+        block = parser.feed(SAMPLE[start:end])
+        if block is not None:
+            blocks.append(block)
+    # The first block is complete once first_end is read: by the last piece, or before it.
+    last_start = max(start for start, end in itertools.pairwise(edges) if end > start)
+    both_in_one_piece = last_start < first_end
+    assert blocks == (EXPECTED[1:] if both_in_one_piece else EXPECTED)
 
 
 def test_crlf_and_garbage_lines() -> None:
     data = b"frame=7\r\nnot a key value line\r\n\r\nspeed=1x\r\nprogress=continue\r\n"
-    assert ProgressParser().feed(data) == [ProgressBlock(frame=7, speed=1.0)]
+    assert ProgressParser().feed(data) == ProgressBlock(frame=7, speed=1.0)
 
 
 def test_audio_only_block_has_no_frame() -> None:
-    block = ProgressParser().feed(b"out_time_us=500\nprogress=continue\n")[0]
-    assert block.frame is None and block.position() == (None, 500)
+    block = ProgressParser().feed(b"out_time_us=500\nprogress=continue\n")
+    assert block is not None and block.frame is None and block.position() == (None, 500)
 
 
 def test_overlong_partial_line_is_dropped_not_buffered() -> None:
     parser = ProgressParser()
-    assert parser.feed(b"x" * (MAX_LINE + 10)) == []
-    assert parser.feed(b"\nframe=1\nprogress=continue\n") == [ProgressBlock(frame=1)]
+    assert parser.feed(b"x" * (MAX_LINE + 10)) is None
+    assert parser._pending == b""  # not kept
+    assert parser.feed(b"\nframe=1\nprogress=continue\n") == ProgressBlock(frame=1)
 
 
 def test_partial_block_waits_for_progress_line() -> None:
     parser = ProgressParser()
-    assert parser.feed(b"frame=1\nfps=2\n") == []
-    assert parser.feed(b"progr") == []
-    assert parser.feed(b"ess=continue\n") == [ProgressBlock(frame=1, fps=2.0)]
+    assert parser.feed(b"frame=1\nfps=2\n") is None
+    assert parser.feed(b"progr") is None
+    assert parser.feed(b"ess=continue\n") == ProgressBlock(frame=1, fps=2.0)
 
 
 def test_ffmpeg_7_1_block() -> None:
@@ -73,7 +89,7 @@ def test_ffmpeg_7_1_block() -> None:
         b"out_time_us=2159978\nout_time_ms=2159978\nout_time=00:00:02.159978\n"
         b"dup_frames=0\ndrop_frames=0\nspeed=2.16x\nprogress=continue\n"
     )
-    assert ProgressParser().feed(data) == [
-        ProgressBlock(frame=35, fps=35.0, out_time_us=2159978, speed=2.16, dup_frames=0,
-                      drop_frames=0, ended=False)
-    ]  # fmt: skip
+    assert ProgressParser().feed(data) == ProgressBlock(
+        frame=35, fps=35.0, out_time_us=2159978, speed=2.16, dup_frames=0, drop_frames=0,
+        ended=False,
+    )  # fmt: skip

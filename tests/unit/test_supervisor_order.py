@@ -38,6 +38,8 @@ class StandIn:
         self.stop_requested = False
         self.own_lines: list[LogLine] = []
         self.on_progress = on_progress
+        self.read_by_calls = False
+        self.reads = 0
         self._exited = anyio.Event()
         self._code = 0
 
@@ -49,6 +51,12 @@ class StandIn:
     async def finished(self) -> int:
         await self._exited.wait()
         return self._code
+
+    def read_progress_by_calls(self) -> None:
+        self.read_by_calls = True  # the test hands blocks over itself (on_progress)
+
+    def read_progress(self) -> None:
+        self.reads += 1
 
 
 class Spawner:

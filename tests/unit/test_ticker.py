@@ -173,6 +173,8 @@ async def test_live_publications_are_checked_and_sampled_by_the_ticker_alone() -
         api.online = {sup.path for sup in sups}
         await until(lambda: all(s.status is Status.PUBLISHING for s in sups), "all confirmed")
         assert len(ticker) == 5  # each live one is on the ticker...
+        # ...with its progress read by its checks, not by a task waiting for each block.
+        await until(lambda: all(p.read_by_calls and p.reads for p in spawner.alive), "reads")
         lists, ticks = api.lists, ticker.ticks
         api.bytes = 10_000
         for proc in spawner.alive:

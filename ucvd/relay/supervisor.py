@@ -93,6 +93,10 @@ class RelayProcess(Protocol):
 
     async def finished(self) -> int: ...
 
+    def read_progress_by_calls(self) -> None: ...  # no task waits for progress from now on
+
+    def read_progress(self) -> None: ...  # what it wrote: the newest block to on_progress
+
 
 class Starter(Protocol):
     """Spawns an FFmpeg for the length of a block and stops and reaps it on leaving
@@ -608,6 +612,7 @@ class Supervisor:
             # Live: from now on the shared ticker runs the same check once a period, for
             # every publication in one wake-up (ticker.py).
             check = functools.partial(self._check, live)
+            proc.read_progress_by_calls()  # the check reads it: no wake-up per block
             with self.ticker.enrolled(check, self.paths, lambda: self.settings.metrics_every_s):
                 await live.decided.wait()
         if isinstance(live.outcome, AudioPlan):
@@ -629,6 +634,7 @@ class Supervisor:
                 if now + SLACK_S < live.next_check:
                     return
                 live.next_check = now + check_every(self.settings, confirmed=True)
+                live.proc.read_progress()
                 if self.paths is not None and (snap := self.paths.latest) is not None:
                     api.read(snap, self.path)
             if not live.audio_known:

@@ -7,6 +7,12 @@
 - Both pipes are drained for as long as the process lives: a full pipe freezes FFmpeg.
   stdout carries `-progress` blocks, stderr is split on CR and LF, redacted, and the last
   lines are kept for `ucvctl logs` and for the classifier.
+- stdout is a pipe of our own, non-blocking, so that its reader can change: a task that
+  waits for each block while the attempt starts (confirmation should not wait), then,
+  once the stream is live, whoever calls `read_progress` (the supervisor's check on the
+  shared ticker, once a second). A live camera then costs no wake-up of its own for its
+  progress, and a block is one read and one parse of the newest block. The pipe holds
+  64 KiB, minutes of blocks, so a reader a second late loses nothing.
 - Stopping climbs a ladder: `q` on stdin, then SIGTERM, then SIGKILL, each to the whole
   group, and always ends with the process reaped.
 """
@@ -91,8 +97,12 @@ class FFmpegProcess:
         secrets: Sequence[str],
         on_progress: Callable[[ProgressBlock], None],
         lines: deque[LogLine],
+        progress_fd: int = -1,
     ) -> None:
         self._process = process
+        self._progress_fd = progress_fd  # the read end of stdout's pipe, non-blocking
+        self._parser = ProgressParser()
+        self._progress_by_calls = False  # read_progress is called: no task waits for it
         self._secrets = tuple(secrets)
         self._on_progress = on_progress
         self.lines = lines  # shared across a publication's processes, for `ucvctl logs`
@@ -126,19 +136,26 @@ class FFmpegProcess:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             raise SpawnError("setpriv (util-linux) is missing; it guards against orphan FFmpegs")
+        progress_fd, child_stdout = os.pipe()
         try:
+            os.set_blocking(progress_fd, False)
             process = await anyio.open_process(
                 [setpriv, "--pdeathsig", "KILL", "--", *argv],
+                stdout=child_stdout,
                 env=child_environment(tag),
                 start_new_session=True,
             )
         except OSError as exc:
+            os.close(progress_fd)
             raise SpawnError(f"could not start FFmpeg: {exc.strerror or exc}") from exc
+        finally:
+            os.close(child_stdout)  # the child has its copy: EOF comes when it exits
         proc = cls(
             process,
             secrets,
             on_progress,
             lines if lines is not None else deque(maxlen=STDERR_LINES),
+            progress_fd,
         )
         try:
             async with anyio.create_task_group() as tg:
@@ -158,6 +175,7 @@ class FFmpegProcess:
                     os.killpg(process.pid, signal.SIGKILL)
                 with anyio.CancelScope(shield=True):
                     await process.wait()
+            proc._close_progress()
 
     async def _reap(self) -> None:
         self.returncode = await self._process.wait()
@@ -172,7 +190,12 @@ class FFmpegProcess:
         """Wait for the exit *and* for both pipes to be read to the end, so that the last
         stderr lines (the ones that explain the exit) are in `lines`."""
         code = await self.wait()
-        await self._stdout_done.wait()
+        # Its end of the pipe closed with it: what it wrote and the EOF are there to read
+        # now, whoever else reads it (the waiting task, or read_progress's callers).
+        self.read_progress()
+        while not self._stdout_done.is_set():  # only if a descendant kept the pipe open
+            await anyio.sleep(0.1)
+            self.read_progress()
         await self._stderr_done.wait()
         return code
 
@@ -181,14 +204,39 @@ class FFmpegProcess:
         return not self._exited.is_set()
 
     async def _drain_stdout(self) -> None:
-        assert self._process.stdout is not None
-        parser = ProgressParser()
-        try:
-            async for chunk in self._process.stdout:
-                for block in parser.feed(chunk):
-                    self._on_progress(block)
-        finally:
-            self._stdout_done.set()
+        """Wait for each progress block while the attempt starts, until `read_progress_by_calls`."""
+        while not self._progress_by_calls and not self._stdout_done.is_set():
+            await anyio.wait_readable(self._progress_fd)
+            self.read_progress()
+
+    def read_progress_by_calls(self) -> None:
+        """From now on progress is read by calling `read_progress` (at least every few
+        seconds), and no task waits for it. The waiting task leaves at the next block."""
+        self._progress_by_calls = True
+
+    def read_progress(self) -> None:
+        """Read what FFmpeg has written without waiting, and hand on the newest block."""
+        if self._stdout_done.is_set():
+            return
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._progress_fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._stdout_done.set()  # EOF: the process is gone
+                break
+            chunks.append(chunk)
+        block = self._parser.feed(b"".join(chunks)) if chunks else None
+        if block is not None:
+            self._on_progress(block)
+
+    def _close_progress(self) -> None:
+        self._stdout_done.set()
+        if self._progress_fd >= 0:
+            os.close(self._progress_fd)
+            self._progress_fd = -1
 
     async def _drain_stderr(self) -> None:
         assert self._process.stderr is not None

@@ -1,4 +1,4 @@
-"""FFmpeg's `-progress` output, parsed: bytes in, complete blocks out.
+"""FFmpeg's `-progress` output, parsed: bytes in, the newest complete block out.
 
 FFmpeg writes `key=value` lines and closes each block with `progress=continue` (or `end`),
 once per `-stats_period`. Reads from a pipe cut lines anywhere, so the parser keeps the
@@ -7,6 +7,8 @@ succeeded, which is what makes it a liveness signal.
 """
 
 from __future__ import annotations
+
+import re
 
 import msgspec
 
@@ -29,53 +31,74 @@ class ProgressBlock(msgspec.Struct, frozen=True, kw_only=True):
         return (self.frame, self.out_time_us)
 
 
-def _int(value: str) -> int | None:
+def _int(value: bytes | None) -> int | None:
     try:
-        return int(value)
+        return int(value) if value is not None else None
     except ValueError:
         return None
 
 
-def _float(value: str) -> float | None:
+def _float(value: bytes | None) -> float | None:
     try:
-        return float(value.rstrip("x"))
+        return float(value.rstrip(b"x")) if value is not None else None
     except ValueError:
         return None
 
 
-def _block(fields: dict[str, str]) -> ProgressBlock:
+# Only the keys a block is made of: FFmpeg writes a dozen more (bitrate, total_size, one
+# quality per stream...) that nobody reads, and they are not even split apart.
+_FIELD = re.compile(
+    rb"(?m)^(frame|fps|out_time_us|out_time_ms|speed|dup_frames|drop_frames|progress)"
+    rb"=[ \t]*([^\r\n]*)"
+)
+PROGRESS = b"progress="
+
+
+def _block(text: bytes) -> ProgressBlock:
+    fields = {key: value.rstrip() for key, value in _FIELD.findall(text)}
     # out_time_ms holds microseconds too (a long-standing FFmpeg naming slip).
-    out_time = fields.get("out_time_us") or fields.get("out_time_ms") or ""
+    out_time = fields.get(b"out_time_us") or fields.get(b"out_time_ms")
     return ProgressBlock(
-        frame=_int(fields.get("frame", "")),
-        fps=_float(fields.get("fps", "")),
+        frame=_int(fields.get(b"frame")),
+        fps=_float(fields.get(b"fps")),
         out_time_us=_int(out_time),
-        speed=_float(fields.get("speed", "")),
-        dup_frames=_int(fields.get("dup_frames", "")),
-        drop_frames=_int(fields.get("drop_frames", "")),
-        ended=fields.get("progress") == "end",
+        speed=_float(fields.get(b"speed")),
+        dup_frames=_int(fields.get(b"dup_frames")),
+        drop_frames=_int(fields.get(b"drop_frames")),
+        ended=fields.get(b"progress") == b"end",
     )
 
 
 class ProgressParser:
-    def __init__(self) -> None:
-        self._pending = b""
-        self._fields: dict[str, str] = {}
+    """Bytes in, the newest complete block out. Blocks come once a second and each says
+    where the stream is now, so an older one finished in the same bytes is skipped
+    unparsed: only the last is worth the work."""
 
-    def feed(self, data: bytes) -> list[ProgressBlock]:
-        """Consume bytes; return every block they completed (often none, sometimes two)."""
-        blocks: list[ProgressBlock] = []
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        if len(self._pending) > MAX_LINE:
-            self._pending = b""
-        for raw in lines:
-            line = raw.strip().decode("utf-8", "replace")
-            key, sep, value = line.partition("=")
-            if not sep:
-                continue
-            self._fields[key.strip()] = value.strip()
-            if key.strip() == "progress":
-                blocks.append(_block(self._fields))
-                self._fields = {}
-        return blocks
+    def __init__(self) -> None:
+        self._pending = b""  # the unfinished block: its lines so far, maybe a partial one
+
+    def feed(self, data: bytes) -> ProgressBlock | None:
+        """Consume bytes; return the newest block they completed (None if none did)."""
+        buf = self._pending + data
+        # The last progress line that is complete ends the newest block; the one before
+        # it (if any) ends the block before, which is skipped.
+        last = buf.rfind(PROGRESS)
+        while last != -1 and buf.find(b"\n", last) == -1:
+            last = buf.rfind(PROGRESS, 0, last)
+        if last == -1:
+            self._pending = _bounded(buf)
+            return None
+        end = buf.index(b"\n", last) + 1
+        previous = buf.rfind(PROGRESS, 0, last)
+        start = buf.index(b"\n", previous) + 1 if previous != -1 else 0
+        self._pending = _bounded(buf[end:])
+        return _block(buf[start:end])
+
+
+def _bounded(pending: bytes) -> bytes:
+    """A block is a dozen short lines; an unfinished line longer than MAX_LINE is not
+    progress output, and is dropped (with what came before it) rather than kept."""
+    if len(pending) <= MAX_LINE:
+        return pending
+    line_start = pending.rfind(b"\n") + 1
+    return b"" if len(pending) - line_start > MAX_LINE else pending[line_start:]
