@@ -4,6 +4,8 @@ sessions and samples to a real store, the event feed hands subscribers their eve
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from ucvd.domain.model import Camera
 from ucvd.relay.publication import Status
 from ucvd.relay.status import MetricsSampled, PublicationMetrics, PublicationState, StatusChanged
 from ucvd.state import recorder as recorder_module
+from ucvd.state.recent import RecentSamples
 from ucvd.state.recorder import Recorder
 from ucvd.state.store import AsyncStore, Store
 
@@ -191,3 +194,38 @@ async def test_the_feed_beats_metrics_for_cameras_with_a_process_and_a_listener(
     assert (first["metrics"]["fps"], first["uptime_seconds"], first["at"]) == (
         25.0, 3.0, "2027-01-15T08:00:00.000Z",
     )  # fmt: skip
+
+
+async def test_with_nobody_listening_the_feed_builds_no_states_but_keeps_its_samples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed_module, "METRICS_EVERY_S", 0.01)
+    asked: list[float] = []
+    taken: list[float] = []
+
+    class Recent(RecentSamples):
+        def due(self, now: float) -> bool:
+            return len(taken) < 3  # the sparklines' own period: every beat, three times
+
+        def take(self, now: float, states: Iterable[PublicationState]) -> None:
+            taken.append(now)
+            list(states)
+
+    def states() -> list[PublicationState]:
+        asked.append(time.monotonic())
+        return [publishing("cam")]
+
+    bus, gone = EventBus(), Subscriber()
+    gone.gone = True  # subscribed once, left since
+    bus.subscribe(gone, None)
+    feed = EventFeed(bus, states=states, recent=Recent(), clock=lambda: 1_800_000_000.0)
+    async with anyio.create_task_group() as tg:
+        await tg.start(feed.run)
+        await wait_until_async(lambda: len(taken) >= 3, timeout=5, what="three samples")
+        beats = len(asked)
+        peer = Subscriber()
+        bus.subscribe(peer, None)  # someone listens: the states are built again
+        await wait_until_async(lambda: peer.messages, timeout=5, what="a beat for the peer")
+        tg.cancel_scope.cancel()
+    assert beats == 3  # only for the samples the sparklines took
+    assert len(asked) > beats

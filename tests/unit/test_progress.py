@@ -17,10 +17,8 @@ SAMPLE = (
     b"dup_frames=0\ndrop_frames=1\nspeed=N/A\nprogress=end\n"
 )
 EXPECTED = [
-    ProgressBlock(frame=25, fps=0.0, out_time_us=1000000, speed=1.98, dup_frames=0,
-                  drop_frames=0, ended=False),
-    ProgressBlock(frame=50, fps=25.0, out_time_us=None, speed=None, dup_frames=0,
-                  drop_frames=1, ended=True),
+    ProgressBlock(frame=25, out_time_us=1000000, speed=1.98, ended=False),
+    ProgressBlock(frame=50, out_time_us=None, speed=None, ended=True),
 ]  # fmt: skip
 
 
@@ -79,7 +77,7 @@ def test_partial_block_waits_for_progress_line() -> None:
     parser = ProgressParser()
     assert parser.feed(b"frame=1\nfps=2\n") is None
     assert parser.feed(b"progr") is None
-    assert parser.feed(b"ess=continue\n") == ProgressBlock(frame=1, fps=2.0)
+    assert parser.feed(b"ess=continue\n") == ProgressBlock(frame=1)
 
 
 def test_ffmpeg_7_1_block() -> None:
@@ -90,6 +88,5 @@ def test_ffmpeg_7_1_block() -> None:
         b"dup_frames=0\ndrop_frames=0\nspeed=2.16x\nprogress=continue\n"
     )
     assert ProgressParser().feed(data) == ProgressBlock(
-        frame=35, fps=35.0, out_time_us=2159978, speed=2.16, dup_frames=0, drop_frames=0,
-        ended=False,
-    )  # fmt: skip
+        frame=35, out_time_us=2159978, speed=2.16, ended=False
+    )

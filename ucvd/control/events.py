@@ -41,6 +41,11 @@ class EventBus:
         self._subs = [s for s in self._subs if s.conn is not conn]
         self._subs.append(_Subscription(conn, None if cameras is None else frozenset(cameras)))
 
+    @property
+    def listening(self) -> bool:
+        """Has anyone subscribed (and not left yet)? With nobody, events need not be made."""
+        return any(not s.conn.gone for s in self._subs)
+
     def wants(self, camera_id: str) -> bool:
         return any(s.cameras is None or camera_id in s.cameras for s in self._subs)
 

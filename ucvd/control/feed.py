@@ -67,6 +67,8 @@ class EventFeed:
             now = self._clock()
             if self.recent.due(now):
                 self.recent.take(now, self._states())
+            if not self.bus.listening:
+                continue  # 100 cameras' states every period, for nobody: not built
             at = iso(now) or ""
             for state in self._states():
                 if state.pid is not None and self.bus.wants(state.camera_id):

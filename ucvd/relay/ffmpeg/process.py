@@ -38,6 +38,7 @@ from ucvd.relay.ffmpeg.lines import StderrLines
 from ucvd.relay.ffmpeg.progress import ProgressBlock, ProgressParser
 
 STDERR_LINES = 200
+READ_SIZE = 65536  # a pipe's whole buffer: one read takes all of it
 # The environment variable that marks our children, so that a restarted daemon can find
 # the FFmpeg processes a crashed one left behind.
 TAG_VARIABLE = "UCVD_RELAY_TAG"
@@ -192,10 +193,10 @@ class FFmpegProcess:
         code = await self.wait()
         # Its end of the pipe closed with it: what it wrote and the EOF are there to read
         # now, whoever else reads it (the waiting task, or read_progress's callers).
-        self.read_progress()
+        self.read_progress(to_end=True)
         while not self._stdout_done.is_set():  # only if a descendant kept the pipe open
             await anyio.sleep(0.1)
-            self.read_progress()
+            self.read_progress(to_end=True)
         await self._stderr_done.wait()
         return code
 
@@ -207,27 +208,30 @@ class FFmpegProcess:
         """Wait for each progress block while the attempt starts, until `read_progress_by_calls`."""
         while not self._progress_by_calls and not self._stdout_done.is_set():
             await anyio.wait_readable(self._progress_fd)
-            self.read_progress()
+            self.read_progress(to_end=True)
 
     def read_progress_by_calls(self) -> None:
         """From now on progress is read by calling `read_progress` (at least every few
         seconds), and no task waits for it. The waiting task leaves at the next block."""
         self._progress_by_calls = True
 
-    def read_progress(self) -> None:
-        """Read what FFmpeg has written without waiting, and hand on the newest block."""
+    def read_progress(self, *, to_end: bool = False) -> None:
+        """Read what FFmpeg has written without waiting, and hand on the newest block;
+        `to_end`: read on until the pipe says it is empty or at its end."""
         if self._stdout_done.is_set():
             return
         chunks = []
         while True:
             try:
-                chunk = os.read(self._progress_fd, 65536)
+                chunk = os.read(self._progress_fd, READ_SIZE)
             except BlockingIOError:
                 break
             if not chunk:
                 self._stdout_done.set()  # EOF: the process is gone
                 break
             chunks.append(chunk)
+            if len(chunk) < READ_SIZE and not to_end:
+                break  # all there was (a second read would only say so, at a cost)
         block = self._parser.feed(b"".join(chunks)) if chunks else None
         if block is not None:
             self._on_progress(block)

@@ -18,12 +18,13 @@ MAX_LINE = 4096
 
 
 class ProgressBlock(msgspec.Struct, frozen=True, kw_only=True):
+    """What ucvd reads of a block. FFmpeg writes more (its average fps since the start,
+    dup/drop counts, bitrate, sizes, a quality per stream): nobody reads those, so they are
+    not parsed."""
+
     frame: int | None = None  # absent for audio-only output
-    fps: float | None = None  # FFmpeg's average since start: not what operators want
     out_time_us: int | None = None
     speed: float | None = None  # "1.01x" -> 1.01
-    dup_frames: int | None = None
-    drop_frames: int | None = None
     ended: bool = False  # progress=end: FFmpeg is finishing
 
     def position(self) -> tuple[int | None, int | None]:
@@ -45,12 +46,8 @@ def _float(value: bytes | None) -> float | None:
         return None
 
 
-# Only the keys a block is made of: FFmpeg writes a dozen more (bitrate, total_size, one
-# quality per stream...) that nobody reads, and they are not even split apart.
-_FIELD = re.compile(
-    rb"(?m)^(frame|fps|out_time_us|out_time_ms|speed|dup_frames|drop_frames|progress)"
-    rb"=[ \t]*([^\r\n]*)"
-)
+# Only the keys a block is made of: the dozen others are not even split apart.
+_FIELD = re.compile(rb"(?m)^(frame|out_time_us|out_time_ms|speed|progress)=[ \t]*([^\r\n]*)")
 PROGRESS = b"progress="
 
 
@@ -60,11 +57,8 @@ def _block(text: bytes) -> ProgressBlock:
     out_time = fields.get(b"out_time_us") or fields.get(b"out_time_ms")
     return ProgressBlock(
         frame=_int(fields.get(b"frame")),
-        fps=_float(fields.get(b"fps")),
         out_time_us=_int(out_time),
         speed=_float(fields.get(b"speed")),
-        dup_frames=_int(fields.get(b"dup_frames")),
-        drop_frames=_int(fields.get(b"drop_frames")),
         ended=fields.get(b"progress") == b"end",
     )
 
