@@ -117,9 +117,12 @@ def _ucvd_stamps(log: Path, since: float) -> dict[str, float]:
     return found
 
 
-def _ucvd(env: Lab, central: Central, name: str, wrapper: Path) -> Ucvd:
+def _ucvd(
+    env: Lab, central: Central, name: str, wrapper: Path, relay_extra: dict[str, Any]
+) -> Ucvd:
     d = Ucvd(env.registry, env.workdir / name, name=name)
     relay = {k: v for k, v in msgspec.structs.asdict(RelaySection()).items() if v is not None}
+    relay |= relay_extra
     write_config(d.config, {"daemon": {"ffmpeg": str(wrapper)}, "relay": relay,
                             "supervision": PRODUCT_SUPERVISION})  # fmt: skip
     d.start()
@@ -163,13 +166,15 @@ def one_publish(
     return times
 
 
-def measure(env: Lab, central: Central, label: str, sim: Any, runs: int) -> dict[str, Any]:
+def measure(  # noqa: PLR0917 - the bench's own knobs
+    env: Lab, central: Central, label: str, sim: Any, runs: int, relay: dict[str, Any]
+) -> dict[str, Any]:
     logdir = env.workdir / f"wrap-{label}"
     logdir.mkdir()
     wrapper = logdir / "ffmpeg-wrapper"
     wrapper.write_text(_WRAPPER.format(logdir=logdir, ffmpeg=env.tools.ffmpeg))
     wrapper.chmod(0o755)
-    d = _ucvd(env, central, f"ucvd-{label}", wrapper)
+    d = _ucvd(env, central, f"ucvd-{label}", wrapper, relay)
     add_camera(d, sim, "ttl").check()
     phase = random.Random(7)
     samples: list[dict[str, float]] = []
@@ -239,20 +244,30 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--analyzeduration-us",
+        type=int,
+        default=None,
+        help="a relay setting to try instead of ucvd's default (FFmpeg's)",
+    )
     args = parser.parse_args()
+    relay = {} if args.analyzeduration_us is None else {
+        "analyzeduration_us": args.analyzeduration_us}  # fmt: skip
     with lab("ucvd-bench-") as env:
         central = env.central(log_level="warn")
         sdp_camera = env.cameras.add(audio=Audio.NONE)
         with InbandCamera(env.tools, ClipLibrary(env.tools)) as inband:
             results = [
-                measure(env, central, "sdp", sdp_camera, args.runs),
-                measure(env, central, "inband", inband, args.runs),
+                measure(env, central, "sdp", sdp_camera, args.runs, relay),
+                measure(env, central, "inband", inband, args.runs, relay),
             ]
     startup = ucvctl_startup()
     print(table(results))
     print(f"ucvctl --help alone (its own start, median of 5): {startup:.3f} s")
-    out = RESULTS / "ttl_breakdown.json"
+    suffix = "" if args.analyzeduration_us is None else f"-ad{args.analyzeduration_us}"
+    out = RESULTS / f"ttl_breakdown{suffix}.json"
     out.write_text(json.dumps({
+        "relay": relay,
         "benchmark": "ttl_breakdown", "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(), "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "gop_s": 1.0, "phases": PHASES, "ucvctl_help_s": startup, "cameras": results,
