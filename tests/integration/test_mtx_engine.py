@@ -21,6 +21,7 @@ from tests.harness.procs import pids_of, tagged
 from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until, wait_until_async
+from ucvd.domain.audio import AudioPolicy
 from ucvd.domain.errors import ErrorKind
 from ucvd.domain.model import Camera, CameraOptions
 from ucvd.relay.ffmpeg.argv import RelaySettings
@@ -186,7 +187,8 @@ async def test_what_it_cannot_do_is_a_config_error(
     tools: Tools, mediamtx: Central, tmp_path: Path
 ) -> None:
     # Never contacted: the refusal comes before anything is configured.
-    camera = Camera(id="nodrop", url="rtsp://127.0.0.1:9/x", options=CameraOptions(audio="drop"))
+    drop = CameraOptions(audio=AudioPolicy.DROP)
+    camera = Camera(id="nodrop", url="rtsp://127.0.0.1:9/x", options=drop)
     recorder = Recorder()
     async with engine(tools, tmp_path / "state", recorder) as (pubs, _site):
         await pubs.start(camera, target_for(mediamtx))
