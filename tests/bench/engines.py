@@ -292,13 +292,18 @@ def _kinds(kinds: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"
 
 
+def _machine(m: dict[str, Any]) -> str:
+    return f"{m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('cpu')}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     load = result.get("load", {})
     head = [
         f"# Engines: {result.get('cameras')} cameras",
         "",
-        f"_Run {result.get('date')} on {result.get('machine')}; load average at start "
-        f"{load.get('loadavg_at_start')}; steady window {result.get('steady_window_s')} s._",
+        f"_Run {result.get('date')} on {_machine(result.get('machine', {}))}; load average "
+        f"at start {load.get('loadavg_at_start')}; steady window "
+        f"{result.get('steady_window_s')} s._",
         "",
     ]
     return "\n".join([*head, *table(result), ""])
@@ -316,7 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
     result = run(args.cameras < 100, args.cameras, args.window, not args.no_wait_load)
-    result = {"date": started.isoformat(timespec="seconds"), "machine": machine(), **result}
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "loadavg_at_start": result["load"]["loadavg_at_start"],
+        **result,
+    }
     args.results.mkdir(parents=True, exist_ok=True)
     name = "engines" if args.cameras == 100 else f"engines-{args.cameras}"
     (args.results / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
