@@ -6,6 +6,8 @@ centre's faults in ucvd's kinds, and comes back, through the same registry the d
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,7 +123,10 @@ async def test_publishes_names_a_dead_camera_and_recovers(
     async with engine(tools, tmp_path / "state", recorder) as (pubs, site):
         await pubs.start(camera, target)
         await wait_status(pubs, "mtx", Status.PUBLISHING, timeout=20)
+        # Confirmed by the central server's word, not before it.
+        assert mediamtx.server.api.path_ready(path)
         await anyio.to_thread.run_sync(bytes_grow, mediamtx, path)
+        assert [c.new for c in recorder.changes] == [Status.STARTING, Status.PUBLISHING]
         # No FFmpeg relays it: the site MediaMTX does.
         ours = tagged(f"ucvd:{tmp_path / 'state'}:")
         assert set(ours) == {f"ucvd:{tmp_path / 'state'}:site-mediamtx"}, ours
@@ -181,6 +186,70 @@ async def test_wrong_camera_password_is_auth_failed(
         await pubs.start(camera, target_for(mediamtx))
         await wait_status(pubs, "mtxa", Status.RECONNECTING, timeout=15)
         assert recorder.errors()[0] is ErrorKind.AUTH_FAILED, recorder.errors()
+
+
+async def test_refused_forward_is_mediamtx_rejected_and_never_publishing(
+    tools: Tools, cameras: CameraFarm, mediamtx: Central, tmp_path: Path
+) -> None:
+    sim = cameras.add()
+    target = target_for(mediamtx, password="not-the-publish-password")
+    recorder = Recorder()
+    async with engine(tools, tmp_path / "state", recorder) as (pubs, _site):
+        await pubs.start(camera_for(sim, "mtxr"), target)
+        await wait_status(pubs, "mtxr", Status.RECONNECTING, timeout=20)
+        assert recorder.errors()[0] is ErrorKind.MEDIAMTX_REJECTED, recorder.errors()
+        assert Status.PUBLISHING not in [c.new for c in recorder.changes]
+
+
+async def test_frozen_camera_is_stalled_by_ucvd_then_back(
+    tools: Tools, cameras: CameraFarm, mediamtx: Central, tmp_path: Path
+) -> None:
+    sim = cameras.add()
+    recorder = Recorder()
+    async with engine(tools, tmp_path / "state", recorder) as (pubs, _site):
+        await pubs.start(camera_for(sim, "mtxf"), target_for(mediamtx))
+        await wait_status(pubs, "mtxf", Status.PUBLISHING, timeout=20)
+        sim.freeze()
+        try:
+            # ucvd's stall timeout (the target's byte counter still), well before the site
+            # MediaMTX's own read timeout (10 s) would end the source.
+            t0 = anyio.current_time()
+            await wait_status(pubs, "mtxf", Status.RECONNECTING, timeout=15)
+            took = anyio.current_time() - t0
+        finally:
+            sim.thaw()
+        assert recorder.errors()[0] is ErrorKind.STREAM_STALLED, recorder.errors()
+        assert took < FAST.stall_timeout_s + 3, took
+        await wait_status(pubs, "mtxf", Status.PUBLISHING, timeout=FAST.backoff_cap_s + 20)
+
+
+async def test_killed_site_mediamtx_is_every_cameras_crash_and_comes_back(
+    tools: Tools, cameras: CameraFarm, mediamtx: Central, tmp_path: Path
+) -> None:
+    sims = [cameras.add(), cameras.add()]
+    recorder = Recorder()
+    async with engine(tools, tmp_path / "state", recorder) as (pubs, site):
+        for i, sim in enumerate(sims):
+            await pubs.start(camera_for(sim, f"mtxk{i}"), target_for(mediamtx))
+        for i in range(2):
+            await wait_status(pubs, f"mtxk{i}", Status.PUBLISHING, timeout=20)
+        first = site.pid
+        assert first is not None
+        mark = len(recorder.changes)
+        os.kill(first, signal.SIGKILL)  # one process: both cameras go with it
+        await wait_until_async(
+            lambda: {c.camera_id for c in recorder.changes[mark:]} == {"mtxk0", "mtxk1"} or None,
+            timeout=10,
+            what="both cameras to notice",
+        )
+        for i in range(2):
+            await wait_status(pubs, f"mtxk{i}", Status.PUBLISHING, timeout=30)
+        assert site.pid != first
+        for i in range(2):
+            kinds = [
+                c.error.kind for c in recorder.changes if c.camera_id == f"mtxk{i}" and c.error
+            ]
+            assert kinds[:1] == [ErrorKind.PROCESS_CRASHED], kinds
 
 
 async def test_what_it_cannot_do_is_a_config_error(

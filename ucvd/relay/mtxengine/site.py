@@ -113,13 +113,23 @@ class SiteMediaMTX:
             raise SiteDown("the site MediaMTX is not running")
         self._log(path).secrets = secrets
         generation = self.generation
-        await client.put_path(path, body)
+        try:
+            await client.put_path(path, body)
+        except RuntimeError as exc:  # closed under the request: see remove_path
+            raise SiteDown("the site MediaMTX exited") from exc
         return generation
 
     async def remove_path(self, path: str) -> None:
         client = self.client
-        if client is not None:
+        if client is None:
+            return  # no process, no path
+        try:
             await client.remove_path(path)
+        except RuntimeError:
+            # httpx's "client has been closed": the process went (and its paths with it)
+            # while the request was on its way.
+            if client is self.client:
+                raise
 
     # --- the process ------------------------------------------------------------------------
     async def run(
