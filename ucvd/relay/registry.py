@@ -85,6 +85,7 @@ class Engine(Protocol):
         notify: Callable[[Notification], None],
         settings: SupervisorSettings,
         tag: str,
+        ticker: Ticker,
     ) -> RelaySupervisor: ...
 
 
@@ -99,6 +100,7 @@ def ffmpeg_engine(
     notify: Callable[[Notification], None],
     settings: SupervisorSettings,
     tag: str,
+    ticker: Ticker,
 ) -> Supervisor:
     """The default engine: one FFmpeg per camera (supervisor.py)."""
     return Supervisor(
@@ -107,6 +109,7 @@ def ffmpeg_engine(
         ffmpeg=ffmpeg,
         mediamtx=mediamtx,
         paths=paths,
+        ticker=ticker,
         uplink=uplink,
         notify=notify,
         settings=settings,

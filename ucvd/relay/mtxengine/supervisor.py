@@ -63,6 +63,7 @@ from ucvd.relay.status import (
     SupervisorSettings,
 )
 from ucvd.relay.supervisor import SupervisorClosed
+from ucvd.relay.ticker import Ticker
 from ucvd.relay.uplink import Uplink
 
 log = structlog.get_logger(__name__)
@@ -165,6 +166,7 @@ class MtxSupervisor:
             pid=self.site.pid if m.status.has_process else None,
             restarts=m.restarts,
             error_count=m.error_count,
+            failures=m.failures,
             last_error=m.last_error,
             last_error_at=self._last_error_at,
             retry_in_s=m.retry_in,
@@ -447,8 +449,11 @@ class MtxEngine:
         notify: Callable[[Notification], None],
         settings: SupervisorSettings,
         tag: str,
+        ticker: Ticker,
     ) -> MtxSupervisor:
-        del ffmpeg, tag  # no FFmpeg; the site process carries the daemon's tag
+        # No FFmpeg; the site process carries the daemon's tag; the prototype keeps its own
+        # per-camera timers (its cost is measured with them).
+        del ffmpeg, tag, ticker
         return MtxSupervisor(
             camera,
             target,
