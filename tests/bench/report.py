@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tests.bench.engines import table as engines_table
 from tests.bench.measure import summarize
 
 
@@ -381,6 +382,23 @@ def goals(data: dict[str, Any]) -> list[str]:
             *_table(["goal", "aim", "measured"], rows)]  # fmt: skip
 
 
+def engines_section(sc: dict[str, Any]) -> list[str]:
+    load = sc.get("load", {})
+    return [
+        f"## 6. Engines: FFmpeg per camera against a site MediaMTX ({sc.get('cameras')} cameras)",
+        "",
+        _context(sc),
+        "",
+        f"Waited {load.get('waited_s')} s for the 1-minute load average to fall below 1.5 "
+        f"(from {load.get('loadavg_when_asked')}). Both engines run in the same engine host "
+        "(tests/bench/engine_host.py), one after the other; docs/engines.md says what each "
+        "can and cannot do.",
+        "",
+        *engines_table(sc),
+        "",
+    ]
+
+
 SECTIONS = {
     "ttl": ttl_section,
     "ttl_probe": probe_section,
@@ -389,6 +407,7 @@ SECTIONS = {
     "control": control_section,
     "status": status_section,
     "recovery": recovery_section,
+    "engines": engines_section,
 }
 
 

@@ -5,7 +5,8 @@
 
 Scenarios: ttl, ttl_probe (FFmpeg alone, by probe options; full mode only by default),
 scale, overhead, control, status (`ucvctl status` at 100 cameras, and where its time goes),
-recovery.
+recovery, engines (the default engine beside the MediaMTX-driven prototype,
+docs/engines.md; full mode only by default).
 
 `make bench` runs the full suite (about 30 minutes), `make bench-quick` (or `make bench
 ARGS=--quick`) the quick one (under 5 minutes). Every scenario uses the real harness
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import control, ctl_status, overhead, recovery, scale, ttl
+from tests.bench import control, ctl_status, engines, overhead, recovery, scale, ttl
 from tests.bench.measure import environment, progress
 from tests.bench.procstat import machine
 from tests.bench.report import render
@@ -38,7 +39,7 @@ from tests.harness.procs import ours_or_orphaned, pids_of
 from tests.harness.tools import find_tools
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("ttl", "ttl_probe", "scale", "overhead", "control", "status", "recovery")
+SCENARIOS = ("ttl", "ttl_probe", "scale", "overhead", "control", "status", "recovery", "engines")
 QUICK_DEFAULT = ("ttl", "scale", "overhead", "control", "status", "recovery")
 
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="scale: fleet sizes, e.g. 10,50,100")
     parser.add_argument(
         "--cameras", type=int, default=None,
-        help="overhead and control: fleet size (quick 20 and 50; full 100)",
+        help="overhead, control and engines: fleet size (quick 20, 50 and 10; full 100)",
     )  # fmt: skip
     parser.add_argument("--results", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "control": lambda: control.run(quick, args.cameras or (50 if quick else 100)),
         "status": lambda: ctl_status.run(quick),
         "recovery": lambda: recovery.run(quick),
+        "engines": lambda: engines.run(quick, args.cameras),
     }
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / f"bench-{mode}.json"

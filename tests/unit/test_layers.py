@@ -49,6 +49,7 @@ PURE = {
     "ucvd.relay.ffmpeg.classify",
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
+    "ucvd.relay.mtxengine.plan",
     "ucvd.state.history",
     "ucvd.state.tally",
     "ucvd.control.views",

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -38,9 +40,86 @@ from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 log = structlog.get_logger(__name__)
 
 
+class RelaySupervisor(Protocol):
+    """What the registry asks of one camera's supervisor, whichever engine relays it."""
+
+    camera: Camera
+    ffmpeg: str
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def restarts(self) -> int: ...
+
+    @property
+    def lines(self) -> deque[LogLine]: ...
+
+    def state(self) -> PublicationState: ...
+
+    async def start(self, force: bool = False) -> bool: ...
+
+    async def stop(self) -> bool: ...
+
+    def apply_settings(self, settings: SupervisorSettings) -> None: ...
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None: ...
+
+
+class Engine(Protocol):
+    """Builds one camera's supervisor: the one swap point between relay engines. The
+    daemon always uses `ffmpeg_engine`; the MediaMTX-driven prototype
+    (relay/mtxengine) is built only by its benchmark and test (docs/engines.md)."""
+
+    def __call__(
+        self,
+        camera: Camera,
+        target: Target,
+        *,
+        ffmpeg: str,
+        mediamtx: MediaMTXClient | None,
+        paths: PathWatch | None,
+        uplink: Uplink,
+        notify: Callable[[Notification], None],
+        settings: SupervisorSettings,
+        tag: str,
+        ticker: Ticker,
+    ) -> RelaySupervisor: ...
+
+
+def ffmpeg_engine(
+    camera: Camera,
+    target: Target,
+    *,
+    ffmpeg: str,
+    mediamtx: MediaMTXClient | None,
+    paths: PathWatch | None,
+    uplink: Uplink,
+    notify: Callable[[Notification], None],
+    settings: SupervisorSettings,
+    tag: str,
+    ticker: Ticker,
+) -> Supervisor:
+    """The default engine: one FFmpeg per camera (supervisor.py)."""
+    return Supervisor(
+        camera,
+        target,
+        ffmpeg=ffmpeg,
+        mediamtx=mediamtx,
+        paths=paths,
+        ticker=ticker,
+        uplink=uplink,
+        notify=notify,
+        settings=settings,
+        tag=tag,
+    )
+
+
 @dataclass
 class _Pub:
-    sup: Supervisor
+    sup: RelaySupervisor
     target: Target
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     finished: anyio.Event = field(default_factory=anyio.Event)
@@ -55,8 +134,10 @@ class Publications:
         tag_prefix: str,
         notify: Callable[[Notification], None] = lambda _n: None,
         probe_connect: Connect = tcp_answers,
+        engine: Engine = ffmpeg_engine,
     ) -> None:
         self.settings = settings
+        self._engine = engine
         self.ffmpeg = ffmpeg
         self.tag_prefix = tag_prefix
         self._notify = notify
@@ -191,7 +272,7 @@ class Publications:
     # --- supervisors ------------------------------------------------------------------------
     async def _spawn_supervisor(self, camera: Camera, target: Target) -> _Pub:
         assert self._tg is not None, "Publications.run() is not running"
-        sup = Supervisor(
+        sup = self._engine(
             camera,
             target,
             ffmpeg=self.ffmpeg,
