@@ -46,6 +46,11 @@ from tests.harness.waiting import wait_until
 RESULTS = Path(__file__).parent / "results" / "daemon_cpu.json"
 AIM_PCT = 1.5  # issue 20: ucvd's own CPU at 100 cameras, % of one core
 TOP = 25
+# Before the shared ticker and progress read by it (same machine, 2 cores): the scale
+# scenario's figure, and this bench's first run (py-spy could not attach; the stdlib profile
+# of that code is the "before" entry of results/daemon_cpu.json).
+PREVIOUS = {"scale_100_cameras_pct": 4.11, "daemon_cpu_100_cameras_pct": 4.75,
+            "daemon_cpu_100_cameras_wakeups_per_s": 78.7}  # fmt: skip
 
 
 def switches(pid: int) -> tuple[int, int]:
@@ -113,6 +118,15 @@ def profile(pid: int, seconds: float, out: Path) -> dict[str, Any]:
         "own": top(2),  # tottime
         "inclusive": top(3),  # cumtime
     }
+
+
+def run_sizes(sizes: list[int], window_s: float, profile_s: float) -> dict[str, Any]:
+    """The suite's scenario: each size in turn (the profile at the largest only), so that
+    the growth with the camera count shows next to the aim."""
+    out: dict[str, Any] = {"aim_pct": AIM_PCT, "previous": PREVIOUS, "sizes": {}}
+    for n in sorted(sizes):
+        out["sizes"][str(n)] = run(n, window_s, profile_s if n == max(sizes) else 0.0)
+    return out
 
 
 def run(cameras: int = 100, window_s: float = 60.0, profile_s: float = 30.0) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 
 Scenarios: ttl, ttl_probe (FFmpeg alone, by probe options; full mode only by default),
 scale, overhead, control, status (`ucvctl status` at 100 cameras, and where its time goes),
-recovery, engines (the default engine beside the MediaMTX-driven prototype,
+daemon (ucvd's own CPU and wake-ups at 10 and 100 cameras, and its profile), recovery,
+engines (the default engine beside the MediaMTX-driven prototype,
 docs/engines.md; full mode only by default).
 
 `make bench` runs the full suite (about 30 minutes), `make bench-quick` (or `make bench
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import control, ctl_status, engines, overhead, recovery, scale, ttl
+from tests.bench import control, ctl_status, daemon_cpu, engines, overhead, recovery, scale, ttl
 from tests.bench.measure import environment, progress
 from tests.bench.procstat import machine
 from tests.bench.report import render
@@ -39,8 +40,18 @@ from tests.harness.procs import ours_or_orphaned, pids_of
 from tests.harness.tools import find_tools
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("ttl", "ttl_probe", "scale", "overhead", "control", "status", "recovery", "engines")
-QUICK_DEFAULT = ("ttl", "scale", "overhead", "control", "status", "recovery")
+SCENARIOS = (
+    "ttl",
+    "ttl_probe",
+    "scale",
+    "overhead",
+    "control",
+    "status",
+    "daemon",
+    "recovery",
+    "engines",
+)
+QUICK_DEFAULT = ("ttl", "scale", "overhead", "control", "status", "daemon", "recovery")
 
 
 def describe_machine() -> dict[str, Any]:
@@ -125,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         "overhead": lambda: overhead.run(quick, args.cameras),
         "control": lambda: control.run(quick, args.cameras or (50 if quick else 100)),
         "status": lambda: ctl_status.run(quick),
+        "daemon": lambda: daemon_cpu.run_sizes(
+            [10, 20] if quick else [10, 100], 20.0 if quick else 60.0, 0.0 if quick else 30.0
+        ),
         "recovery": lambda: recovery.run(quick),
         "engines": lambda: engines.run(quick, args.cameras),
     }
