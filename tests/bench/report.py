@@ -379,17 +379,22 @@ def daemon_section(sc: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _when(sc: dict[str, Any]) -> str:
+    return str(sc.get("date", "?"))[:10]
+
+
 def goals(data: dict[str, Any]) -> list[str]:
     sc = data["scenarios"]
     rows = []
     if "ttl" in sc:
         after = sc["ttl"]["settings"][1]
-        rows.append(["time to live median, 1 s GOP", "≤ 1 s (before: 1.36 s)",
+        rows.append([_when(sc["ttl"]), "time to live median, 1 s GOP", "≤ 1 s (before: 1.36 s)",
                      f"{_s(after['ready_at_mediamtx'])} ({after['label']})"])  # fmt: skip
     if "daemon" in sc:
         d = sc["daemon"]
         for n, r in sorted(d["sizes"].items(), key=lambda kv: int(kv[0])):
             rows.append([
+                _when(d),
                 f"ucvd's own CPU at {n} cameras (daemon scenario)",
                 f"≤ {d['aim_pct']:g} % at 100 (before: "
                 f"{d['previous']['daemon_cpu_100_cameras_pct']} % at 100)",
@@ -400,22 +405,25 @@ def goals(data: dict[str, Any]) -> list[str]:
     if big:
         n = max(big, key=int)
         h, p = big[n]["steady"]["health"], big[n]["steady"]["processes"]
-        rows.append([f"{n} cameras, zero stalls", "0",
+        rows.append([_when(sc["scale"]), f"{n} cameras, zero stalls", "0",
                      f"{h['stalls_stream_stalled']} stalls, {h['restarts']} restarts"])  # fmt: skip
-        rows.append([f"ucvd's own CPU at {n} cameras", "< 2 % of one core",
+        rows.append([_when(sc["scale"]), f"ucvd's own CPU at {n} cameras", "< 2 % of one core",
                      _cpu(p["ucvd"])])  # fmt: skip
     if "control" in sc:
         c = sc["control"]
         for key, label in (("as_is", ""), ("harness_niced", ", harness at nice 19")):
             if key in c:
                 m = c[key]
-                rows.append([f"`ucvctl status` wall, {c['cameras']} cameras{label}", "< 150 ms",
+                rows.append([_when(c), f"`ucvctl status` wall, {c['cameras']} cameras{label}",
+                             "< 150 ms",
                              _s(m["ucvctl_status_wall"])])  # fmt: skip
-                rows.append([f"`publishing.status` p99, {c['cameras']} cameras{label}", "< 10 ms",
+                rows.append([_when(c), f"`publishing.status` p99, {c['cameras']} cameras{label}",
+                             "< 10 ms",
                              _s(m["publishing_status_rtt_all_cameras"], "p99")])  # fmt: skip
     if "status" in sc:
         s, prev = sc["status"], sc["status"].get("previous", {})
         rows.append([
+            _when(s),
             f"`ucvctl status` wall, {s['cameras']} cameras ({s['publishing']} publishing), "
             "harness at nice 19",
             f"≤ {s['aim_ms']:g} ms quiet (before: {prev.get('saturated_100_cameras_publishing_ms')}"
@@ -424,7 +432,8 @@ def goals(data: dict[str, Any]) -> list[str]:
             f"{s['environment']['loadavg_1_5_15'][0]})",
         ])  # fmt: skip
     return ["## Goals (not test assertions): where this run lands", "",
-            *_table(["goal", "aim", "measured"], rows)]  # fmt: skip
+            "Each row's scenario ran on the date given: rows of older runs measured older code.",
+            "", *_table(["run", "goal", "aim", "measured"], rows)]  # fmt: skip
 
 
 def engines_section(sc: dict[str, Any]) -> list[str]:
