@@ -29,6 +29,7 @@ import secrets
 import stat
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 import traceback
@@ -336,6 +337,42 @@ def scan_file(path: Path, needles: Needles) -> list[str] | None:
     return []
 
 
+def scan_files(needles: Needles, root: str = "/") -> tuple[int, list[dict[str, Any]]]:
+    """Every regular file outside /proc, /sys and /dev that this account can read, and the
+    roles found in it. find lists them and grep -F looks for every core at once, in C: a
+    Python walk reading 17,000 files took 130-260 s under emulation. A control file with a
+    fresh core of its own is searched with them, so a grep that found nothing because it did
+    not run (or ran wrong) fails the scan instead of passing it."""
+    listing = subprocess.run(
+        ["find", root, "(", "-path", "/proc", "-o", "-path", "/sys", "-o", "-path", "/dev", ")",
+         "-prune", "-o", "-type", "f", "-readable", "-print0"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    paths = [p for p in listing.stdout.split(b"\0") if p]
+    control_core = secrets.token_hex(16).encode()
+    with tempfile.TemporaryDirectory(prefix="vmtest-scan-") as tmp:
+        control_path, pattern_path = Path(tmp) / "control", Path(tmp) / "patterns"
+        control_path.write_bytes(b"before " + control_core + b" after\n")
+        pattern_path.write_bytes(b"\n".join([*needles.encoded.values(), control_core]) + b"\n")
+        control = bytes(control_path)
+        grep = subprocess.run(
+            ["xargs", "-0", "grep", "-lZ", "-a", "-s", "-F", "-f", str(pattern_path), "--"],
+            input=b"\0".join([control, *paths]), capture_output=True, check=False,
+        )  # fmt: skip
+    matched = {path for path in grep.stdout.split(b"\0") if path}
+    if control not in matched:
+        raise RuntimeError(
+            f"the file scan did not find its control (grep: exit {grep.returncode}, "
+            f"{grep.stderr.decode(errors='replace')[-300:]!r})"
+        )
+    hits = []
+    for path in sorted(matched - {control}):
+        roles = scan_file(Path(os.fsdecode(path)), needles)
+        if roles:  # the needles, not the control's core, were what grep found there
+            hits.append({"kind": "file", "path": os.fsdecode(path), "roles": roles})
+    return len(paths), hits
+
+
 def scan(cores: dict[str, str], files: bool = True) -> list[dict[str, Any]]:
     """Everywhere the calling account finds one of the cores: `ps`, every readable
     /proc/*/cmdline and environ, every readable file outside /proc, /sys and /dev (unless
@@ -345,15 +382,9 @@ def scan(cores: dict[str, str], files: bool = True) -> list[dict[str, Any]]:
     findings = scan_processes(needles)
     t1 = time.monotonic()
     read = 0
-    skip = {Path("/proc"), Path("/sys"), Path("/dev")}
-    for top, dirs, names in os.walk("/") if files else ():
-        dirs[:] = [d for d in dirs if Path(top) / d not in skip]
-        for name in names:
-            roles = scan_file(Path(top) / name, needles)
-            if roles is not None:
-                read += 1
-            if roles:
-                findings.append({"kind": "file", "path": str(Path(top) / name), "roles": roles})
+    if files:
+        read, hits = scan_files(needles)
+        findings += hits
     t2 = time.monotonic()
     journal = subprocess.run(
         ["journalctl", "-o", "json", "--no-pager"], capture_output=True, check=False
