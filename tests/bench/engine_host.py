@@ -4,9 +4,9 @@ daemon wires them, without the socket or the store), for `tests/bench/engines.py
     python -m tests.bench.engine_host SPEC.json
 
 SPEC names the engine (`ffmpeg`, the default one, or `mediamtx`, the prototype of
-relay/mtxengine), the cameras and the target. Every camera is started at once; each status
-change is printed as one JSON line with the monotonic time it happened (the bench reads the
-same clock). SIGTERM stops every publication cleanly, as the daemon's shutdown does.
+tests/prototypes/mtxengine), the cameras and the target. Every camera is started at once;
+each status change is printed as one JSON line with the monotonic time it happened (the
+bench reads the same clock). SIGTERM stops every publication cleanly, as the daemon's shutdown does.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from tests.prototypes.mtxengine.site import SiteMediaMTX
+from tests.prototypes.mtxengine.supervisor import MtxEngine
 from ucvd.config import Config
 from ucvd.domain.model import Camera, Target
-from ucvd.relay.mtxengine.site import SiteMediaMTX
-from ucvd.relay.mtxengine.supervisor import MtxEngine
 from ucvd.relay.registry import Engine, Publications, ffmpeg_engine
 from ucvd.relay.status import Notification, StatusChanged
 

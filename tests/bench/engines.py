@@ -1,5 +1,5 @@
 """Scenario `engines` (issue 20, item 4): the default engine (one FFmpeg per camera) and
-the MediaMTX-driven prototype (relay/mtxengine: a site MediaMTX pulls and forwards), the
+the MediaMTX-driven prototype (tests/prototypes/mtxengine: a site MediaMTX pulls and forwards), the
 same simulated cameras, one engine after the other in one run.
 
     python -m tests.bench.engines [--cameras N] [--window S] [--no-wait-load]

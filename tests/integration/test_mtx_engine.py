@@ -1,4 +1,4 @@
-"""The MediaMTX-driven prototype engine (ucvd/relay/mtxengine, docs/engines.md) against a
+"""The MediaMTX-driven prototype engine (tests/prototypes/mtxengine, docs/engines.md) against a
 real central MediaMTX and simulated cameras: it publishes, names a dead camera's and a dead
 centre's faults in ucvd's kinds, and comes back, through the same registry the daemon uses.
 """
@@ -23,12 +23,12 @@ from tests.harness.procs import pids_of, tagged
 from tests.harness.relayed import camera_for, target_for
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until, wait_until_async
+from tests.prototypes.mtxengine.site import SiteMediaMTX
+from tests.prototypes.mtxengine.supervisor import MtxEngine
 from ucvd.domain.audio import AudioPolicy
 from ucvd.domain.errors import ErrorKind
 from ucvd.domain.model import Camera, CameraOptions
 from ucvd.relay.ffmpeg.argv import RelaySettings
-from ucvd.relay.mtxengine.site import SiteMediaMTX
-from ucvd.relay.mtxengine.supervisor import MtxEngine
 from ucvd.relay.publication import Status
 from ucvd.relay.registry import Publications
 from ucvd.relay.status import Notification, StatusChanged, SupervisorSettings

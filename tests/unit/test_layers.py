@@ -49,7 +49,6 @@ PURE = {
     "ucvd.relay.ffmpeg.classify",
     "ucvd.relay.ffmpeg.lines",
     "ucvd.relay.ffmpeg.progress",
-    "ucvd.relay.mtxengine.plan",
     "ucvd.state.history",
     "ucvd.state.tally",
     "ucvd.control.views",

@@ -1,4 +1,4 @@
-"""The prototype MediaMTX engine's pure part (ucvd/relay/mtxengine/plan.py): the site
+"""The prototype MediaMTX engine's pure part (tests/prototypes/mtxengine/plan.py): the site
 server's configuration, a camera's path, and the site's log lines read as faults. The lines
 are MediaMTX v1.20.1's and gortsplib's own wording (seen in the integration test's runs and
 read in internal/staticsources/handler.go, internal/forward/dest_handler.go)."""
@@ -10,10 +10,7 @@ import hashlib
 
 import pytest
 
-from ucvd.domain.audio import AudioPolicy
-from ucvd.domain.errors import ErrorKind
-from ucvd.domain.model import Camera, CameraOptions, Target, Transport
-from ucvd.relay.mtxengine.plan import (
+from tests.prototypes.mtxengine.plan import (
     Unsupported,
     dest_fault,
     parse_line,
@@ -22,6 +19,9 @@ from ucvd.relay.mtxengine.plan import (
     site_config,
     source_fault,
 )
+from ucvd.domain.audio import AudioPolicy
+from ucvd.domain.errors import ErrorKind
+from ucvd.domain.model import Camera, CameraOptions, Target, Transport
 
 CAMERA = Camera(id="door", url="rtsp://192.0.2.10:554/live", username="admin", password="c@m!")
 TARGET = Target(

@@ -71,7 +71,7 @@ class RelaySupervisor(Protocol):
 class Engine(Protocol):
     """Builds one camera's supervisor: the one swap point between relay engines. The
     daemon always uses `ffmpeg_engine`; the MediaMTX-driven prototype
-    (relay/mtxengine) is built only by its benchmark and test (docs/engines.md)."""
+    (tests/prototypes/mtxengine) is built only by its benchmark and test (docs/engines.md)."""
 
     def __call__(
         self,

@@ -25,11 +25,11 @@ import anyio
 import anyio.abc
 import structlog
 
+from tests.prototypes.mtxengine.plan import API_USER, PathLine, parse_line, site_config
 from ucvd.domain.urls import redact
 from ucvd.relay.ffmpeg.lines import StderrLines
 from ucvd.relay.ffmpeg.process import STDERR_LINES, LogLine, child_environment
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError
-from ucvd.relay.mtxengine.plan import API_USER, PathLine, parse_line, site_config
 
 log = structlog.get_logger(__name__)
 

@@ -27,6 +27,8 @@ import anyio
 import anyio.abc
 import structlog
 
+from tests.prototypes.mtxengine.plan import Unsupported, dest_fault, path_config, source_fault
+from tests.prototypes.mtxengine.site import SiteDown, SiteMediaMTX
 from ucvd.domain.errors import TARGET_SUSPECT_KINDS, ErrorKind, Fault
 from ucvd.domain.model import Camera, Target, secrets_of
 from ucvd.domain.urls import publish_path, redact
@@ -34,8 +36,6 @@ from ucvd.relay.backoff import BackoffPolicy
 from ucvd.relay.ffmpeg.classify import Endpoint
 from ucvd.relay.ffmpeg.process import LogLine
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
-from ucvd.relay.mtxengine.plan import Unsupported, dest_fault, path_config, source_fault
-from ucvd.relay.mtxengine.site import SiteDown, SiteMediaMTX
 from ucvd.relay.pathwatch import PathWatch
 from ucvd.relay.publication import (
     Action,
