@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -129,3 +130,16 @@ async def test_missing_setpriv_is_a_spawn_error(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SpawnError, match="setpriv"):
         async with FFmpegProcess.run(["ffmpeg"], on_progress=lambda _b: None):
             pass
+
+
+async def test_a_spawn_cancelled_midway_leaves_no_descriptor_behind() -> None:
+    def open_fds() -> int:
+        return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+    before = open_fds()
+    for _ in range(20):
+        with anyio.move_on_after(0):  # cancelled at the spawn's first await
+            async with FFmpegProcess.run(py("import time; time.sleep(5)"),
+                                         on_progress=lambda _b: None):  # fmt: skip
+                await anyio.sleep(5)
+    assert open_fds() == before

@@ -237,3 +237,39 @@ def test_the_machine_agrees_with_the_predicates(
     stop = pub.handle(Stop())
     assert (Terminate() in stop) is has_process  # only a process is terminated
     assert (CancelRetry() in stop) is (running and not has_process)  # a pending retry
+
+
+def test_failures_stand_until_healthy_publishing_forgives_them() -> None:
+    pub = Publication(POLICY)
+    pub.handle(Start())
+    pub.handle(fail())
+    pub.handle(RetryDue())
+    assert pub.unforgiven(50.0) == 1  # retrying: the failure stands
+    pub.handle(Confirmed(100.0))
+    assert pub.unforgiven(105.0) == 1  # live, not yet for long
+    assert pub.unforgiven(130.0) == 0  # 30 s healthy: forgiven, before the next failure
+    assert pub.failures == 1  # (the count itself is reset at the next failure)
+
+
+def test_a_forced_restart_of_a_live_camera_is_no_retry() -> None:
+    """`ucvctl restart` (or a reload) of a camera that publishes: its old failures do not
+    make the new attempt a retry, which `ucvctl health` would name."""
+    pub = Publication(POLICY)
+    pub.handle(Start())
+    pub.handle(fail())
+    pub.handle(RetryDue())
+    pub.handle(Confirmed(100.0))
+    assert pub.handle(Start(force=True)) == [Terminate()]
+    pub.handle(Stopped())
+    assert pub.status is Status.STARTING
+    assert pub.failures == 0
+
+
+def test_a_forced_restart_of_a_retrying_camera_keeps_its_failures() -> None:
+    pub = Publication(POLICY)
+    pub.handle(Start())
+    pub.handle(fail())
+    assert pub.status is Status.RECONNECTING
+    pub.handle(Start(force=True))
+    assert str(pub.status) == "starting"  # (mypy narrows `is` across calls)
+    assert pub.failures == 1  # still failing: the restart is another try, named by health

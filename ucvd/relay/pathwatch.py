@@ -21,8 +21,11 @@ from collections.abc import Callable
 
 import anyio
 import msgspec
+import structlog
 
 from ucvd.relay.mediamtx import MediaMTXClient, MediaMTXError, PathInfo
+
+log = structlog.get_logger(__name__)
 
 LIST_PAGE_SIZE = 500
 
@@ -78,6 +81,9 @@ class PathWatch:
             try:
                 items = await self.client.list_paths(page_size=LIST_PAGE_SIZE)
             except MediaMTXError:
+                snap = Snapshot(at=self._clock(), ok=False, paths={})
+            except Exception:  # an answer it could not read, a client closed under it
+                log.exception("MediaMTX path list failed")
                 snap = Snapshot(at=self._clock(), ok=False, paths={})
             else:
                 snap = Snapshot(at=self._clock(), ok=True, paths={p.name: p for p in items})

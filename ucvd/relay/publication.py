@@ -172,6 +172,17 @@ class Publication:
             self.restarts += 1
         return [Spawn()]
 
+    def unforgiven(self, now: float) -> int:
+        """The failures in a row as they stand at `now`: publishing healthily for long
+        enough forgives them, though the count itself is reset only at the next failure."""
+        if (
+            self.status is Status.PUBLISHING
+            and self.publishing_since is not None
+            and self.policy.forgives(now - self.publishing_since)
+        ):
+            return 0
+        return self.failures
+
     def _start(self, force: bool) -> list[Action]:
         if self.status.may_start:
             self.failures = 0  # an operator's start forgives the past
@@ -179,6 +190,10 @@ class Publication:
             return self._spawn(restart=False)
         if not force:
             return []
+        if self.status is Status.PUBLISHING:
+            # Live when an operator (or a reload) restarts it: what failed before is
+            # history, and the restart must not read as a retry of a failing camera.
+            self.failures = 0
         if self.status.has_process:
             self.status = Status.STOPPING
             self._restart_after_stop = True

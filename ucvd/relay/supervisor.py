@@ -68,12 +68,16 @@ from ucvd.relay.status import (
     StatusChanged,
     SupervisorSettings,
 )
-from ucvd.relay.ticker import SLACK_S, Ticker
+from ucvd.relay.ticker import SLACK_S, TICK_S, Ticker
 from ucvd.relay.tlslink import LinkRefused, TlsLink, needs_link, open_link
 from ucvd.relay.uplink import Connect, Uplink, no_probe, tcp_answers
 from ucvd.relay.watchdog import ApiWord, Confirm, Fail, ProgressWatch, Wait, check_every, judge
 
 log = structlog.get_logger(__name__)
+
+# A live attempt reads MediaMTX's path snapshot only while it is younger than this many
+# periods (of metrics or ticks, the longer): beyond, the API is taken as not answering.
+STALE_PERIODS = 3
 
 
 class RelayProcess(Protocol):
@@ -267,7 +271,7 @@ class Supervisor:
             pid=self._pid(),
             restarts=m.restarts,
             error_count=m.error_count,
-            failures=m.failures,
+            failures=m.unforgiven(time.monotonic()),
             last_error=m.last_error,
             last_error_at=self._last_error_at,
             retry_in_s=m.retry_in,
@@ -633,10 +637,10 @@ class Supervisor:
             if api.confirmed_at is not None:
                 if now + SLACK_S < live.next_check:
                     return
-                live.next_check = now + check_every(self.settings, confirmed=True)
-                live.proc.read_progress()
-                if self.paths is not None and (snap := self.paths.latest) is not None:
-                    api.read(snap, self.path)
+                live.next_check = _next_due(
+                    live.next_check, check_every(self.settings, confirmed=True), now
+                )
+                now = self._read_live(live)
             if not live.audio_known:
                 learnt = self._learn_audio(live.plan, live.proc)
                 if isinstance(learnt, AudioPlan):
@@ -655,12 +659,27 @@ class Supervisor:
                 case Wait():
                     pass
             if now + SLACK_S >= live.next_metrics:
-                live.next_metrics = now + self.settings.metrics_every_s
+                live.next_metrics = _next_due(live.next_metrics, self.settings.metrics_every_s, now)
                 self._sample(watch, api, now, live)
         except Exception as exc:  # one camera's bug must not stop the others' checks
             log.exception("publication check failed", camera_id=self.camera.id)
             message = redact(f"unexpected {type(exc).__name__}: {exc}", self._secrets)[:300]
             live.decide(Fault(ErrorKind.INTERNAL_ERROR, message))
+
+    def _read_live(self, live: _Live) -> float:
+        """What a live attempt's check goes by: FFmpeg's progress since the last check and
+        the latest path snapshot. Returns the time after the read, which stamps what it
+        found."""
+        live.proc.read_progress()
+        now = time.monotonic()
+        if self.paths is not None and (snap := self.paths.latest) is not None:
+            # A snapshot this old means the API has stopped answering (a fetch hangs): no
+            # word from it, rather than an old one that looks fresh.
+            if now - snap.at <= STALE_PERIODS * max(self.settings.metrics_every_s, TICK_S):
+                live.api.read(snap, self.path)
+            else:
+                live.api.ok = False
+        return now
 
     def _sample(self, watch: ProgressWatch, api: _ApiView, now: float, live: _Live) -> None:
         m = self.metrics
@@ -671,6 +690,8 @@ class Supervisor:
         m.uptime_s = None if api.confirmed_at is None else now - api.confirmed_at
         m.since_progress_s = now - watch.advanced_at if block else None
         path = api.path
+        if not api.ok:
+            m.bitrate_kbps = None  # nothing known: not the last rate, which would look live
         if path is not None and api.ok:
             m.tracks, m.readers, m.bytes_in = path.tracks, path.readers, path.inbound_bytes
             # Timed by when MediaMTX answered, not by this sample: the snapshot read may be
@@ -681,6 +702,14 @@ class Supervisor:
             if last is None or at > last[0]:
                 live.last_bytes = (at, m.bytes_in)
         self._safe_notify(MetricsSampled(camera_id=self.camera.id, metrics=m, at=time.time()))
+
+
+def _next_due(due: float, every: float, now: float) -> float:
+    """When a periodic check is next due: on its own grid, so that one tick a little late
+    does not push the next check a whole period away; from now once it fell a period
+    behind (or had never run)."""
+    following = due + every
+    return following if following > now else now + every
 
 
 @dataclass

@@ -9,9 +9,11 @@ each enrolled publication's check, a plain function, in turn; the snapshots of M
 paths those checks read are refreshed beside it, one fetch per server and period.
 
 The fetch is never awaited by the tick: a slow or hung API must not delay stall
-detection, so a check reads the latest snapshot there is (its age is the caller's
-business) while the refresh runs in the background. A publication still starting keeps its
-own fast loop (supervisor.py): confirming it quickly is worth a few wake-ups.
+detection, so a check reads the latest snapshot there is while the refresh runs in the
+background (the supervisor takes one a few periods old as no answer at all). A fetch that
+fails in a way nobody expected is logged: the ticker itself must never stop. A
+publication still starting keeps its own fast loop (supervisor.py): confirming it quickly
+is worth a few wake-ups.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class Ticker:
         self._tg: anyio.abc.TaskGroup | None = None
         self.ticks = 0  # for tests and benchmarks
 
-    def __len__(self) -> int:
+    @property
+    def enrolled_count(self) -> int:
         return len(self._enrolled)
 
     @contextmanager
@@ -65,6 +68,10 @@ class Ticker:
     ) -> Iterator[None]:
         """Call `check(now)` at every tick while inside; `paths` is kept fresh meanwhile.
         `check` must not raise: it is the caller's to turn its own errors into faults."""
+        if self._tg is None:
+            # Nobody would ever check it: its stall would go unseen and its FFmpeg's
+            # progress pipe unread until full.
+            raise RuntimeError("the ticker is not running (Ticker.run)")
         key = next(self._ids)
         self._enrolled[key] = _Enrolled(check, paths, max_age_s)
         try:
@@ -114,5 +121,7 @@ class Ticker:
     async def _fetch(self, paths: PathWatch, max_age_s: float) -> None:
         try:
             await paths.snapshot(max_age=max_age_s)
+        except Exception:  # e.g. its client closed under it: the ticker must never die
+            log.exception("path snapshot failed")
         finally:
             self._refreshing.discard(paths)

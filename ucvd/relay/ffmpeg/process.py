@@ -4,15 +4,17 @@
 - Spawned from the event-loop thread through `setpriv --pdeathsig KILL`, in its own process
   group, with a minimal environment (no systemd variables; `LC_ALL=C` so that the error
   text the classifier reads is the English one).
-- Both pipes are drained for as long as the process lives: a full pipe freezes FFmpeg.
-  stdout carries `-progress` blocks, stderr is split on CR and LF, redacted, and the last
+- Both pipes are drained while the process lives (a full pipe freezes FFmpeg): stderr by
+  a task throughout, stdout as below, and whatever is left when it exits. stdout carries
+  `-progress` blocks, stderr is split on CR and LF, redacted, and the last
   lines are kept for `ucvctl logs` and for the classifier.
 - stdout is a pipe of our own, non-blocking, so that its reader can change: a task that
   waits for each block while the attempt starts (confirmation should not wait), then,
   once the stream is live, whoever calls `read_progress` (the supervisor's check on the
   shared ticker, once a second). A live camera then costs no wake-up of its own for its
   progress, and a block is one read and one parse of the newest block. The pipe holds
-  64 KiB, minutes of blocks, so a reader a second late loses nothing.
+  64 KiB, minutes of blocks, so a reader a second late loses nothing, and neither does
+  the short while between an attempt's verdict and its FFmpeg's stop, when nobody reads.
 - Stopping climbs a ladder: `q` on stdin, then SIGTERM, then SIGKILL, each to the whole
   group, and always ends with the process reaped.
 """
@@ -146,9 +148,11 @@ class FFmpegProcess:
                 env=child_environment(tag),
                 start_new_session=True,
             )
-        except OSError as exc:
+        except BaseException as exc:  # a cancellation mid-spawn too: no fd left behind
             os.close(progress_fd)
-            raise SpawnError(f"could not start FFmpeg: {exc.strerror or exc}") from exc
+            if isinstance(exc, OSError):
+                raise SpawnError(f"could not start FFmpeg: {exc.strerror or exc}") from exc
+            raise
         finally:
             os.close(child_stdout)  # the child has its copy: EOF comes when it exits
         proc = cls(
@@ -191,10 +195,10 @@ class FFmpegProcess:
         """Wait for the exit *and* for both pipes to be read to the end, so that the last
         stderr lines (the ones that explain the exit) are in `lines`."""
         code = await self.wait()
-        # Its end of the pipe closed with it: what it wrote and the EOF are there to read
-        # now, whoever else reads it (the waiting task, or read_progress's callers).
+        # Its end of the pipe closed with it (setpriv execs FFmpeg, which starts no child):
+        # what it wrote and the EOF are there to read now.
         self.read_progress(to_end=True)
-        while not self._stdout_done.is_set():  # only if a descendant kept the pipe open
+        while not self._stdout_done.is_set():  # a guard: not seen to be needed
             await anyio.sleep(0.1)
             self.read_progress(to_end=True)
         await self._stderr_done.wait()
