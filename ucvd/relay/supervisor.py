@@ -650,7 +650,7 @@ class Supervisor:
             look = watch.look(now, confirmed_at=api.confirmed_at, api=api.word())
             match judge(look, self.settings):
                 case Confirm():
-                    api.confirmed_at = watch.advanced_at = now
+                    api.confirmed_at = watch.advanced_at = live.last_read = now
                     live.next_check = now + check_every(self.settings, confirmed=True)
                     self._post(live.attempt, Confirmed(now))
                 case Fail(fault=fault):
@@ -670,8 +670,16 @@ class Supervisor:
         """What a live attempt's check goes by: FFmpeg's progress since the last check and
         the latest path snapshot. Returns the time after the read, which stamps what it
         found."""
+        before = live.watch.advanced_at
         live.proc.read_progress()
         now = time.monotonic()
+        if live.watch.advanced_at != before:
+            # Read once a tick, a block that moved was written after the previous read, not
+            # when this one found it: the stall clock starts there, so that a stall is
+            # declared within a tick of stall_timeout_s, as when each block was read on
+            # arrival (never later; up to a tick earlier).
+            live.watch.advanced_at = max(before, live.last_read)
+        live.last_read = now
         if self.paths is not None and (snap := self.paths.latest) is not None:
             # A snapshot this old means the API has stopped answering (a fetch hangs): no
             # word from it, rather than an old one that looks fresh.
@@ -726,6 +734,7 @@ class _Live:
     next_check: float = 0.0  # once confirmed (monotonic)
     next_metrics: float = 0.0
     last_bytes: tuple[float, int] | None = None  # (MediaMTX's answer time, inbound bytes)
+    last_read: float = 0.0  # when a live check last read FFmpeg's progress (monotonic)
     outcome: Fault | AudioPlan | None = None  # a fault, or the audio plan to restart with
     decided: anyio.Event = field(default_factory=anyio.Event)
 
