@@ -101,7 +101,7 @@ def test_a_ca_signed_and_a_pinned_certificate_are_trusted_and_the_stream_arrives
     wait_until(lambda: pinned.server.api.path_ready("camera_yard"), timeout=30,
                what="the stream to move to the pinned server")  # fmt: skip
     assert "H264" in served(pinned, "camera_yard")
-    assert d.status("yard")["status"] == "publishing"
+    d.wait_status("yard", "publishing")  # ucvd confirms it a poll after MediaMTX has it
     # A picture of the central path is read through a verified link as well.
     shot = tmp_path / "yard.jpg"
     taken = d.ctl_json("still", "yard", "-o", str(shot))
