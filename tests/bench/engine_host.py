@@ -23,8 +23,9 @@ from tests.prototypes.mtxengine.site import SiteMediaMTX
 from tests.prototypes.mtxengine.supervisor import MtxEngine
 from ucvd.config import Config
 from ucvd.domain.model import Camera, Target
-from ucvd.relay.registry import Engine, Publications, ffmpeg_engine
+from ucvd.relay.registry import Engine, Publications
 from ucvd.relay.status import Notification, StatusChanged
+from ucvd.relay.supervisor import Supervisor
 
 
 class Spec(msgspec.Struct):
@@ -51,7 +52,7 @@ async def main(spec: Spec) -> None:
     state = Path(spec.state_dir)
     tag = f"ucvd:{state}:"
     site = SiteMediaMTX(spec.mediamtx, state, tag=f"{tag}site-mediamtx", log_level="info")
-    engine: Engine = MtxEngine(site) if spec.engine == "mediamtx" else ffmpeg_engine
+    engine: Engine = MtxEngine(site) if spec.engine == "mediamtx" else Supervisor
     pubs = Publications(
         settings=Config().supervisor_settings(),  # the product's defaults
         ffmpeg=spec.ffmpeg,

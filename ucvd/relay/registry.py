@@ -70,7 +70,7 @@ class RelaySupervisor(Protocol):
 
 class Engine(Protocol):
     """Builds one camera's supervisor: the one swap point between relay engines. The
-    daemon always uses `ffmpeg_engine`; the MediaMTX-driven prototype
+    daemon always uses the FFmpeg engine, `Supervisor` itself; the MediaMTX-driven prototype
     (tests/prototypes/mtxengine) is built only by its benchmark and test (docs/engines.md)."""
 
     def __call__(
@@ -87,34 +87,6 @@ class Engine(Protocol):
         tag: str,
         ticker: Ticker,
     ) -> RelaySupervisor: ...
-
-
-def ffmpeg_engine(
-    camera: Camera,
-    target: Target,
-    *,
-    ffmpeg: str,
-    mediamtx: MediaMTXClient | None,
-    paths: PathWatch | None,
-    uplink: Uplink,
-    notify: Callable[[Notification], None],
-    settings: SupervisorSettings,
-    tag: str,
-    ticker: Ticker,
-) -> Supervisor:
-    """The default engine: one FFmpeg per camera (supervisor.py)."""
-    return Supervisor(
-        camera,
-        target,
-        ffmpeg=ffmpeg,
-        mediamtx=mediamtx,
-        paths=paths,
-        ticker=ticker,
-        uplink=uplink,
-        notify=notify,
-        settings=settings,
-        tag=tag,
-    )
 
 
 @dataclass
@@ -134,7 +106,7 @@ class Publications:
         tag_prefix: str,
         notify: Callable[[Notification], None] = lambda _n: None,
         probe_connect: Connect = tcp_answers,
-        engine: Engine = ffmpeg_engine,
+        engine: Engine = Supervisor,
     ) -> None:
         self.settings = settings
         self._engine = engine
