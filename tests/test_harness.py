@@ -24,6 +24,7 @@ from tests.harness.mediamtx import Central, Credentials
 from tests.harness.procs import ProcessRegistry, wait_exec, wait_gone
 from tests.harness.relay import start_plain_relay
 from tests.harness.rtsp import rtsp_status
+from tests.harness.rtsp_tap import PublishTap, _ClientStream
 from tests.harness.tools import Tools
 from tests.harness.waiting import wait_until
 
@@ -67,6 +68,46 @@ def test_camera_stream_relayed_by_plain_ffmpeg_is_ready_at_central(
         timeout=5,
         what="inbound bytes at central to grow",
     )
+
+
+def test_tap_parser_dates_the_first_packet_on_channel_0_only() -> None:
+    stream = _ClientStream()
+    sdp = b"v=0\r\nm=video 0 RTP/AVP 96\r\na=note:$\x00\x00\x04\r\n"  # a `$` in a body
+    announce = (
+        b"ANNOUNCE rtsp://h/p RTSP/1.0\r\nCSeq: 2\r\nContent-Length: "
+        + str(len(sdp)).encode()
+        + b"\r\n\r\n"
+        + sdp
+    )
+    stream.feed(b"OPTIONS rtsp://h/p RTSP/1.0\r\nCSeq: 1\r\n\r\n" + announce[:30], now=1.0)
+    stream.feed(announce[30:] + b"RECORD rtsp://h/p RTSP/1.0\r\nCSeq: 3\r\n\r\n", now=2.0)
+    assert stream.first_media is None
+    stream.feed(b"$\x02\x00\x03abc", now=3.0)  # another track's packet
+    assert stream.first_media is None
+    stream.feed(b"$\x00\x00\x05ab", now=4.0)  # channel 0, incomplete
+    assert stream.first_media is None
+    stream.feed(b"cde$\x00\x00\x01z", now=5.0)
+    assert stream.first_media == 5.0
+
+
+def test_tap_forwards_a_publisher_and_sees_its_first_packet(
+    cameras: CameraFarm, mediamtx: Central, registry: ProcessRegistry, tools: Tools
+) -> None:
+    camera = cameras.add(audio=Audio.AAC)
+    with PublishTap(mediamtx.server.rtsp_port) as tap:
+        target = mediamtx.publish_url("tapped").replace(
+            f":{mediamtx.server.rtsp_port}/", f":{tap.port}/"
+        )
+        assert f":{tap.port}/" in target
+        start_plain_relay(registry, tools, camera.full_url, target)
+        info = mediamtx.server.api.wait_path_ready("tapped", timeout=20)
+        assert info["tracks"][0] == "H264"
+        wait_until(
+            lambda: bool(tap.first_media) and tap.first_media[0] is not None,
+            timeout=5,
+            what="the first media packet seen by the tap",
+        )
+        assert len(tap.first_media) == 1
 
 
 def test_video_only_camera(cameras: CameraFarm, tools: Tools) -> None:

@@ -283,12 +283,15 @@ def read_line(stream: IO[str], timeout: float, what: str) -> str:
     return line.decode()
 
 
-def add_target(d: Ucvd, central: Central, name: str = "central", *extra: str) -> CtlResult:
-    """Register a harness central MediaMTX as a target, passwords through stdin."""
+def add_target(
+    d: Ucvd, central: Central, name: str = "central", *extra: str, url: str | None = None
+) -> CtlResult:
+    """Register a harness central MediaMTX as a target, passwords through stdin; `url`
+    publishes somewhere else in front of it (a tap), its API staying the central's."""
     s = central.server
     return d.ctl(
         "target", "add", name,
-        "--url", s.rtsp_url("").rstrip("/"),
+        "--url", url or s.rtsp_url("").rstrip("/"),
         "--api-url", s.api_url,
         "--username", central.publisher.user, "--password-stdin",
         "--api-username", central.api_user.user, "--api-password-stdin",

@@ -37,6 +37,7 @@ def look(
     progressed: bool = False,
     confirmed_at: float | None = None,
     api: ApiWord | None = None,
+    sent: bool = True,
 ) -> Look:
     return Look(
         now=now,
@@ -45,6 +46,7 @@ def look(
         progressed=progressed,
         confirmed_at=confirmed_at,
         api=api,
+        sent=sent,
     )
 
 
@@ -59,6 +61,7 @@ def stalled(message: str) -> Fail:
 NOT_REACHED = stalled("no stream reached MediaMTX within 20 s")
 NOT_REACHED_SENDING = stalled("no stream reached MediaMTX within 20 s (FFmpeg is sending)")
 FROZEN = stalled("no new frames for 10 s")
+NO_PICTURE = stalled("no picture within 20 s of starting: the camera sent no keyframe")
 
 # (description, what the watchdog sees, its verdict)
 TABLE: list[tuple[str, Look, Verdict]] = [
@@ -96,6 +99,15 @@ TABLE: list[tuple[str, Look, Verdict]] = [
      look(16, advanced_at=5, confirmed_at=5, api=word(Path(True))), FROZEN),
     ("confirmed: the start timeout no longer applies",
      look(100, advanced_at=95, progressed=True, confirmed_at=5), Wait()),
+    # --- confirmed before the first picture: the probe ended before the keyframe ---------
+    ("confirmed, nothing sent yet, past the stall timeout: waits for the keyframe",
+     look(15, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
+    ("confirmed, nothing sent yet, at the longer timeout from the spawn",
+     look(20, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
+    ("confirmed, nothing sent past the longer timeout from the spawn",
+     look(20.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False), NO_PICTURE),
+    ("confirmed, the first picture sent: the stall timeout from the last move again",
+     look(15, advanced_at=4, progressed=True, confirmed_at=1, sent=True), FROZEN),
 ]  # fmt: skip
 
 
@@ -127,7 +139,7 @@ def test_progress_advances_only_when_the_position_moves() -> None:
     watch = ProgressWatch(spawned_at=100.0)
     assert watch.look(100.5, confirmed_at=None, api=None) == Look(
         now=100.5, spawned_at=100.0, advanced_at=100.0, progressed=False,
-        confirmed_at=None, api=None,
+        confirmed_at=None, api=None, sent=False,
     )  # fmt: skip
     watch.progress(ProgressBlock(frame=10, out_time_us=400_000), now=101.0)
     assert (watch.advanced_at, watch.look(101, confirmed_at=None, api=None).progressed) == (
@@ -143,6 +155,30 @@ def test_progress_advances_only_when_the_position_moves() -> None:
         now=104.0, spawned_at=100.0, advanced_at=103.0, progressed=True,
         confirmed_at=101.5, api=word_,
     )  # fmt: skip
+
+
+def test_sent_once_a_block_counts_a_frame_or_output_time() -> None:
+    watch = ProgressWatch(spawned_at=0.0)
+    assert not watch.look(0.5, confirmed_at=None, api=None).sent
+    watch.progress(ProgressBlock(frame=0, out_time_us=None), now=1.0)  # RECORD, no packet
+    assert not watch.look(1.5, confirmed_at=1.0, api=None).sent
+    watch.progress(ProgressBlock(frame=0, out_time_us=0), now=2.0)
+    assert not watch.look(2.5, confirmed_at=1.0, api=None).sent
+    watch.progress(ProgressBlock(frame=1, out_time_us=40_000), now=3.0)  # the keyframe
+    assert watch.look(3.5, confirmed_at=1.0, api=None).sent
+    watch.progress(ProgressBlock(frame=None, out_time_us=None), now=4.0)
+    assert watch.look(4.5, confirmed_at=1.0, api=None).sent  # never taken back
+    audio_only = ProgressWatch(spawned_at=0.0)
+    audio_only.progress(ProgressBlock(frame=None, out_time_us=20_000), now=1.0)
+    assert audio_only.look(1.5, confirmed_at=1.0, api=None).sent
+
+
+def test_timeouts_of_the_first_picture_are_written_as_configured() -> None:
+    settings = SupervisorSettings(start_timeout_s=2.5, stall_timeout_s=4)
+    waiting = look(4.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False)
+    assert judge(waiting, settings) == stalled(
+        "no picture within 4 s of starting: the camera sent no keyframe"
+    )
 
 
 def test_first_block_is_a_move_whatever_it_holds() -> None:

@@ -8,6 +8,12 @@ publisher that is not the one that was there before we spawned; or, with no API 
 RECORD has succeeded. Until then the start timeout runs from the spawn; after it, the
 stall timeout runs from the last progress block whose position (frame, out_time) moved.
 
+A confirmed attempt may not have sent a packet yet: FFmpeg's probe can end before the
+camera's first keyframe (it always does with a keyframe interval longer than the analysis
+time), MediaMTX then has the path, and stream copy sends nothing until the keyframe. Such
+an attempt is given until the longer of the two timeouts from its spawn to send its first
+picture, so a camera whose keyframes are further apart than the stall timeout still starts.
+
 The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
 acts on the verdict; the timing of the checks is its business too, apart from the period
 a confirmed attempt is checked at (`check_every`).
@@ -55,6 +61,7 @@ class Look:
     progressed: bool  # FFmpeg has written at least one progress block
     confirmed_at: float | None
     api: ApiWord | None
+    sent: bool = True  # a progress block has counted a frame or output time: a packet left
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,16 @@ def judge(look: Look, settings: SupervisorSettings) -> Verdict:
                 )
             )
         return Wait()
+    if not look.sent:
+        limit = max(settings.start_timeout_s, settings.stall_timeout_s)
+        if look.now - look.spawned_at > limit:
+            return Fail(
+                Fault(
+                    ErrorKind.STREAM_STALLED,
+                    f"no picture within {limit:g} s of starting: the camera sent no keyframe",
+                )
+            )
+        return Wait()
     if look.now - look.advanced_at > settings.stall_timeout_s:
         return Fail(
             Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
@@ -120,6 +137,7 @@ class ProgressWatch:
         self.spawned_at = spawned_at
         self.advanced_at = spawned_at
         self.last_block: ProgressBlock | None = None
+        self._sent = False  # sticky: FFmpeg's counters never go back to zero
         self._frames: deque[tuple[float, int]] = deque(maxlen=2)
 
     def progress(self, block: ProgressBlock, now: float) -> None:
@@ -127,6 +145,7 @@ class ProgressWatch:
         if previous is None or block.position() != previous.position():
             self.advanced_at = now
         self.last_block = block
+        self._sent = self._sent or bool(block.frame) or bool(block.out_time_us)
         if block.frame is not None:
             self._frames.append((now, block.frame))
 
@@ -144,4 +163,5 @@ class ProgressWatch:
             progressed=self.last_block is not None,
             confirmed_at=confirmed_at,
             api=api,
+            sent=self._sent,
         )

@@ -1,0 +1,83 @@
+"""The first picture of a camera whose keyframes are further apart than the stall timeout.
+
+FFmpeg's probe of a camera that announces its parameter sets in the SDP can end before the
+first keyframe: always when the keyframes are further apart than the analysis time (5 s by
+default, 0.3 s here, as `[relay] analyzeduration_us` allows). MediaMTX then has the path
+at once and stream copy sends nothing until the keyframe comes. The watchdog must give
+that first picture the start allowance, not the stall timeout, or such a camera would be
+restarted before every first keyframe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness.daemon import Ucvd, add_target
+from tests.harness.media import Audio, ClipLibrary, ClipSpec
+from tests.harness.mediamtx import Central
+from tests.harness.procs import ProcessRegistry
+from tests.harness.rtsp_tap import PublishTap
+from tests.harness.tools import Tools
+from tests.harness.waiting import wait_until
+
+GOP_S = 8  # one keyframe every 8 s: longer than the stall timeout below
+STALL_S = 2.0
+SOURCE = "long_gop_source"
+
+
+@pytest.fixture
+def long_gop_camera(registry: ProcessRegistry, tools: Tools, mediamtx: Central) -> Iterator[str]:
+    """A path of the central MediaMTX that loops an 8 s GOP clip: the camera (its read URL,
+    credentials apart). MediaMTX announces SPS/PPS in its SDP, as most cameras do."""
+    clips = ClipLibrary(tools, ClipSpec(gop_frames=25 * GOP_S, seconds=GOP_S))
+    clips.ensure()
+    feeder = registry.spawn(
+        "feeder-long-gop",
+        [
+            tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
+            "-re", "-stream_loop", "-1", "-i", str(clips.path(Audio.NONE)),
+            "-map", "0", "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+            mediamtx.publish_url(SOURCE),
+        ],
+    )  # fmt: skip
+    mediamtx.server.api.wait_path_ready(SOURCE, timeout=15)
+    yield mediamtx.server.rtsp_url(SOURCE)
+    feeder.stop()
+
+
+def _add(d: Ucvd, mediamtx: Central, url: str) -> None:
+    d.ctl(
+        "camera", "add", "longgop", "--url", url,
+        "--username", mediamtx.reader.user, "--password-stdin",
+        input=mediamtx.reader.password + "\n",
+    ).check()  # fmt: skip
+
+
+def test_a_camera_with_keyframes_8_s_apart_starts_without_a_stall(
+    make_ucvd: Callable[..., Ucvd], mediamtx: Central, long_gop_camera: str
+) -> None:
+    supervision: dict[str, Any] = {"stall_timeout_s": STALL_S, "start_timeout_s": 15.0}
+    relay = {"analyzeduration_us": 300_000}  # the probe ends before the keyframe in 7 of 8 joins
+    d = make_ucvd(settings={"supervision": supervision, "relay": relay}).start()
+    with PublishTap(mediamtx.server.rtsp_port) as tap:
+        add_target(d, mediamtx, url=f"rtsp://127.0.0.1:{tap.port}").check()
+        _add(d, mediamtx, long_gop_camera)
+        d.ctl("publish", "longgop", "--wait", "--timeout", "15").check()
+        # The first picture leaves with the camera's next keyframe, up to GOP_S later.
+        wait_until(
+            lambda: any(t is not None for t in tap.first_media),
+            timeout=GOP_S + 5,
+            interval=0.1,
+            what="the first picture to reach the central",
+        )
+        status = d.status("longgop")
+        assert status["status"] == "publishing", status
+        assert status["consecutive_failures"] == 0, status
+        # One publishing session, still open: no attempt was ended as stalled before it.
+        sessions = d.ctl_json("history", "longgop")["items"]
+        assert [s["ended_at"] for s in sessions] == [None], sessions
+        d.ctl("stop", "longgop").check()
+    d.terminate()
