@@ -53,9 +53,11 @@ def bench_ucvd(
     relay: Mapping[str, Any] | None = None,
     supervision: Mapping[str, Any] | None = None,
     prefix: Sequence[str] = (),
+    target_url: str | None = None,
 ) -> Ucvd:
     """A started ucvd with the product's defaults (plus `relay`/`supervision` overrides) and
-    the central server as its active target; `prefix` wraps its command (a profiler)."""
+    the central server as its active target; `prefix` wraps its command (a profiler);
+    `target_url` publishes through something in front of the central (a tap)."""
     d = Ucvd(env.registry, env.workdir / name, name=name, prefix=prefix)
     relay_values = {
         k: v
@@ -67,7 +69,7 @@ def bench_ucvd(
         {"relay": relay_values, "supervision": {**PRODUCT_SUPERVISION, **(supervision or {})}},
     )
     d.start()
-    add_target(d, central).check()
+    add_target(d, central, url=target_url).check()
     return d
 
 

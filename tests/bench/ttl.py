@@ -1,14 +1,19 @@
-"""Scenario 1, time to live: `ucvctl publish` -> the path is ready at MediaMTX.
+"""Scenario 1, time to live: `ucvctl publish` -> the first picture at the central.
 
 One camera (1 s GOP), one ucvd per probe setting, N repetitions each: a fresh `ucvctl
 publish --wait` process is started, MediaMTX's API is polled every 10 ms until the path is
-ready, then ucvctl's own return is timed too (ucvd confirms through the same API, every
-`poll_s`). Then `ucvctl stop` and wait until MediaMTX has forgotten the path.
+ready, ucvctl's own return is timed too (ucvd confirms through the same API), and a tap in
+front of MediaMTX's RTSP port (tests/harness/rtsp_tap.py) dates the relay's first video
+packet: the first picture a viewer waiting at the central could see. With a short analysis
+time the path can be ready before that picture, so the picture is the figure that counts.
+Then `ucvctl stop` and wait until MediaMTX has forgotten the path.
 
 The probe settings compared are FFmpeg's own (analysis time 5 s, written out since TOML has
 no null; 20 frames for the frame rate) and ucvd's default (`fpsprobesize = 0`: no frame-rate
-estimate); the full run adds shorter analysis times on top. `run_probe` (scenario
-`ttl_probe`) does the same with plain FFmpeg (no daemon), option set by option set.
+estimate); the full run adds shorter analysis times on top (0.3 s and 0.5 s, opt-in
+settings: see the README on what they cost a camera with audio).
+`run_probe` (scenario `ttl_probe`) does the same with plain FFmpeg (no daemon), option set
+by option set.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from tests.bench.measure import environment, progress, summarize
 from tests.harness.daemon import Ucvd, add_camera, program
 from tests.harness.lab import Lab, lab
 from tests.harness.mediamtx import Central
+from tests.harness.rtsp_tap import PublishTap
 from tests.harness.waiting import wait_until
 from ucvd.config import RelaySection
 
 GOP_S = 1.0  # the simulated cameras' keyframe interval
 FFMPEG_DEFAULT_US = 5_000_000  # AVFormatContext.max_analyze_duration 0 means 5 s for RTSP
 FFMPEGS_OWN: dict[str, Any] = {"analyzeduration_us": FFMPEG_DEFAULT_US, "fpsprobesize": -1}
+AFTER = "after: ucvd's default (fpsprobesize 0)"
 
 
 def _wait_gone(central: Central, path: str) -> None:
@@ -38,14 +45,19 @@ def _wait_gone(central: Central, path: str) -> None:
     wait_until(lambda: not api.path_ready(path), timeout=15, what=f"{path} to go away")
 
 
-def time_publish(d: Ucvd, central: Central, camera_id: str) -> tuple[float, float] | str:
-    """One repetition: (ready at MediaMTX, ucvctl returned) in seconds, or why it failed."""
+def time_publish(
+    d: Ucvd, central: Central, camera_id: str, tap: PublishTap
+) -> tuple[float, float, float] | str:
+    """One repetition: (ready at MediaMTX, ucvctl returned, first picture at the central) in
+    seconds, or why it failed."""
     path = path_of(camera_id)
+    seen = len(tap.first_media)
     argv = [program("ucvctl"), "--socket", str(d.socket), "publish", camera_id, "--wait",
             "--timeout", "30"]  # fmt: skip
-    t0 = time.monotonic()
+    wall0, t0 = time.time(), time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready_at: float | None = None
+    picture_at: float | None = None
     try:
         while ready_at is None and time.monotonic() - t0 < 30:
             if central.server.api.path_ready(path):
@@ -56,42 +68,50 @@ def time_publish(d: Ucvd, central: Central, camera_id: str) -> tuple[float, floa
                 time.sleep(0.01)
         _out, err = proc.communicate(timeout=40)
         returned = time.monotonic() - t0
+        if ready_at is not None:
+            wait_until(lambda: any(tap.first_media[seen:]), timeout=10, what="first picture")
+            picture_at = min(t for t in tap.first_media[seen:] if t is not None) - wall0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     d.ctl("stop", camera_id).check()
     _wait_gone(central, path)
-    if proc.returncode != 0 or ready_at is None:
+    if proc.returncode != 0 or ready_at is None or picture_at is None:
         return f"exit {proc.returncode}: {err.strip()[-300:]}"
-    return ready_at, returned
+    return ready_at, returned, picture_at
 
 
 def measure_setting(
     env: Lab, central: Central, *, index: int, label: str, relay: dict[str, Any], reps: int
 ) -> dict[str, Any]:
     sim = env.cameras.cameras[0]
-    d = bench_ucvd(env, central, f"ucvd-ttl-{index}", relay=relay)
-    add_camera(d, sim, "ttl").check()
-    ready, returned, failures = [], [], []
-    phase = random.Random(7)
-    for i in range(reps):
-        # A random phase against the camera's 1 s GOP: back-to-back repetitions would lock
-        # onto one phase of it and report one point of the distribution, not its median.
-        time.sleep(phase.uniform(0, GOP_S))
-        result = time_publish(d, central, "ttl")
-        if isinstance(result, str):
-            failures.append(result)
-            progress(f"ttl {label}: run {i + 1}/{reps} FAILED {result[:120]}")
-            continue
-        ready.append(result[0])
-        returned.append(result[1])
-        progress(f"ttl {label}: run {i + 1}/{reps} ready {result[0]:.3f} s, "
-                 f"ucvctl returned {result[1]:.3f} s")  # fmt: skip
-    d.terminate()
+    ready, returned, pictures, failures = [], [], [], []
+    with PublishTap(central.server.rtsp_port) as tap:
+        d = bench_ucvd(env, central, f"ucvd-ttl-{index}", relay=relay,
+                       target_url=f"rtsp://127.0.0.1:{tap.port}")  # fmt: skip
+        add_camera(d, sim, "ttl").check()
+        phase = random.Random(7)
+        for i in range(reps):
+            # A random phase against the camera's 1 s GOP: back-to-back repetitions would
+            # lock onto one phase of it and report one point of the distribution, not its
+            # median.
+            time.sleep(phase.uniform(0, GOP_S))
+            result = time_publish(d, central, "ttl", tap)
+            if isinstance(result, str):
+                failures.append(result)
+                progress(f"ttl {label}: run {i + 1}/{reps} FAILED {result[:120]}")
+                continue
+            ready.append(result[0])
+            returned.append(result[1])
+            pictures.append(result[2])
+            progress(f"ttl {label}: run {i + 1}/{reps} ready {result[0]:.3f} s, ucvctl "
+                     f"returned {result[1]:.3f} s, first picture {result[2]:.3f} s")  # fmt: skip
+        d.terminate()
     return {
         "label": label,
         "relay": relay,
+        "first_picture_at_central": summarize(pictures),
         "ready_at_mediamtx": summarize(ready),
         "ucvctl_publish_wait_returned": summarize(returned),
         "failures": len(failures),
@@ -154,7 +174,7 @@ def run(quick: bool) -> dict[str, Any]:
     reps = 10 if quick else 30
     settings: list[tuple[str, dict[str, Any], int]] = [
         ("before: FFmpeg's own probing", FFMPEGS_OWN, reps),
-        ("after: ucvd's default (fpsprobesize 0)", {}, reps),
+        (AFTER, {}, reps),
     ]
     if not quick:
         settings += [

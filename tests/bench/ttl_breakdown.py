@@ -15,6 +15,11 @@ stamped lines:
 - header_written: "Stream mapping:" (5.1 prints it after the output header, i.e. RECORD);
 - first_progress: the first `-progress` block on stdout;
 - mediamtx_ready: MediaMTX's API says ready (polled every 10 ms by this script);
+- first_picture: the relay's first video packet reached the central (a TCP tap in front of
+  MediaMTX's RTSP port, tests/harness/rtsp_tap.py): when a viewer already waiting there
+  could see a picture. With FFmpeg's full probing it follows ready at once (the keyframe
+  was buffered while probing); with a short analysis time ready can come first and the
+  picture when the camera's keyframe does.
 - ucvd_confirmed: ucvd logged its status change to publishing;
 - ucvctl_returned: `ucvctl publish --wait` exited (ucvd confirmed).
 
@@ -45,13 +50,14 @@ from tests.harness.inband_camera import InbandCamera
 from tests.harness.lab import Lab, lab
 from tests.harness.media import Audio, ClipLibrary
 from tests.harness.mediamtx import Central
+from tests.harness.rtsp_tap import PublishTap
 from tests.harness.waiting import wait_until
 from ucvd.config import RelaySection
 
 RESULTS = Path(__file__).parent / "results"
 PHASES = ("rpc_handled", "spawned", "camera_sdp", "keyframe_sent", "input_probed", "output_sdp",
-          "header_written", "first_progress", "mediamtx_ready", "ucvd_confirmed",
-          "ucvctl_returned")  # fmt: skip
+          "header_written", "first_progress", "mediamtx_ready", "first_picture",
+          "ucvd_confirmed", "ucvctl_returned")  # fmt: skip
 
 _WRAPPER = r"""#!/bin/bash
 log="{logdir}/ffmpeg-$$.log"
@@ -117,8 +123,13 @@ def _ucvd_stamps(log: Path, since: float) -> dict[str, float]:
     return found
 
 
-def _ucvd(
-    env: Lab, central: Central, name: str, wrapper: Path, relay_extra: dict[str, Any]
+def _ucvd(  # noqa: PLR0917 - the bench's own knobs
+    env: Lab,
+    central: Central,
+    name: str,
+    wrapper: Path,
+    relay_extra: dict[str, Any],
+    tap: PublishTap,
 ) -> Ucvd:
     d = Ucvd(env.registry, env.workdir / name, name=name)
     relay = {k: v for k, v in msgspec.structs.asdict(RelaySection()).items() if v is not None}
@@ -126,14 +137,15 @@ def _ucvd(
     write_config(d.config, {"daemon": {"ffmpeg": str(wrapper)}, "relay": relay,
                             "supervision": PRODUCT_SUPERVISION})  # fmt: skip
     d.start()
-    add_target(d, central).check()
+    add_target(d, central, url=f"rtsp://127.0.0.1:{tap.port}").check()
     return d
 
 
-def one_publish(
-    d: Ucvd, central: Central, camera_id: str, logdir: Path, sim: Any
+def one_publish(  # noqa: PLR0917 - the bench's own knobs
+    d: Ucvd, central: Central, camera_id: str, logdir: Path, sim: Any, tap: PublishTap
 ) -> dict[str, float]:
     path = path_of(camera_id)
+    seen = len(tap.first_media)
     for old in logdir.glob("ffmpeg-*.log"):
         old.unlink()
     argv = [program("ucvctl"), "--socket", str(d.socket), "publish", camera_id, "--wait",
@@ -151,6 +163,8 @@ def one_publish(
     _out, err = proc.communicate(timeout=10)
     if proc.returncode != 0:
         raise RuntimeError(f"publish failed: {err.strip()[-300:]}")
+    wait_until(lambda: any(tap.first_media[seen:]), timeout=10, what="first picture at the tap")
+    times["first_picture"] = min(t for t in tap.first_media[seen:] if t is not None) - t0
     logs = sorted(logdir.glob("ffmpeg-*.log"))
     if logs:
         times.update({k: v - t0 for k, v in _stamps(logs[0]).items()})
@@ -174,16 +188,17 @@ def measure(  # noqa: PLR0917 - the bench's own knobs
     wrapper = logdir / "ffmpeg-wrapper"
     wrapper.write_text(_WRAPPER.format(logdir=logdir, ffmpeg=env.tools.ffmpeg))
     wrapper.chmod(0o755)
-    d = _ucvd(env, central, f"ucvd-{label}", wrapper, relay)
-    add_camera(d, sim, "ttl").check()
-    phase = random.Random(7)
-    samples: list[dict[str, float]] = []
-    for i in range(runs):
-        time.sleep(phase.uniform(0, 1.0))  # a random point of the 1 s GOP
-        samples.append(one_publish(d, central, "ttl", logdir, sim))
-        row = " ".join(f"{k}={samples[-1].get(k, float('nan')):.3f}" for k in PHASES)
-        print(f"{label} run {i + 1}/{runs}: {row}", flush=True)
-    d.terminate()
+    with PublishTap(central.server.rtsp_port) as tap:
+        d = _ucvd(env, central, f"ucvd-{label}", wrapper, relay, tap)
+        add_camera(d, sim, "ttl").check()
+        phase = random.Random(7)
+        samples: list[dict[str, float]] = []
+        for i in range(runs):
+            time.sleep(phase.uniform(0, 1.0))  # a random point of the 1 s GOP
+            samples.append(one_publish(d, central, "ttl", logdir, sim, tap))
+            row = " ".join(f"{k}={samples[-1].get(k, float('nan')):.3f}" for k in PHASES)
+            print(f"{label} run {i + 1}/{runs}: {row}", flush=True)
+        d.terminate()
     medians = {
         k: round(statistics.median(vals), 3)
         for k in PHASES
@@ -202,6 +217,7 @@ STEPS = (
     ("  of which: keyframe sent -> probe end", "keyframe_sent", "input_probed"),
     ("probe end -> MediaMTX ready (ANNOUNCE..RECORD)", "input_probed", "mediamtx_ready"),
     ("MediaMTX ready -> ucvd confirmed", "mediamtx_ready", "ucvd_confirmed"),
+    ("total: ucvctl publish -> first picture at the central", None, "first_picture"),
     ("ucvd confirmed -> ucvctl returned", "ucvd_confirmed", "ucvctl_returned"),
     ("total: ucvctl publish --wait", None, "ucvctl_returned"),
 )
