@@ -81,7 +81,7 @@ def test_tap_parser_dates_the_first_packet_on_channel_0_only() -> None:
     )
     stream.feed(b"OPTIONS rtsp://h/p RTSP/1.0\r\nCSeq: 1\r\n\r\n" + announce[:30], now=1.0)
     stream.feed(announce[30:] + b"RECORD rtsp://h/p RTSP/1.0\r\nCSeq: 3\r\n\r\n", now=2.0)
-    assert stream.first_media is None
+    assert (stream.recorded, stream.first_media) == (2.0, None)
     stream.feed(b"$\x02\x00\x03abc", now=3.0)  # another track's packet
     assert stream.first_media is None
     stream.feed(b"$\x00\x00\x05ab", now=4.0)  # channel 0, incomplete
@@ -108,6 +108,8 @@ def test_tap_forwards_a_publisher_and_sees_its_first_packet(
             what="the first media packet seen by the tap",
         )
         assert len(tap.first_media) == 1
+        recorded, first = tap.recorded[0], tap.first_media[0]
+        assert recorded is not None and first is not None and recorded <= first
 
 
 def test_video_only_camera(cameras: CameraFarm, tools: Tools) -> None:

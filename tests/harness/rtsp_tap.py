@@ -23,15 +23,19 @@ _LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTIL
 
 
 class _ClientStream:
-    """Parses what a publisher sends; `first_media` is when channel 0's first packet ended."""
+    """Parses what a publisher sends: `recorded` is when its RECORD request passed,
+    `first_media` when channel 0's first packet did. Parsing stops there."""
 
     def __init__(self) -> None:
         self._buf = b""
+        self.recorded: float | None = None
         self.first_media: float | None = None
 
     def feed(self, data: bytes, now: float) -> None:
+        if self.first_media is not None:
+            return
         self._buf += data
-        while self._buf:
+        while self._buf and self.first_media is None:
             if self._buf[:1] == b"$":
                 if len(self._buf) < 4:
                     return
@@ -46,6 +50,8 @@ class _ClientStream:
             if end < 0:
                 return
             head = self._buf[:end]
+            if head.startswith(b"RECORD ") and self.recorded is None:
+                self.recorded = now
             found = _LENGTH.search(head)
             total = end + 4 + (int(found.group(1)) if found else 0)
             if len(self._buf) < total:
@@ -71,10 +77,16 @@ class PublishTap:
         with self._lock:
             return [s.first_media for s in self._streams]
 
+    @property
+    def recorded(self) -> list[float | None]:
+        """Per connection, when its RECORD request passed (None if none did)."""
+        with self._lock:
+            return [s.recorded for s in self._streams]
+
     def __enter__(self) -> PublishTap:
         accepter = threading.Thread(target=self._accept, name="tap-accept", daemon=True)
-        accepter.start()
         self._threads.append(accepter)
+        accepter.start()
         return self
 
     def __exit__(
@@ -82,7 +94,8 @@ class PublishTap:
     ) -> None:
         self._stop.set()
         self._listener.close()
-        for t in self._threads:
+        self._threads[0].join(timeout=5)  # the accepter: no thread is added after it ends
+        for t in self._threads[1:]:
             t.join(timeout=5)
 
     def _accept(self) -> None:

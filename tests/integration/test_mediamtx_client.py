@@ -289,6 +289,7 @@ async def test_live_answers_keep_the_recorded_shape(
             progressed=True,
             confirmed_at=None,
             api=ApiWord(path=always, foreign="a publisher that left"),
+            sent=True,
         )
         assert not ready(look)  # available is not a stream of ours
 

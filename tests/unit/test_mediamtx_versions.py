@@ -227,6 +227,7 @@ async def test_the_watchdog_confirms_only_a_live_source(
         progressed=True,
         confirmed_at=None,
         api=ApiWord(path=path, foreign=foreign),
+        sent=True,
     )
     assert ready(look) is confirms
 

@@ -102,10 +102,16 @@ TABLE: list[tuple[str, Look, Verdict]] = [
     # --- confirmed before the first picture: the probe ended before the keyframe ---------
     ("confirmed, nothing sent yet, past the stall timeout: waits for the keyframe",
      look(15, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
-    ("confirmed, nothing sent yet, at the longer timeout from the spawn",
+    ("confirmed, nothing sent yet, at the start timeout from the spawn",
      look(20, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
-    ("confirmed, nothing sent past the longer timeout from the spawn",
+    ("confirmed, nothing sent past the start timeout from the spawn",
      look(20.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False), NO_PICTURE),
+    ("confirmed late, nothing sent: the stall timeout from the last progress still holds",
+     look(25, advanced_at=19, progressed=True, confirmed_at=19, sent=False), Wait()),
+    ("confirmed late, nothing sent past both timeouts",
+     look(29.1, advanced_at=19, progressed=True, confirmed_at=19, sent=False), NO_PICTURE),
+    ("no picture while the output time moves (audio, FFmpeg 7.1): still no picture",
+     look(30, advanced_at=29.5, progressed=True, confirmed_at=1, sent=False), NO_PICTURE),
     ("confirmed, the first picture sent: the stall timeout from the last move again",
      look(15, advanced_at=4, progressed=True, confirmed_at=1, sent=True), FROZEN),
 ]  # fmt: skip
@@ -153,17 +159,20 @@ def test_progress_advances_only_when_the_position_moves() -> None:
     word_ = word(Path(True))
     assert watch.look(104.0, confirmed_at=101.5, api=word_) == Look(
         now=104.0, spawned_at=100.0, advanced_at=103.0, progressed=True,
-        confirmed_at=101.5, api=word_,
+        confirmed_at=101.5, api=word_, sent=True,
     )  # fmt: skip
 
 
-def test_sent_once_a_block_counts_a_frame_or_output_time() -> None:
+def test_sent_once_a_frame_is_counted_or_audio_only_output_moves() -> None:
     watch = ProgressWatch(spawned_at=0.0)
     assert not watch.look(0.5, confirmed_at=None, api=None).sent
     watch.progress(ProgressBlock(frame=0, out_time_us=None), now=1.0)  # RECORD, no packet
     assert not watch.look(1.5, confirmed_at=1.0, api=None).sent
     watch.progress(ProgressBlock(frame=0, out_time_us=0), now=2.0)
     assert not watch.look(2.5, confirmed_at=1.0, api=None).sent
+    # Audio, or FFmpeg 7.1's demuxer timestamps, move the output time before the keyframe.
+    watch.progress(ProgressBlock(frame=0, out_time_us=3_000_000), now=2.6)
+    assert not watch.look(2.7, confirmed_at=1.0, api=None).sent
     watch.progress(ProgressBlock(frame=1, out_time_us=40_000), now=3.0)  # the keyframe
     assert watch.look(3.5, confirmed_at=1.0, api=None).sent
     watch.progress(ProgressBlock(frame=None, out_time_us=None), now=4.0)
@@ -175,7 +184,7 @@ def test_sent_once_a_block_counts_a_frame_or_output_time() -> None:
 
 def test_timeouts_of_the_first_picture_are_written_as_configured() -> None:
     settings = SupervisorSettings(start_timeout_s=2.5, stall_timeout_s=4)
-    waiting = look(4.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False)
+    waiting = look(5.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False)
     assert judge(waiting, settings) == stalled(
         "no picture within 4 s of starting: the camera sent no keyframe"
     )

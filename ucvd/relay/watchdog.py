@@ -8,11 +8,13 @@ publisher that is not the one that was there before we spawned; or, with no API 
 RECORD has succeeded. Until then the start timeout runs from the spawn; after it, the
 stall timeout runs from the last progress block whose position (frame, out_time) moved.
 
-A confirmed attempt may not have sent a packet yet: FFmpeg's probe can end before the
-camera's first keyframe (it always does with a keyframe interval longer than the analysis
-time), MediaMTX then has the path, and stream copy sends nothing until the keyframe. Such
-an attempt is given until the longer of the two timeouts from its spawn to send its first
-picture, so a camera whose keyframes are further apart than the stall timeout still starts.
+A confirmed attempt may not have sent a picture yet: FFmpeg's probe ends before the
+camera's first keyframe when the join falls more than the analysis time before it,
+MediaMTX then has the path, and stream copy sends no video until the keyframe. Such an
+attempt fails only once both the start timeout from its spawn and the stall timeout from
+its confirmation have passed, so a camera whose keyframes are further apart than the
+stall timeout still starts, and one that never sends a keyframe fails even while its
+output time moves (audio, FFmpeg 7.1).
 
 The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
 acts on the verdict; the timing of the checks is its business too, apart from the period
@@ -61,7 +63,7 @@ class Look:
     progressed: bool  # FFmpeg has written at least one progress block
     confirmed_at: float | None
     api: ApiWord | None
-    sent: bool = True  # a progress block has counted a frame or output time: a packet left
+    sent: bool  # a picture left (a frame counted; audio-only output: its output time moved)
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,14 @@ def judge(look: Look, settings: SupervisorSettings) -> Verdict:
             )
         return Wait()
     if not look.sent:
-        limit = max(settings.start_timeout_s, settings.stall_timeout_s)
-        if look.now - look.spawned_at > limit:
+        # Not from the last progress: before the keyframe the output time can move
+        # (audio, FFmpeg 7.1) with no picture sent, and a camera that never sends one
+        # must still fail.
+        if (
+            look.now - look.spawned_at > settings.start_timeout_s
+            and look.now - look.confirmed_at > settings.stall_timeout_s
+        ):
+            limit = max(settings.start_timeout_s, settings.stall_timeout_s)
             return Fail(
                 Fault(
                     ErrorKind.STREAM_STALLED,
@@ -137,7 +145,7 @@ class ProgressWatch:
         self.spawned_at = spawned_at
         self.advanced_at = spawned_at
         self.last_block: ProgressBlock | None = None
-        self._sent = False  # sticky: FFmpeg's counters never go back to zero
+        self._sent = False  # sticky: once a picture left, the stall timeout applies
         self._frames: deque[tuple[float, int]] = deque(maxlen=2)
 
     def progress(self, block: ProgressBlock, now: float) -> None:
@@ -145,7 +153,13 @@ class ProgressWatch:
         if previous is None or block.position() != previous.position():
             self.advanced_at = now
         self.last_block = block
-        self._sent = self._sent or bool(block.frame) or bool(block.out_time_us)
+        # The relay always maps a video track, so its frame count says whether a picture
+        # left: the output time moves before the keyframe with audio, and in FFmpeg 7.1
+        # with the demuxer's timestamps, while copy still drops the pictures before it.
+        # Only output without a frame count (no video) goes by its output time.
+        self._sent = self._sent or (
+            bool(block.frame) if block.frame is not None else bool(block.out_time_us)
+        )
         if block.frame is not None:
             self._frames.append((now, block.frame))
 
