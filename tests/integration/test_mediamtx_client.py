@@ -286,6 +286,7 @@ async def test_live_answers_keep_the_recorded_shape(
             now=1.0,
             spawned_at=0.0,
             advanced_at=0.0,
+            heard_at=0.0,
             progressed=True,
             confirmed_at=None,
             api=ApiWord(path=always, foreign="a publisher that left"),

@@ -224,6 +224,7 @@ async def test_the_watchdog_confirms_only_a_live_source(
         now=1.0,
         spawned_at=0.0,
         advanced_at=0.0,
+        heard_at=0.0,
         progressed=True,
         confirmed_at=None,
         api=ApiWord(path=path, foreign=foreign),

@@ -34,6 +34,7 @@ def look(
     now: float,
     *,
     advanced_at: float = 0.0,
+    heard_at: float | None = None,
     progressed: bool = False,
     confirmed_at: float | None = None,
     api: ApiWord | None = None,
@@ -43,6 +44,7 @@ def look(
         now=now,
         spawned_at=0.0,
         advanced_at=advanced_at,
+        heard_at=advanced_at if heard_at is None else heard_at,
         progressed=progressed,
         confirmed_at=confirmed_at,
         api=api,
@@ -100,18 +102,30 @@ TABLE: list[tuple[str, Look, Verdict]] = [
     ("confirmed: the start timeout no longer applies",
      look(100, advanced_at=95, progressed=True, confirmed_at=5), Wait()),
     # --- confirmed before the first picture: the probe ended before the keyframe ---------
-    ("confirmed, nothing sent yet, past the stall timeout: waits for the keyframe",
-     look(15, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
+    ("confirmed, nothing sent yet, FFmpeg reporting, past the stall timeout: waits",
+     look(15, advanced_at=1, heard_at=14.5, progressed=True, confirmed_at=1, sent=False),
+     Wait()),
     ("confirmed, nothing sent yet, at the start timeout from the spawn",
-     look(20, advanced_at=1, progressed=True, confirmed_at=1, sent=False), Wait()),
+     look(20, advanced_at=1, heard_at=19.5, progressed=True, confirmed_at=1, sent=False),
+     Wait()),
     ("confirmed, nothing sent past the start timeout from the spawn",
-     look(20.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False), NO_PICTURE),
-    ("confirmed late, nothing sent: the stall timeout from the last progress still holds",
-     look(25, advanced_at=19, progressed=True, confirmed_at=19, sent=False), Wait()),
+     look(20.1, advanced_at=1, heard_at=19.5, progressed=True, confirmed_at=1, sent=False),
+     NO_PICTURE),
+    ("confirmed late, nothing sent: the stall timeout from the confirmation still holds",
+     look(25, advanced_at=19, heard_at=24.5, progressed=True, confirmed_at=19, sent=False),
+     Wait()),
     ("confirmed late, nothing sent past both timeouts",
-     look(29.1, advanced_at=19, progressed=True, confirmed_at=19, sent=False), NO_PICTURE),
+     look(29.1, advanced_at=19, heard_at=28.5, progressed=True, confirmed_at=19, sent=False),
+     NO_PICTURE),
     ("no picture while the output time moves (audio, FFmpeg 7.1): still no picture",
-     look(30, advanced_at=29.5, progressed=True, confirmed_at=1, sent=False), NO_PICTURE),
+     look(30, advanced_at=29.5, heard_at=29.5, progressed=True, confirmed_at=1, sent=False),
+     NO_PICTURE),
+    ("nothing sent and FFmpeg silent for the stall timeout (frozen camera): a stall",
+     look(11.1, advanced_at=1, heard_at=1, progressed=True, confirmed_at=1, sent=False),
+     FROZEN),
+    ("nothing sent, FFmpeg silent, at the stall timeout: waits",
+     look(11, advanced_at=1, heard_at=1, progressed=True, confirmed_at=1, sent=False),
+     Wait()),
     ("confirmed, the first picture sent: the stall timeout from the last move again",
      look(15, advanced_at=4, progressed=True, confirmed_at=1, sent=True), FROZEN),
 ]  # fmt: skip
@@ -144,7 +158,7 @@ def test_check_every(poll_s: float, confirmed: bool, period: float) -> None:
 def test_progress_advances_only_when_the_position_moves() -> None:
     watch = ProgressWatch(spawned_at=100.0)
     assert watch.look(100.5, confirmed_at=None, api=None) == Look(
-        now=100.5, spawned_at=100.0, advanced_at=100.0, progressed=False,
+        now=100.5, spawned_at=100.0, advanced_at=100.0, heard_at=100.0, progressed=False,
         confirmed_at=None, api=None, sent=False,
     )  # fmt: skip
     watch.progress(ProgressBlock(frame=10, out_time_us=400_000), now=101.0)
@@ -154,11 +168,12 @@ def test_progress_advances_only_when_the_position_moves() -> None:
     )
     watch.progress(ProgressBlock(frame=10, out_time_us=400_000, speed=1.0), now=102.0)
     assert watch.advanced_at == 101.0  # the same position: a frozen stream repeats itself
+    assert watch.heard_at == 102.0  # but FFmpeg was heard
     watch.progress(ProgressBlock(frame=None, out_time_us=500_000), now=103.0)
     assert watch.advanced_at == 103.0  # audio only: out_time moving is enough
     word_ = word(Path(True))
     assert watch.look(104.0, confirmed_at=101.5, api=word_) == Look(
-        now=104.0, spawned_at=100.0, advanced_at=103.0, progressed=True,
+        now=104.0, spawned_at=100.0, advanced_at=103.0, heard_at=103.0, progressed=True,
         confirmed_at=101.5, api=word_, sent=True,
     )  # fmt: skip
 
@@ -184,7 +199,7 @@ def test_sent_once_a_frame_is_counted_or_audio_only_output_moves() -> None:
 
 def test_timeouts_of_the_first_picture_are_written_as_configured() -> None:
     settings = SupervisorSettings(start_timeout_s=2.5, stall_timeout_s=4)
-    waiting = look(5.1, advanced_at=1, progressed=True, confirmed_at=1, sent=False)
+    waiting = look(5.1, advanced_at=1, heard_at=5, progressed=True, confirmed_at=1, sent=False)
     assert judge(waiting, settings) == stalled(
         "no picture within 4 s of starting: the camera sent no keyframe"
     )

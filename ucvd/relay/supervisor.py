@@ -650,7 +650,7 @@ class Supervisor:
             look = watch.look(now, confirmed_at=api.confirmed_at, api=api.word())
             match judge(look, self.settings):
                 case Confirm():
-                    api.confirmed_at = watch.advanced_at = live.last_read = now
+                    api.confirmed_at = watch.advanced_at = watch.heard_at = live.last_read = now
                     live.next_check = now + check_every(self.settings, confirmed=True)
                     self._post(live.attempt, Confirmed(now))
                 case Fail(fault=fault):
@@ -670,15 +670,17 @@ class Supervisor:
         """What a live attempt's check goes by: FFmpeg's progress since the last check and
         the latest path snapshot. Returns the time after the read, which stamps what it
         found."""
-        before = live.watch.advanced_at
+        before, heard = live.watch.advanced_at, live.watch.heard_at
         live.proc.read_progress()
         now = time.monotonic()
+        # Read once a tick, a block that moved was written after the previous read, not
+        # when this one found it: the stall clock starts there, so that a stall is
+        # declared within a tick of stall_timeout_s, as when each block was read on
+        # arrival (never later; up to a tick earlier). The same for any block at all.
         if live.watch.advanced_at != before:
-            # Read once a tick, a block that moved was written after the previous read, not
-            # when this one found it: the stall clock starts there, so that a stall is
-            # declared within a tick of stall_timeout_s, as when each block was read on
-            # arrival (never later; up to a tick earlier).
             live.watch.advanced_at = max(before, live.last_read)
+        if live.watch.heard_at != heard:
+            live.watch.heard_at = max(heard, live.last_read)
         live.last_read = now
         if self.paths is not None and (snap := self.paths.latest) is not None:
             # A snapshot this old means the API has stopped answering (a fetch hangs): no

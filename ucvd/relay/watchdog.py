@@ -10,11 +10,13 @@ stall timeout runs from the last progress block whose position (frame, out_time)
 
 A confirmed attempt may not have sent a picture yet: FFmpeg's probe ends before the
 camera's first keyframe when the join falls more than the analysis time before it,
-MediaMTX then has the path, and stream copy sends no video until the keyframe. Such an
-attempt fails only once both the start timeout from its spawn and the stall timeout from
-its confirmation have passed, so a camera whose keyframes are further apart than the
-stall timeout still starts, and one that never sends a keyframe fails even while its
-output time moves (audio, FFmpeg 7.1).
+MediaMTX then has the path, and stream copy sends no video until the keyframe. While
+FFmpeg keeps writing progress blocks (it does while it reads and drops the pictures
+before the keyframe), such an attempt fails only once both the start timeout from its
+spawn and the stall timeout from its confirmation have passed: a camera whose keyframes
+are further apart than the stall timeout still starts, and one that never sends a
+keyframe fails even while its output time moves (audio, FFmpeg 7.1). FFmpeg silent for
+the stall timeout (a camera frozen before the first picture) is a stall as ever.
 
 The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
 acts on the verdict; the timing of the checks is its business too, apart from the period
@@ -60,6 +62,7 @@ class Look:
     now: float  # monotonic, like every time below
     spawned_at: float
     advanced_at: float  # the spawn, until progress moves; then the last move
+    heard_at: float  # the spawn, until a progress block comes; then the last block
     progressed: bool  # FFmpeg has written at least one progress block
     confirmed_at: float | None
     api: ApiWord | None
@@ -108,6 +111,10 @@ def judge(look: Look, settings: SupervisorSettings) -> Verdict:
             )
         return Wait()
     if not look.sent:
+        if look.now - look.heard_at > settings.stall_timeout_s:
+            return Fail(
+                Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
+            )
         # Not from the last progress: before the keyframe the output time can move
         # (audio, FFmpeg 7.1) with no picture sent, and a camera that never sends one
         # must still fail.
@@ -144,6 +151,7 @@ class ProgressWatch:
     def __init__(self, spawned_at: float) -> None:
         self.spawned_at = spawned_at
         self.advanced_at = spawned_at
+        self.heard_at = spawned_at
         self.last_block: ProgressBlock | None = None
         self._sent = False  # sticky: once a picture left, the stall timeout applies
         self._frames: deque[tuple[float, int]] = deque(maxlen=2)
@@ -152,6 +160,7 @@ class ProgressWatch:
         previous = self.last_block
         if previous is None or block.position() != previous.position():
             self.advanced_at = now
+        self.heard_at = now
         self.last_block = block
         # The relay always maps a video track, so its frame count says whether a picture
         # left: the output time moves before the keyframe with audio, and in FFmpeg 7.1
@@ -174,6 +183,7 @@ class ProgressWatch:
             now=now,
             spawned_at=self.spawned_at,
             advanced_at=self.advanced_at,
+            heard_at=self.heard_at,
             progressed=self.last_block is not None,
             confirmed_at=confirmed_at,
             api=api,
