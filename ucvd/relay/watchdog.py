@@ -112,9 +112,7 @@ def judge(look: Look, settings: SupervisorSettings) -> Verdict:
         return Wait()
     if not look.sent:
         if look.now - look.heard_at > settings.stall_timeout_s:
-            return Fail(
-                Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
-            )
+            return _frozen(settings)
         # Not from the last progress: before the keyframe the output time can move
         # (audio, FFmpeg 7.1) with no picture sent, and a camera that never sends one
         # must still fail.
@@ -131,10 +129,14 @@ def judge(look: Look, settings: SupervisorSettings) -> Verdict:
             )
         return Wait()
     if look.now - look.advanced_at > settings.stall_timeout_s:
-        return Fail(
-            Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
-        )
+        return _frozen(settings)
     return Wait()
+
+
+def _frozen(settings: SupervisorSettings) -> Fail:
+    return Fail(
+        Fault(ErrorKind.STREAM_STALLED, f"no new frames for {settings.stall_timeout_s:g} s")
+    )
 
 
 def check_every(settings: SupervisorSettings, *, confirmed: bool) -> float:
