@@ -46,6 +46,7 @@ class RelaySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     analyzeduration_us: Annotated[int, msgspec.Meta(ge=0)] | None = None
     probesize: Annotated[int, msgspec.Meta(ge=32)] | None = None
     fpsprobesize: Annotated[int, msgspec.Meta(ge=-1)] = 0
+    max_ts_probe: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] = 1
 
     def settings(self) -> RelaySettings:
         return RelaySettings(**msgspec.structs.asdict(self))

@@ -97,6 +97,14 @@ def test_frame_rate_probing_is_off_by_default_and_can_be_ffmpegs() -> None:
     assert "-fpsprobesize" not in ffmpegs
 
 
+def test_the_wait_for_a_first_timestamp_ends_at_the_first_packet_by_default() -> None:
+    argv = relay_argv("ffmpeg", CAM, TARGET)
+    assert argv.index("-max_ts_probe") < argv.index("-i")
+    assert value_after(argv, "-max_ts_probe") == "1"
+    ffmpegs = relay_argv("ffmpeg", CAM, TARGET, RelaySettings(max_ts_probe=50))
+    assert value_after(ffmpegs, "-max_ts_probe") == "50"
+
+
 def test_no_credentials_means_no_userinfo() -> None:
     argv = relay_argv("ffmpeg", Camera(id="c", url=CAM.url), Target(name="t", rtsp_url="rtsp://m"))
     assert argv[argv.index("-i") + 1] == CAM.url

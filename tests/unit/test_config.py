@@ -22,6 +22,7 @@ def test_values_reach_the_engine_settings() -> None:
         [relay]
         input_timeout_s = 3
         analyzeduration_us = 500000
+        max_ts_probe = 50
         [supervision]
         stall_timeout_s = 7.5
         """
@@ -30,7 +31,9 @@ def test_values_reach_the_engine_settings() -> None:
     settings = config.supervisor_settings()
     assert settings.stall_timeout_s == 7.5
     assert settings.relay.input_timeout_s == 3 and settings.relay.analyzeduration_us == 500000
+    assert settings.relay.max_ts_probe == 50
     assert settings.start_timeout_s == 20.0  # untouched defaults stay
+    assert settings.relay.fpsprobesize == 0
 
 
 @pytest.mark.parametrize(
@@ -40,6 +43,8 @@ def test_values_reach_the_engine_settings() -> None:
         ("[relay]\ninput_timeout_s = 0", "Expected `float` > 0.0 - at `$.relay.input_timeout_s`"),
         ("[supervision]\nstall_timeout_s = 'ten'", "at `$.supervision.stall_timeout_s`"),
         ("[daemon]\nmax_connections = 0", "at `$.daemon.max_connections`"),
+        # 0 let probing end before any audio packet: AAC frames stamped out of order.
+        ("[relay]\nmax_ts_probe = 0", "Expected `int` >= 1 - at `$.relay.max_ts_probe`"),
         ("[nonsense]\na = 1", "unknown field `nonsense`"),
         ("[daemon\nsocket = 1", "not valid TOML"),
     ],

@@ -31,6 +31,13 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     # FFmpeg's, so a camera that sends its SPS/PPS only in-band still gets probed up to its
     # first keyframe.
     fpsprobesize: int = 0
+    # Packets of a track read while waiting for its first decode timestamp; FFmpeg's own is
+    # 50. For H.264 that timestamp comes only once 7 pictures are decoded (to learn the
+    # reordering delay, which copy mode does not need): 0.28 s at 25 fps after the keyframe,
+    # and the probe waited for it. 1 ends the wait at a track's first packet, so probing
+    # ends when the keyframe is decoded. Not 0: the probe could then end before any audio
+    # packet, and FFmpeg 5.1 stamped AAC frames out of order for the whole relay.
+    max_ts_probe: int = 1
     loglevel: str = "info"  # stream descriptions at start, errors later; never per-frame
 
 
@@ -82,6 +89,7 @@ def relay_argv(
         argv += ["-probesize", str(settings.probesize)]
     if settings.fpsprobesize >= 0:
         argv += ["-fpsprobesize", str(settings.fpsprobesize)]
+    argv += ["-max_ts_probe", str(settings.max_ts_probe)]
     argv += [
         "-rtsp_transport", opts.transport.value,
         "-timeout", _us(settings.input_timeout_s),
