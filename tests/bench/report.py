@@ -77,7 +77,7 @@ def probe_section(sc: dict[str, Any]) -> list[str]:
     out = ["### 1b. Probe options, FFmpeg alone", "", _context(sc), ""]
     out.append(
         "FFmpeg with ucvd's relay options but no daemon: spawn → path ready at MediaMTX, by "
-        "input options (`-fpsprobesize` is not a ucvd setting yet)."
+        "input options."
     )
     out.append("")
     plain = sc.get("options")

@@ -9,9 +9,9 @@ time the path can be ready before that picture, so the picture is the figure tha
 Then `ucvctl stop` and wait until MediaMTX has forgotten the path.
 
 The probe settings compared are FFmpeg's own (analysis time 5 s, written out since TOML has
-no null; 20 frames for the frame rate) and ucvd's default (`fpsprobesize = 0`: no frame-rate
-estimate); the full run adds shorter analysis times on top (0.3 s and 0.5 s, opt-in
-settings: see the README on what they cost a camera with audio).
+no null; 20 frames for the frame rate; 50 packets' wait for a first decode timestamp),
+ucvd's previous default (`fpsprobesize = 0`: no frame-rate estimate) and its default now
+(also `max_ts_probe = 1`: probing ends when the keyframe is decoded, not 7 pictures later).
 `run_probe` (scenario `ttl_probe`) does the same with plain FFmpeg (no daemon), option set
 by option set.
 """
@@ -36,8 +36,13 @@ from ucvd.config import RelaySection
 
 GOP_S = 1.0  # the simulated cameras' keyframe interval
 FFMPEG_DEFAULT_US = 5_000_000  # AVFormatContext.max_analyze_duration 0 means 5 s for RTSP
-FFMPEGS_OWN: dict[str, Any] = {"analyzeduration_us": FFMPEG_DEFAULT_US, "fpsprobesize": -1}
-AFTER = "after: ucvd's default (fpsprobesize 0)"
+FFMPEGS_OWN: dict[str, Any] = {
+    "analyzeduration_us": FFMPEG_DEFAULT_US,
+    "fpsprobesize": -1,
+    "max_ts_probe": 50,
+}
+PREVIOUS: dict[str, Any] = {"max_ts_probe": 50}  # ucvd's default until 2026-12-02
+AFTER = "after: ucvd's default (fpsprobesize 0, max_ts_probe 1)"
 
 
 def _wait_gone(central: Central, path: str) -> None:
@@ -127,6 +132,7 @@ PLAIN_OPTIONS: list[tuple[str, list[str]]] = [
     ("analyzeduration 1 s", ["-analyzeduration", "1000000"]),
     ("fpsprobesize 0", ["-fpsprobesize", "0"]),
     ("fpsprobesize 0, analyzeduration 0.5 s", ["-fpsprobesize", "0", "-analyzeduration", "500000"]),
+    ("fpsprobesize 0, max_ts_probe 1", ["-fpsprobesize", "0", "-max_ts_probe", "1"]),
 ]
 
 
@@ -170,21 +176,14 @@ def plain_sweep(env: Lab, central: Central, reps: int) -> list[dict[str, Any]]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    """Before/after (10 or 30 repetitions each); the full run adds a sweep (15 each)."""
+    """FFmpeg's probing, ucvd's previous default and its default now: 10 or 30 repetitions
+    each."""
     reps = 10 if quick else 30
     settings: list[tuple[str, dict[str, Any], int]] = [
         ("before: FFmpeg's own probing", FFMPEGS_OWN, reps),
+        ("before: ucvd's previous default (fpsprobesize 0)", PREVIOUS, reps),
         (AFTER, {}, reps),
     ]
-    if not quick:
-        settings += [
-            (
-                f"sweep: fpsprobesize 0, analyzeduration {us / 1e6:g} s",
-                {"analyzeduration_us": us},
-                15,
-            )
-            for us in (300_000, 500_000)
-        ]
     result: dict[str, Any] = {"environment": environment(), "gop_s": GOP_S, "fps": 25}
     with lab("ucvd-bench-") as env:
         central = env.central(log_level="warn")

@@ -266,9 +266,18 @@ def main() -> None:
         default=None,
         help="a relay setting to try instead of ucvd's default (FFmpeg's)",
     )
+    parser.add_argument(
+        "--max-ts-probe",
+        type=int,
+        default=None,
+        help="a relay setting to try instead of ucvd's default (1; FFmpeg's own is 50)",
+    )
     args = parser.parse_args()
-    relay = {} if args.analyzeduration_us is None else {
-        "analyzeduration_us": args.analyzeduration_us}  # fmt: skip
+    relay: dict[str, Any] = {}
+    if args.analyzeduration_us is not None:
+        relay["analyzeduration_us"] = args.analyzeduration_us
+    if args.max_ts_probe is not None:
+        relay["max_ts_probe"] = args.max_ts_probe
     with lab("ucvd-bench-") as env:
         central = env.central(log_level="warn")
         sdp_camera = env.cameras.add(audio=Audio.NONE)
@@ -281,6 +290,7 @@ def main() -> None:
     print(table(results))
     print(f"ucvctl --help alone (its own start, median of 5): {startup:.3f} s")
     suffix = "" if args.analyzeduration_us is None else f"-ad{args.analyzeduration_us}"
+    suffix += "" if args.max_ts_probe is None else f"-ts{args.max_ts_probe}"
     out = RESULTS / f"ttl_breakdown{suffix}.json"
     out.write_text(json.dumps({
         "relay": relay,
