@@ -31,7 +31,7 @@ screenshots: deps
 # (test_runner.py is not among them: its children are Python stand-ins, not FFmpeg.)
 FFMPEG71_TESTS := tests/integration/test_relay.py tests/integration/test_daemon.py \
 	tests/integration/test_rtsps.py tests/integration/test_srt.py \
-	tests/integration/test_first_picture.py \
+	tests/integration/test_first_picture.py tests/integration/test_timestamps.py \
 	tests/unit/test_ffmpeg_version.py
 test-ffmpeg71: deps
 	wrappers=$$($(PY) -m tests.harness.foreign_ffmpeg trixie) && \

@@ -90,6 +90,21 @@ def test_tap_parser_dates_the_first_packet_on_channel_0_only() -> None:
     assert stream.first_media == 5.0
 
 
+def test_tap_parser_keeps_media_timestamps_up_to_its_limit() -> None:
+    stream = _ClientStream(rtp_limit=3)
+    stream.feed(b"RECORD rtsp://h/p RTSP/1.0\r\nCSeq: 3\r\n\r\n", now=1.0)
+
+    def packet(channel: int, timestamp: int, size: int = 12) -> bytes:
+        header = b"\x80\x60\x00\x01" + timestamp.to_bytes(4, "big") + b"\x00" * 4
+        return b"$" + bytes([channel]) + size.to_bytes(2, "big") + header[:size]
+
+    stream.feed(packet(0, 7) + packet(1, 99) + packet(2, 8, size=8), now=2.0)  # RTCP, short
+    stream.feed(packet(2, 9)[:10], now=3.0)
+    assert (stream.first_media, stream.rtp) == (2.0, [(0, 7)])
+    stream.feed(packet(2, 9)[10:] + packet(0, 3600) + packet(0, 7200), now=4.0)
+    assert stream.rtp == [(0, 7), (2, 9), (0, 3600)]
+
+
 def test_tap_forwards_a_publisher_and_sees_its_first_packet(
     cameras: CameraFarm, mediamtx: Central, registry: ProcessRegistry, tools: Tools
 ) -> None:

@@ -8,6 +8,10 @@ RTSP requests (text, bodies by Content-Length) until RECORD, then RTP interleave
 TCP stream (`$`, channel, 16-bit length). Channel 0 is the first track the publisher set
 up; ucvd's relay maps the video first, and stream copy starts it at a keyframe, so the
 first packet on channel 0 is the first picture's first packet.
+
+With `rtp_limit`, it goes on reading after that packet and keeps, per connection, the
+channel and RTP timestamp of up to that many media packets (even channels; RTCP is odd):
+what the relay stamped its stream with, as MediaMTX receives it.
 """
 
 from __future__ import annotations
@@ -24,18 +28,24 @@ _LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTIL
 
 class _ClientStream:
     """Parses what a publisher sends: `recorded` is when its RECORD request passed,
-    `first_media` when channel 0's first packet did. Parsing stops there."""
+    `first_media` when channel 0's first packet did. Parsing stops there, or once `rtp`
+    holds `rtp_limit` (channel, RTP timestamp) pairs."""
 
-    def __init__(self) -> None:
+    def __init__(self, rtp_limit: int = 0) -> None:
         self._buf = b""
         self.recorded: float | None = None
         self.first_media: float | None = None
+        self.rtp: list[tuple[int, int]] = []
+        self._rtp_limit = rtp_limit
+
+    def _done(self) -> bool:
+        return self.first_media is not None and len(self.rtp) >= self._rtp_limit
 
     def feed(self, data: bytes, now: float) -> None:
-        if self.first_media is not None:
+        if self._done():
             return
         self._buf += data
-        while self._buf and self.first_media is None:
+        while self._buf and not self._done():
             if self._buf[:1] == b"$":
                 if len(self._buf) < 4:
                     return
@@ -44,6 +54,8 @@ class _ClientStream:
                     return
                 if channel == 0 and self.first_media is None:
                     self.first_media = now
+                if channel % 2 == 0 and size >= 12 and len(self.rtp) < self._rtp_limit:
+                    self.rtp.append((channel, int.from_bytes(self._buf[8:12], "big")))
                 self._buf = self._buf[4 + size :]
                 continue
             end = self._buf.find(b"\r\n\r\n")
@@ -63,8 +75,9 @@ class PublishTap:
     """Listens on 127.0.0.1 (`port`), forwards to `upstream_port`; `first_media` lists,
     per accepted connection in order, when its first media packet passed (None if none)."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, rtp_limit: int = 0) -> None:
         self.upstream_port = upstream_port
+        self._rtp_limit = rtp_limit
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._streams: list[_ClientStream] = []
@@ -76,6 +89,12 @@ class PublishTap:
     def first_media(self) -> list[float | None]:
         with self._lock:
             return [s.first_media for s in self._streams]
+
+    @property
+    def rtp(self) -> list[list[tuple[int, int]]]:
+        """Per connection, (channel, RTP timestamp) of its first `rtp_limit` media packets."""
+        with self._lock:
+            return [list(s.rtp) for s in self._streams]
 
     @property
     def recorded(self) -> list[float | None]:
@@ -107,7 +126,7 @@ class PublishTap:
                 continue
             except OSError:
                 return
-            stream = _ClientStream()
+            stream = _ClientStream(self._rtp_limit)
             with self._lock:
                 self._streams.append(stream)
             t = threading.Thread(target=self._pump, args=(client, stream), daemon=True)

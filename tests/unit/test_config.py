@@ -43,7 +43,7 @@ def test_values_reach_the_engine_settings() -> None:
         ("[relay]\ninput_timeout_s = 0", "Expected `float` > 0.0 - at `$.relay.input_timeout_s`"),
         ("[supervision]\nstall_timeout_s = 'ten'", "at `$.supervision.stall_timeout_s`"),
         ("[daemon]\nmax_connections = 0", "at `$.daemon.max_connections`"),
-        # 0 let probing end before any audio packet: AAC frames stamped out of order.
+        # 0 let probing end before any audio packet: AAC timestamps broken for the whole relay.
         ("[relay]\nmax_ts_probe = 0", "Expected `int` >= 1 - at `$.relay.max_ts_probe`"),
         ("[nonsense]\na = 1", "unknown field `nonsense`"),
         ("[daemon\nsocket = 1", "not valid TOML"),
