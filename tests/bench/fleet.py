@@ -299,14 +299,17 @@ def shell_loop_relays(
 
     Each FFmpeg gets the parent-death signal from the shell, and the shell from the
     harness, so none can outlive the run. The FFmpeg command is the harness's plain relay,
-    with ucvd's probe setting.
+    with ucvd's probe settings.
     """
     lines = ["set -u"]
-    probe = RelaySection().analyzeduration_us
+    relay = RelaySection()
+    # Probe as ucvd does, so that start times compare.
+    probe = ["-fpsprobesize", str(relay.fpsprobesize), "-max_ts_probe", str(relay.max_ts_probe)]
+    if relay.analyzeduration_us is not None:
+        probe += ["-analyzeduration", str(relay.analyzeduration_us)]
     for sim, camera_id in zip(sims, ids, strict=True):
         argv = plain_relay_argv(env.tools, sim.url, central.publish_url(path_of(camera_id)))
-        if probe is not None:  # probe as ucvd does, so that start times compare
-            argv[1:1] = ["-analyzeduration", str(probe)]
+        argv[1:1] = probe
         lines.append(f"setpriv --pdeathsig KILL -- {shlex.join(argv)} </dev/null &")
     lines.append("wait")
     script = env.workdir / "plain-relays.sh"

@@ -17,9 +17,10 @@ stamped lines:
 - mediamtx_ready: MediaMTX's API says ready (polled every 10 ms by this script);
 - first_picture: the relay's first video packet reached the central (a TCP tap in front of
   MediaMTX's RTSP port, tests/harness/rtsp_tap.py): when a viewer already waiting there
-  could see a picture. With FFmpeg's full probing it follows ready at once (the keyframe
-  was buffered while probing); with a short analysis time ready can come first and the
-  picture when the camera's keyframe does.
+  could see a picture. With FFmpeg's own wait for a first decode timestamp
+  (`--max-ts-probe 50`) it follows ready at once (the keyframe was buffered while
+  probing); with ucvd's default a camera with SPS/PPS in its SDP is usually ready first
+  and the picture comes with the camera's keyframe.
 - ucvd_confirmed: ucvd logged its status change to publishing;
 - ucvctl_returned: `ucvctl publish --wait` exited (ucvd confirmed).
 

@@ -4,10 +4,10 @@ ucvd ends FFmpeg's probe at the keyframe (`-max_ts_probe 1`), before FFmpeg has 
 H.264's decode timestamps from 7 decoded pictures. What that may cost is confined to the
 stream's first packets: FFmpeg guesses the timestamps of what it buffered while probing,
 as it does with its own settings. After them every step must be the stream's own (one
-picture, one audio packet). `-max_ts_probe 0` broke exactly that: the
-probe could end before any audio packet, and FFmpeg 5.1 then stamped AAC frames out of
-order for the whole relay ("Non-monotonous DTS" every 0.32 s), which is why ucvd refuses
-it; this test is the check that the default keeps the stream whole.
+picture, one audio packet): the check that the default keeps the stream whole. (A
+recurring timestamp fault fails it: tried with a `setts` filter shifting every 40th
+picture. `-max_ts_probe 0`, refused by the config, does not: its damage is to the AAC
+frames inside packets whose RTP timestamps stay steady, see docs/architecture.md §6.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.harness.mediamtx import Central
 from tests.harness.rtsp_tap import PublishTap
 from tests.harness.waiting import wait_until
 
-VIDEO_UNITS, AUDIO_UNITS = 100, 30  # distinct timestamps to judge: about 4 s of this camera
+VIDEO_UNITS, AUDIO_UNITS = 100, 30  # steps to judge: about 4 s of this camera
 JOINS = 4  # the probe ends at a different point of the GOP and of the audio each time
 # Steps at the start that may differ: FFmpeg guesses the timestamps of the packets its
 # probe buffered, with its own settings too (pictures 1 tick apart up to the 4th step, a
@@ -84,7 +84,9 @@ def test_relayed_timestamps_step_steadily_after_the_first_packets(
                 what=f"4 s of join {join}'s media at the central",
             )
             d.ctl("stop", "cam").check()
-            (packets,) = [r for r in tap.rtp[seen:] if r]  # one connection carried them
+            carried = [r for r in tap.rtp[seen:] if r]
+            assert len(carried) == 1, f"join {join}: media over {len(carried)} connections"
+            packets = carried[0]
             for channel in (VIDEO, AUDIO):
                 found = steps([ts for ch, ts in packets if ch == channel])
                 assert unsteady(found) == [], (join, channel, found[:40])

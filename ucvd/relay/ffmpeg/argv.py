@@ -33,8 +33,8 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     fpsprobesize: int = 0
     # Packets of a track read while waiting for its first decode timestamp; FFmpeg's own is
     # 50. For H.264 that timestamp comes only once 7 pictures are decoded (to learn the
-    # reordering delay, which copy mode does not need): 0.28 s at 25 fps after the keyframe,
-    # and the probe waited for it. 1 ends the wait at a track's first packet, so probing
+    # reordering delay, which copy mode does not need): about 0.3 s after the keyframe at
+    # 25 fps, and the probe waited for it. 1 ends the wait at a track's first packet, so probing
     # ends when the keyframe is decoded. Not 0: the probe could then end before any audio
     # packet, and FFmpeg 5.1 logged out-of-order AAC timestamps three times a second for
     # the whole relay and sent the audio in 0.32 s batches.
