@@ -131,6 +131,10 @@ def status_detail(s: p.PublicationStatus) -> str:
         if e.hint:
             pairs.append(("hint", e.hint))
     m = s.metrics
+    if m is not None and s.status == "publishing" and m.frames == 0:
+        # The central has the path but no picture: stream copy starts at a keyframe, and
+        # ucvd's probe usually ends before it (README, "Where the time to live goes").
+        pairs.append(("picture", "none yet: waiting for the camera's first keyframe"))
     if m is not None:
         pairs += [
             ("fps", fps(m)),

@@ -99,6 +99,30 @@ def test_status_says_the_quality_and_why() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "frames", "waiting"),
+    [("publishing", 0, True), ("publishing", 1, False), ("starting", 0, False)],
+)
+def test_status_says_when_the_central_has_no_picture_yet(
+    status: str, frames: int, waiting: bool
+) -> None:
+    metrics = p.Metrics(
+        fps=None, frames=frames, speed=None, bitrate_kbps=None, bytes=0, tracks=["H264"],
+        readers=0, since_progress_seconds=0.4,
+    )  # fmt: skip
+    s = p.PublicationStatus(
+        camera_id="gate", status=status, desired="publishing", publish_path="camera_gate",
+        target="central", uptime_seconds=0.3, error_count=0, restarts=0, last_error=None,
+        metrics=metrics, pid=7, retry_in_seconds=None, quality="good", reconnects_last_hour=0,
+        stalls_last_hour=0,
+    )  # fmt: skip
+    found = [
+        value.strip() for key, _, value in
+        (ln.partition(":") for ln in render.status_detail(s).splitlines()) if key == "picture"
+    ]  # fmt: skip
+    assert found == (["none yet: waiting for the camera's first keyframe"] if waiting else [])
+
+
 def central(player_url: str | None) -> p.TargetView:
     return p.TargetView(
         name="central", rtsp_url="rtsp://mtx:8554", api_url=None, api_enabled=False,
