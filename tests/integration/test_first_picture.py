@@ -75,6 +75,7 @@ def test_a_camera_with_keyframes_8_s_apart_starts_without_a_stall(
     relay = {"analyzeduration_us": 300_000}  # the probe ends before most keyframes
     d = make_ucvd(settings={"supervision": supervision, "relay": relay}).start()
     gaps: list[float] = []
+    told = 0  # joins whose status was read while the central had no picture
     with PublishTap(mediamtx.server.rtsp_port) as tap:
         add_target(d, mediamtx, url=f"rtsp://127.0.0.1:{tap.port}").check()
         _add(d, mediamtx, long_gop_camera)
@@ -86,6 +87,12 @@ def test_a_camera_with_keyframes_8_s_apart_starts_without_a_stall(
             def pictured(seen: int = seen) -> bool:
                 return any(t is not None for t in tap.first_media[seen:])
 
+            # No picture before and after the read: the operator is told why it is dark.
+            before = pictured()
+            detail = d.ctl("status", "longgop").check().stdout
+            if not before and not pictured():
+                assert "none yet: waiting for the camera's first keyframe" in detail, detail
+                told += 1
             wait_until(
                 pictured,
                 timeout=GOP_S + 5,
@@ -108,6 +115,7 @@ def test_a_camera_with_keyframes_8_s_apart_starts_without_a_stall(
             if gaps[-1] > WAITED_S:
                 break
         assert gaps[-1] > WAITED_S, f"no join waited long enough for its keyframe: {gaps}"
+        assert told >= 1  # that join's status was read long before its picture
         # Every publishing session ended by the operator's stops, none as stalled.
         sessions = d.ctl_json("history", "longgop")["items"]
         assert len(sessions) == len(gaps), sessions
