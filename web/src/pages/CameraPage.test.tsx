@@ -1,7 +1,7 @@
 import { screen } from '@testing-library/react'
 import { describe, expect, it, vi } from 'vitest'
 import type { TargetView } from '../api/types'
-import { apiError, lastError, mockFetch, status } from '../test/fixtures'
+import { apiError, lastError, metrics, mockFetch, status } from '../test/fixtures'
 import { loadedController, operator, renderWithSession, viewer } from '../test/render'
 import { stillErrorText } from '../components/StillPicture'
 import { CameraPage, playerLink } from './CameraPage'
@@ -108,6 +108,22 @@ describe('the camera page', () => {
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([live]))
     const audio = await screen.findByTestId('audio')
     expect(audio.textContent).toBe('aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw)) · camera sends pcm_mulaw')
+  })
+
+  it('says when the central has the path but no picture yet', async () => {
+    const waiting = status('cam-1', { uptime_seconds: 0.3, metrics: metrics({ frames: 0, fps: null }) })
+    backend(() => apiError(502, 'still_failed', 'no frame'))
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([waiting]))
+    const line = await screen.findByTestId('no-picture')
+    expect(line.textContent).toBe("none yet: waiting for the camera's first keyframe")
+  })
+
+  it('says nothing of the picture once frames flow', async () => {
+    const live = status('cam-1', { metrics: metrics({ frames: 1 }) })
+    backend(() => apiError(502, 'still_failed', 'no frame'))
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([live]))
+    await screen.findByText('Readers')
+    expect(screen.queryByTestId('no-picture')).toBeNull()
   })
 
   it('shows no audio line while FFmpeg is not running', async () => {
