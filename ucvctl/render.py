@@ -131,7 +131,12 @@ def status_detail(s: p.PublicationStatus) -> str:
         if e.hint:
             pairs.append(("hint", e.hint))
     m = s.metrics
-    if m is not None and s.status == "publishing" and m.frames == 0:
+    if (
+        m is not None
+        and s.status == "publishing"
+        and m.since_progress_seconds is not None  # a progress block was read: frames is known
+        and m.frames == 0
+    ):
         # The central has the path but no picture: stream copy starts at a keyframe, and
         # ucvd's probe usually ends before it (README, "Where the time to live goes").
         pairs.append(("picture", "none yet: waiting for the camera's first keyframe"))

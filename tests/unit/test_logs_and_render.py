@@ -100,15 +100,20 @@ def test_status_says_the_quality_and_why() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "frames", "waiting"),
-    [("publishing", 0, True), ("publishing", 1, False), ("starting", 0, False)],
+    ("status", "frames", "progress", "waiting"),
+    [
+        ("publishing", 0, 0.4, True),
+        ("publishing", 1, 0.4, False),
+        ("starting", 0, 0.4, False),
+        ("publishing", 0, None, False),  # no progress block read yet: nothing is known
+    ],
 )
 def test_status_says_when_the_central_has_no_picture_yet(
-    status: str, frames: int, waiting: bool
+    status: str, frames: int, progress: float | None, waiting: bool
 ) -> None:
     metrics = p.Metrics(
         fps=None, frames=frames, speed=None, bitrate_kbps=None, bytes=0, tracks=["H264"],
-        readers=0, since_progress_seconds=0.4,
+        readers=0, since_progress_seconds=progress,
     )  # fmt: skip
     s = p.PublicationStatus(
         camera_id="gate", status=status, desired="publishing", publish_path="camera_gate",

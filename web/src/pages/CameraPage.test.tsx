@@ -126,6 +126,14 @@ describe('the camera page', () => {
     expect(screen.queryByTestId('no-picture')).toBeNull()
   })
 
+  it('says nothing of the picture before FFmpeg has reported progress', async () => {
+    const unknown = status('cam-1', { metrics: metrics({ frames: 0, since_progress_seconds: null }) })
+    backend(() => apiError(502, 'still_failed', 'no frame'))
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([unknown]))
+    await screen.findByText('Readers')
+    expect(screen.queryByTestId('no-picture')).toBeNull()
+  })
+
   it('shows no audio line while FFmpeg is not running', async () => {
     backend(() => apiError(502, 'still_failed', 'no frame'))
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([dark]))

@@ -171,7 +171,7 @@ export function CameraPage({ id }: { id: string }) {
                 ? `${formatFps(m.fps)} fps · ${formatBitrate(m.bitrate_kbps)} · speed ${m.speed == null ? DASH : `${m.speed.toFixed(2)}×`} · ${formatCount(m.frames)} frames · ${formatBytes(m.bytes)}`
                 : 'not running'}
             </dd>
-            {m && s.status === 'publishing' && m.frames === 0 ? (
+            {m && s.status === 'publishing' && m.since_progress_seconds != null && m.frames === 0 ? (
               <>
                 <dt>Picture</dt>
                 <dd data-testid="no-picture">none yet: waiting for the camera&apos;s first keyframe</dd>
