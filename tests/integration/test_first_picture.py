@@ -8,10 +8,15 @@ that first picture the start allowance, not the stall timeout, or such a camera 
 restarted before every first keyframe. (FFmpeg 7.1 moves its output time before the
 keyframe, so the stall timeout alone never fired there; this runs with 7.1 too, as a check
 that such a camera starts.)
+
+The central sets the other limit: MediaMTX drops a publisher that sends nothing for its
+`readTimeout`. A camera it drops before its first picture is then probed up to its
+keyframe, so that RECORD comes with the picture.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -135,4 +140,62 @@ def test_a_camera_with_keyframes_8_s_apart_starts_without_a_stall(
             (s["end_reason"], s["error_kind"], s["restarts"]) == ("stopped", None, 0)
             for s in sessions
         ), sessions
+    d.terminate()
+
+
+def test_a_camera_dropped_before_its_keyframe_is_then_probed_up_to_it(  # noqa: PLR0917
+    make_ucvd: Callable[..., Ucvd],
+    make_central: Callable[..., Central],
+    mediamtx: Central,
+    tools: Tools,
+    registry: ProcessRegistry,
+    long_gop_camera: str,
+) -> None:
+    """A central that drops a publisher silent for 2 s (its readTimeout; 10 s by default,
+    as short against keyframes 12 s apart) and a join just after the camera's keyframe:
+    ucvd's probe ends before the next one, the central drops the attempt, and the retry
+    must wait for the keyframe before publishing, so that it publishes at any phase."""
+    strict = make_central(settings={"readTimeout": "2s"})
+    # When the camera's keyframes pass: a plain FFmpeg with FFmpeg's own probing publishes
+    # only once it has decoded one, so its first packet dates the phase (give or take the
+    # 7 pictures it decodes after it and the handshakes: well under a second).
+    with PublishTap(mediamtx.server.rtsp_port) as phase:
+        url = mediamtx.read_url(SOURCE)
+        probe = registry.spawn(
+            "phase",
+            [
+                tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
+                "-rtsp_transport", "tcp", "-i", url, "-map", "0:v:0", "-c", "copy",
+                "-f", "rtsp", "-rtsp_transport", "tcp",
+                mediamtx.publish_url("phase").replace(
+                    f":{mediamtx.server.rtsp_port}/", f":{phase.port}/"
+                ),
+            ],
+        )  # fmt: skip
+        wait_until(lambda: any(phase.first_media), timeout=GOP_S + 10, what="the phase probe")
+        keyframe = next(t for t in phase.first_media if t is not None)
+        probe.stop()
+    d = make_ucvd().start()
+    with PublishTap(strict.server.rtsp_port) as tap:
+        add_target(d, strict, url=f"rtsp://127.0.0.1:{tap.port}").check()
+        _add(d, mediamtx, long_gop_camera)
+        # Just after a keyframe: the next one is GOP_S away, far beyond the 2 s.
+        start = keyframe + GOP_S * (int((time.time() - keyframe) / GOP_S) + 1) + 0.3
+        time.sleep(max(0.0, start - time.time()))
+        d.ctl("publish", "longgop").check()
+        wait_until(
+            lambda: any(tap.first_media),
+            timeout=3 * GOP_S,
+            interval=0.1,
+            what="the first picture to reach the strict central",
+        )
+        status = d.status("longgop")
+        assert status["status"] == "publishing", status
+        assert status["consecutive_failures"] == 1, status  # the first attempt, and only it
+        assert status["last_error"]["kind"] == "mediamtx_closed", status
+        assert "wait for the keyframe" in status["last_error"]["message"], status
+        pairs = [(r, f) for r, f in zip(tap.recorded, tap.first_media, strict=True) if r]
+        assert len(pairs) == 2 and pairs[0][1] is None, pairs
+        recorded, first = pairs[1]
+        assert first is not None and first - recorded < 2.0, pairs  # RECORD waited for it
     d.terminate()

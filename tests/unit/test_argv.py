@@ -105,6 +105,18 @@ def test_the_wait_for_a_first_timestamp_ends_at_the_first_packet_by_default() ->
     assert value_after(ffmpegs, "-max_ts_probe") == "50"
 
 
+def test_a_camera_with_late_keyframes_is_probed_up_to_its_keyframe() -> None:
+    argv = relay_argv("ffmpeg", CAM, TARGET, until_keyframe_s=20.0)
+    i = argv.index("-i")
+    assert argv.index("-max_ts_probe") < i and value_after(argv, "-max_ts_probe") == "1000000"
+    assert (
+        argv.index("-analyzeduration") < i and value_after(argv, "-analyzeduration") == "20000000"
+    )
+    longer = RelaySettings(analyzeduration_us=30_000_000)
+    assert value_after(relay_argv("ffmpeg", CAM, TARGET, longer, until_keyframe_s=20.0),
+                       "-analyzeduration") == "30000000"  # fmt: skip
+
+
 def test_no_credentials_means_no_userinfo() -> None:
     argv = relay_argv("ffmpeg", Camera(id="c", url=CAM.url), Target(name="t", rtsp_url="rtsp://m"))
     assert argv[argv.index("-i") + 1] == CAM.url

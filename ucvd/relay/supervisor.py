@@ -209,6 +209,10 @@ class Supervisor:
         # not seen yet), and the audio handling of the running FFmpeg.
         self._audio_codec: str | None = None
         self.audio: AudioPlan | None = None
+        # MediaMTX dropped an attempt that had sent no picture: the camera's keyframes come
+        # later than the central waits for a silent publisher, so later attempts probe up
+        # to the keyframe (once per supervisor, as the audio codec).
+        self._keyframe_late = False
         self.machine = Publication(_policy(camera, target, self.settings))
         self.lines: deque[LogLine] = deque(maxlen=STDERR_LINES)
         self.metrics = PublicationMetrics()
@@ -477,6 +481,9 @@ class Supervisor:
                         self.settings.relay,
                         plan,
                         via_port=attempt.link.port if attempt.link else None,
+                        until_keyframe_s=(
+                            self.settings.start_timeout_s if self._keyframe_late else None
+                        ),
                     )
                     proc = await stack.enter_async_context(
                         self._starter(
@@ -491,7 +498,7 @@ class Supervisor:
                     async with anyio.create_task_group() as tg:
                         if attempt.link is not None:
                             tg.start_soon(attempt.link.serve)
-                        tg.start_soon(self._watch_exit, attempt, proc, tg.cancel_scope)
+                        tg.start_soon(self._watch_exit, attempt, proc, watch, tg.cancel_scope)
                         if self.paths is not None:
                             tg.start_soon(self._poll_api, self.paths, api)
                         replan = await self._watch_health(attempt, watch, api, plan, proc)
@@ -541,7 +548,11 @@ class Supervisor:
         return learnt if learnt.mode is not plan.mode else None
 
     async def _watch_exit(
-        self, attempt: _Attempt, proc: RelayProcess, scope: anyio.CancelScope
+        self,
+        attempt: _Attempt,
+        proc: RelayProcess,
+        watch: ProgressWatch,
+        scope: anyio.CancelScope,
     ) -> None:
         code = await proc.finished()
         if not proc.stop_requested:
@@ -556,8 +567,32 @@ class Supervisor:
                 ),
                 attempt,
             )
-            await self._fail_checked(attempt, fault, running=False)
+            await self._fail_checked(attempt, self._before_picture(fault, watch), running=False)
         scope.cancel()
+
+    def _before_picture(self, fault: Fault, watch: ProgressWatch) -> Fault:
+        """The fault, or, when MediaMTX closed an attempt before its first picture, the
+        fault that says so. FFmpeg learns of the close only when it writes that picture,
+        which its count may then include: at most one picture counted is "before"."""
+        if fault.kind is ErrorKind.MEDIAMTX_CLOSED and watch.frames <= 1:
+            return self._keyframe_too_late(fault)
+        return fault
+
+    def _keyframe_too_late(self, fault: Fault) -> Fault:
+        """MediaMTX closes a publisher that sends nothing for its `readTimeout` (10 s by
+        default), and ucvd's probe usually ends before the camera's keyframe: a camera
+        whose keyframes come further apart than that is dropped before its first picture,
+        on every attempt that joins early in its GOP. From now on this camera's FFmpeg
+        probes up to the keyframe, so that the picture follows RECORD at once."""
+        if not self._keyframe_late:
+            self._keyframe_late = True
+            log.warning("probing up to the keyframe from now on", camera_id=self.camera.id)
+        return Fault(
+            fault.kind,
+            f"{fault.message}; no picture had been sent: the camera's keyframes may come "
+            "later than MediaMTX waits for a silent publisher (its readTimeout), so the "
+            "next attempts wait for the keyframe before publishing",
+        )
 
     def _ffmpeg_target_ep(self, attempt: _Attempt) -> Endpoint:
         """The target as FFmpeg names it in its lines: the link's port when there is one."""
@@ -622,7 +657,7 @@ class Supervisor:
         if isinstance(live.outcome, AudioPlan):
             return live.outcome
         assert live.outcome is not None
-        await self._fail_checked(attempt, live.outcome, running=True)
+        await self._fail_checked(attempt, self._before_picture(live.outcome, watch), running=True)
         await anyio.sleep_forever()
         raise AssertionError("unreachable")  # pragma: no cover - sleep_forever never returns
 

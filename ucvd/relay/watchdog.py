@@ -174,6 +174,11 @@ class ProgressWatch:
         if block.frame is not None:
             self._frames.append((now, block.frame))
 
+    @property
+    def frames(self) -> int:
+        """Pictures FFmpeg has reported sent (its last block's count)."""
+        return (self.last_block.frame or 0) if self.last_block is not None else 0
+
     def fps(self) -> float | None:
         if len(self._frames) < 2:
             return None

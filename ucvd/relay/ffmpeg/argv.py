@@ -47,6 +47,9 @@ def _us(seconds: float) -> str:
 
 
 DEFAULT_SETTINGS = RelaySettings()
+# With `until_keyframe_s`: more packets than any GOP holds before its keyframe, so that the
+# analysis time alone bounds the wait.
+UNTIL_KEYFRAME_PACKETS = 1_000_000
 
 
 def relay_argv(
@@ -57,6 +60,7 @@ def relay_argv(
     audio: AudioPlan | None = None,
     *,
     via_port: int | None = None,
+    until_keyframe_s: float | None = None,
 ) -> list[str]:
     """argv for `ffmpeg` relaying `camera` to its path on `target`. Contains credentials:
     never log it unredacted. With `via_port`, FFmpeg publishes in plain RTSP to that
@@ -84,13 +88,19 @@ def relay_argv(
         argv += ["-fflags", "+genpts"]
     if opts.wallclock_timestamps:
         argv += ["-use_wallclock_as_timestamps", "1"]
-    if settings.analyzeduration_us is not None:
-        argv += ["-analyzeduration", str(settings.analyzeduration_us)]
+    analyze_us, ts_probe = settings.analyzeduration_us, settings.max_ts_probe
+    if until_keyframe_s is not None:
+        # H.264's first decode timestamp comes 7 pictures past the keyframe: waiting for it
+        # (up to that long) holds RECORD until the picture can follow at once.
+        analyze_us = max(analyze_us or 0, round(until_keyframe_s * 1_000_000))
+        ts_probe = UNTIL_KEYFRAME_PACKETS
+    if analyze_us is not None:
+        argv += ["-analyzeduration", str(analyze_us)]
     if settings.probesize is not None:
         argv += ["-probesize", str(settings.probesize)]
     if settings.fpsprobesize >= 0:
         argv += ["-fpsprobesize", str(settings.fpsprobesize)]
-    argv += ["-max_ts_probe", str(settings.max_ts_probe)]
+    argv += ["-max_ts_probe", str(ts_probe)]
     argv += [
         "-rtsp_transport", opts.transport.value,
         "-timeout", _us(settings.input_timeout_s),
