@@ -410,13 +410,24 @@ class Supervisor:
             ),
         )
 
-    async def _fail_checked(self, attempt: _Attempt, fault: Fault, *, running: bool) -> None:
+    async def _fail_checked(
+        self,
+        attempt: _Attempt,
+        fault: Fault,
+        *,
+        running: bool,
+        watch: ProgressWatch | None = None,
+    ) -> None:
         """Report a fault, unless the target behind it does not answer at all: then the
-        link is reported (the camera may be fine) and the retry waits for the target."""
+        link is reported (the camera may be fine) and the retry waits for the target.
+        With the attempt's `watch` (FFmpeg ended by itself), a close by an answering
+        MediaMTX before the first picture is told as such."""
         if fault.kind in TARGET_SUSPECT_KINDS and not await self.uplink.check():
             fault = self._unreachable(fault)
             self._fail(attempt, fault, running=running, target_down=True)
         else:
+            if watch is not None:
+                fault = self._before_picture(fault, watch)
             self._fail(attempt, fault, running=running)
 
     def _unreachable(self, fault: Fault) -> Fault:
@@ -567,14 +578,19 @@ class Supervisor:
                 ),
                 attempt,
             )
-            await self._fail_checked(attempt, self._before_picture(fault, watch), running=False)
+            await self._fail_checked(attempt, fault, running=False, watch=watch)
         scope.cancel()
 
     def _before_picture(self, fault: Fault, watch: ProgressWatch) -> Fault:
-        """The fault, or, when MediaMTX closed an attempt before its first picture, the
-        fault that says so. FFmpeg learns of the close only when it writes that picture,
-        which its count may then include: at most one picture counted is "before"."""
-        if fault.kind is ErrorKind.MEDIAMTX_CLOSED and watch.frames <= 1:
+        """The fault, or, when MediaMTX closed an attempt after RECORD (FFmpeg reported
+        progress) and before its first picture, the fault that says so. FFmpeg learns of
+        the close only when it writes that picture, which its count may then include: at
+        most one picture counted is "before"."""
+        if (
+            fault.kind is ErrorKind.MEDIAMTX_CLOSED
+            and watch.last_block is not None
+            and watch.frames <= 1
+        ):
             return self._keyframe_too_late(fault)
         return fault
 
@@ -657,7 +673,7 @@ class Supervisor:
         if isinstance(live.outcome, AudioPlan):
             return live.outcome
         assert live.outcome is not None
-        await self._fail_checked(attempt, self._before_picture(live.outcome, watch), running=True)
+        await self._fail_checked(attempt, live.outcome, running=True)
         await anyio.sleep_forever()
         raise AssertionError("unreachable")  # pragma: no cover - sleep_forever never returns
 

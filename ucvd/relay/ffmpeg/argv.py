@@ -93,7 +93,7 @@ def relay_argv(
         # H.264's first decode timestamp comes 7 pictures past the keyframe: waiting for it
         # (up to that long) holds RECORD until the picture can follow at once.
         analyze_us = max(analyze_us or 0, round(until_keyframe_s * 1_000_000))
-        ts_probe = UNTIL_KEYFRAME_PACKETS
+        ts_probe = max(ts_probe, UNTIL_KEYFRAME_PACKETS)
     if analyze_us is not None:
         argv += ["-analyzeduration", str(analyze_us)]
     if settings.probesize is not None:
