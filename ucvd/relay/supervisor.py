@@ -585,21 +585,19 @@ class Supervisor:
         """The fault, or, when MediaMTX closed an attempt after RECORD (FFmpeg reported
         progress) and before its first picture, the fault that says so. FFmpeg learns of
         the close only when it writes that picture, which its count may then include: at
-        most one picture counted is "before"."""
-        if (
-            fault.kind is ErrorKind.MEDIAMTX_CLOSED
-            and watch.last_block is not None
-            and watch.frames <= 1
-        ):
-            return self._keyframe_too_late(fault)
-        return fault
+        most one picture counted is "before".
 
-    def _keyframe_too_late(self, fault: Fault) -> Fault:
-        """MediaMTX closes a publisher that sends nothing for its `readTimeout` (10 s by
+        MediaMTX closes a publisher that sends nothing for its `readTimeout` (10 s by
         default), and ucvd's probe usually ends before the camera's keyframe: a camera
         whose keyframes come further apart than that is dropped before its first picture,
         on every attempt that joins early in its GOP. From now on this camera's FFmpeg
         probes up to the keyframe, so that the picture follows RECORD at once."""
+        if not (
+            fault.kind is ErrorKind.MEDIAMTX_CLOSED
+            and watch.last_block is not None
+            and watch.frames <= 1
+        ):
+            return fault
         if not self._keyframe_late:
             self._keyframe_late = True
             log.warning("probing up to the keyframe from now on", camera_id=self.camera.id)
@@ -745,7 +743,7 @@ class Supervisor:
     def _sample(self, watch: ProgressWatch, api: _ApiView, now: float, live: _Live) -> None:
         m = self.metrics
         block = watch.last_block
-        m.frames = (block.frame or 0) if block else 0
+        m.frames = watch.frames
         m.speed = block.speed if block else None
         m.fps = watch.fps()
         m.uptime_s = None if api.confirmed_at is None else now - api.confirmed_at
