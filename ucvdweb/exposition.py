@@ -128,7 +128,7 @@ def _cameras(s: p.MetricsSnapshot) -> Iterator[Metric]:
         ["quality"],
     )
     uptime = _gauge("ucvd_camera_uptime_seconds", "Publishing for this long")
-    fps = _gauge("ucvd_camera_fps", "Frames per second FFmpeg relays")
+    fps = _gauge("ucvd_camera_fps", "Frames per second FFmpeg relays, over the last 5 s")
     bitrate = _gauge("ucvd_camera_bytes_per_second", "Data rate arriving at the centre")
     relayed = _counter(
         "ucvd_camera_relayed_bytes",

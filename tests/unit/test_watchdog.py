@@ -211,20 +211,26 @@ def test_first_block_is_a_move_whatever_it_holds() -> None:
     assert watch.advanced_at == 1.0
 
 
-def test_fps_from_the_last_two_frame_counts() -> None:
+def test_fps_from_the_frame_counts_of_the_last_five_seconds() -> None:
     watch = ProgressWatch(spawned_at=0.0)
     assert watch.fps() is None
     watch.progress(ProgressBlock(frame=0), now=1.0)
     assert watch.fps() is None  # one sample is no rate
     watch.progress(ProgressBlock(frame=25), now=2.0)
     assert watch.fps() == 25.0
-    watch.progress(ProgressBlock(frame=75), now=4.0)
-    assert watch.fps() == 25.0  # the last two only
-    watch.progress(ProgressBlock(frame=5), now=5.0)
+    watch.progress(ProgressBlock(frame=38), now=3.0)  # a late block: 13 in its second
+    watch.progress(ProgressBlock(frame=75), now=4.0)  # and 37 in the next
+    assert watch.fps() == 25.0  # the window smooths the block's reading time away
+    for second in range(5, 10):
+        watch.progress(ProgressBlock(frame=75 + 10 * (second - 4)), now=float(second))
+    assert watch.fps() == 10.0  # counts older than 5 s are out of the window
+    watch.progress(ProgressBlock(frame=175), now=19.0)  # blocks 10 s apart
+    assert watch.fps() == 5.0  # from the block before the newest
+    watch.progress(ProgressBlock(frame=5), now=21.0)
     assert watch.fps() is None  # a new process counts from zero again
-    watch.progress(ProgressBlock(frame=5), now=5.0)
+    watch.progress(ProgressBlock(frame=5), now=21.0)
     assert watch.fps() is None  # no time between them
-    watch.progress(ProgressBlock(frame=30), now=6.0)
+    watch.progress(ProgressBlock(frame=30), now=22.0)
     assert watch.fps() == 25.0
-    watch.progress(ProgressBlock(out_time_us=1), now=8.0)
+    watch.progress(ProgressBlock(out_time_us=1), now=24.0)
     assert watch.fps() == 25.0  # a block without a frame count leaves the rate as it was

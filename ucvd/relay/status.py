@@ -27,7 +27,7 @@ class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PublicationMetrics(msgspec.Struct, kw_only=True):
-    fps: float | None = None  # instantaneous, from frame deltas
+    fps: float | None = None  # over the last 5 s of FFmpeg's frame counts
     frames: int = 0
     speed: float | None = None
     bitrate_kbps: float | None = None  # from MediaMTX's inbound byte counter
