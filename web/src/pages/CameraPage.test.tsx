@@ -1,6 +1,6 @@
 import { screen } from '@testing-library/react'
 import { describe, expect, it, vi } from 'vitest'
-import type { TargetView } from '../api/types'
+import type { PublicationStatus, TargetView } from '../api/types'
 import { apiError, lastError, metrics, mockFetch, status } from '../test/fixtures'
 import { loadedController, operator, renderWithSession, viewer } from '../test/render'
 import { stillErrorText } from '../components/StillPicture'
@@ -32,11 +32,11 @@ const dark = status('cam-1', {
   last_error: lastError({ kind: 'mediamtx_unreachable', message: 'central did not answer', hint: 'Check the link to the central server.' }),
 })
 
-function backend(stillResponse: () => Response) {
+function backend(stillResponse: () => Response, current: PublicationStatus = dark) {
   return mockFetch({
     'GET /api/cameras/cam-1': {
       camera: { id: 'cam-1', url: 'rtsp://192.0.2.10/main', username: 'admin', has_password: true, name: 'Gate', options: { audio: true, transport: 'tcp', genpts: false, wallclock_timestamps: false, avoid_negative_ts: false, max_reconnects: null }, desired: 'publishing' },
-      status: dark,
+      status: current,
     },
     'GET /api/targets': { total: 1, items: [target()] },
     'GET /api/cameras/cam-1/history': {
@@ -104,7 +104,7 @@ describe('the camera page', () => {
     const live = status('cam-1', {
       audio: { mode: 'aac', policy: 'copy', codec: 'pcm_mulaw', reason: 'SRT cannot carry G.711', summary: 'aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw))' },
     })
-    backend(() => apiError(502, 'still_failed', 'no frame'))
+    backend(() => apiError(502, 'still_failed', 'no frame'), live)
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([live]))
     const audio = await screen.findByTestId('audio')
     expect(audio.textContent).toBe('aac (auto: SRT cannot carry G.711 µ-law (pcm_mulaw)) · camera sends pcm_mulaw')
@@ -112,26 +112,30 @@ describe('the camera page', () => {
 
   it('says when the central has the path but no picture yet', async () => {
     const waiting = status('cam-1', { uptime_seconds: 0.3, metrics: metrics({ frames: 0, fps: null }) })
-    backend(() => apiError(502, 'still_failed', 'no frame'))
+    backend(() => apiError(502, 'still_failed', 'no frame'), waiting)
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([waiting]))
     const line = await screen.findByTestId('no-picture')
-    expect(line.textContent).toBe("none yet: waiting for the camera's first keyframe")
+    expect(line.textContent).toBe("waiting for the camera's first keyframe")
+    // Not styled as lit: the one look an operator gives the card must not say all is well.
+    expect(screen.getByTestId('why').dataset.look).toBe('waiting')
   })
 
   it('says nothing of the picture once frames flow', async () => {
     const live = status('cam-1', { metrics: metrics({ frames: 1 }) })
-    backend(() => apiError(502, 'still_failed', 'no frame'))
+    backend(() => apiError(502, 'still_failed', 'no frame'), live)
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([live]))
     await screen.findByText('Readers')
     expect(screen.queryByTestId('no-picture')).toBeNull()
+    expect(screen.getByTestId('why').dataset.look).toBe('lit')
   })
 
   it('says nothing of the picture before FFmpeg has reported progress', async () => {
     const unknown = status('cam-1', { metrics: metrics({ frames: 0, since_progress_seconds: null }) })
-    backend(() => apiError(502, 'still_failed', 'no frame'))
+    backend(() => apiError(502, 'still_failed', 'no frame'), unknown)
     renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([unknown]))
     await screen.findByText('Readers')
     expect(screen.queryByTestId('no-picture')).toBeNull()
+    expect(screen.getByTestId('why').dataset.look).toBe('lit')
   })
 
   it('shows no audio line while FFmpeg is not running', async () => {

@@ -19,7 +19,7 @@ import {
   secondsBetween,
 } from '../state/format'
 import { serverNow } from '../state/live'
-import { currentRetry, currentUptime, statusDetail } from '../state/status'
+import { awaitingPicture, currentRetry, currentUptime, statusDetail } from '../state/status'
 import { useStore } from '../state/store'
 import { useNow } from '../state/useNow'
 
@@ -91,6 +91,8 @@ export function CameraPage({ id }: { id: string }) {
   const err = s.last_error
   const m = s.metrics
   const dark = s.status !== 'publishing'
+  const noPicture = awaitingPicture(s)
+  const look = dark ? 'dark' : noPicture ? 'waiting' : 'lit'
   const retry = currentRetry(entry, now)
   const target = targets.find((t) => t.name === s.target) ?? targets.find((t) => t.active)
   const player = playerLink(target, s.publish_path)
@@ -104,7 +106,7 @@ export function CameraPage({ id }: { id: string }) {
         {view?.name ? <span className="muted"> · {view.name}</span> : null}
       </p>
 
-      <div className={`why card why-${dark ? 'dark' : 'lit'}`} data-testid="why" data-status={s.status}>
+      <div className={`why card why-${look}`} data-testid="why" data-status={s.status} data-look={look}>
         <div className="why-main">
           <span className="why-status">
             <StatusBadge status={s.status} detail={statusDetail(entry, now)} />
@@ -113,6 +115,11 @@ export function CameraPage({ id }: { id: string }) {
             <p className="why-line">Waiting for the target {s.target ? <strong>{s.target}</strong> : null} to answer again; the retry comes as soon as it does.</p>
           ) : retry != null ? (
             <p className="why-line">Next retry in {Math.ceil(retry)} s.</p>
+          ) : noPicture ? (
+            <p className="why-line">
+              No picture yet: <span data-testid="no-picture">waiting for the camera&apos;s first keyframe</span>
+              <span className="muted"> (the central has the path)</span>
+            </p>
           ) : null}
           {err ? (
             <div className="why-error">
@@ -171,12 +178,6 @@ export function CameraPage({ id }: { id: string }) {
                 ? `${formatFps(m.fps)} fps · ${formatBitrate(m.bitrate_kbps)} · speed ${m.speed == null ? DASH : `${m.speed.toFixed(2)}×`} · ${formatCount(m.frames)} frames · ${formatBytes(m.bytes)}`
                 : 'not running'}
             </dd>
-            {m && s.status === 'publishing' && m.since_progress_seconds != null && m.frames === 0 ? (
-              <>
-                <dt>Picture</dt>
-                <dd data-testid="no-picture">none yet: waiting for the camera&apos;s first keyframe</dd>
-              </>
-            ) : null}
             {m ? (
               <>
                 <dt>Tracks</dt>

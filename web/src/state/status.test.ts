@@ -1,6 +1,6 @@
 // @vitest-environment node
 import { describe, expect, it } from 'vitest'
-import { status } from '../test/fixtures'
+import { metrics, status } from '../test/fixtures'
 import { availableActions, type CameraEntry, currentRetry, currentUptime, statusDetail, summarize } from './status'
 
 const entry = (over: Parameters<typeof status>[1], at = 1_000_000): CameraEntry => ({
@@ -23,6 +23,13 @@ describe('local clocks', () => {
   it('waiting for the target has no countdown', () => {
     const e = entry({ status: 'reconnecting', retry_in_seconds: null, waiting_for_target: true })
     expect(statusDetail(e, 1_005_000)).toBe('waiting for target')
+  })
+
+  it('a publishing camera without a picture says so, only once FFmpeg has reported', () => {
+    expect(statusDetail(entry({ metrics: metrics({ frames: 0 }) }), 1_000_000)).toBe('no picture yet')
+    expect(statusDetail(entry({ metrics: metrics({ frames: 3 }) }), 1_000_000)).toBe('')
+    expect(statusDetail(entry({ metrics: metrics({ frames: 0, since_progress_seconds: null }) }), 1_000_000)).toBe('')
+    expect(statusDetail(entry({ status: 'starting', metrics: metrics({ frames: 0 }) }), 1_000_000)).toBe('')
   })
 
   it('uptime counts on from the last report, only while publishing', () => {

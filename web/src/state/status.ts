@@ -91,6 +91,13 @@ export function currentRetry(entry: CameraEntry, nowMs: number): number | null {
 
 /** What the status column says after the status word: "waiting for target",
  * "retry in 5 s", "retrying…", or "" */
+/** The central has the path and FFmpeg has reported progress, but no picture has left:
+ * the camera's first keyframe has not come yet. */
+export function awaitingPicture(s: PublicationStatus): boolean {
+  const m = s.metrics
+  return s.status === 'publishing' && m != null && m.since_progress_seconds != null && m.frames === 0
+}
+
 export function statusDetail(entry: CameraEntry, nowMs: number): string {
   const s = entry.status
   if (s.status === 'reconnecting') {
@@ -101,6 +108,7 @@ export function statusDetail(entry: CameraEntry, nowMs: number): string {
   }
   if (s.status === 'stopped' && s.desired === 'publishing') return 'asked to publish'
   if (s.status === 'publishing' && s.publish_path == null) return 'no target'
+  if (awaitingPicture(s)) return 'no picture yet'
   return ''
 }
 
