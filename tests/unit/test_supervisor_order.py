@@ -64,6 +64,7 @@ class Spawner:
 
     def __init__(self) -> None:
         self.journal: list[str] = []
+        self.argvs: list[list[str]] = []  # what each spawn was asked to run
         self.spawns = 0
         self.alive: list[StandIn] = []
         self.most_alive = 0
@@ -81,6 +82,7 @@ class Spawner:
         tag: str | None,
     ) -> AsyncIterator[StandIn]:
         self.spawns += 1
+        self.argvs.append(list(argv))
         proc = StandIn(self.spawns, on_progress)
         self.alive.append(proc)
         self.most_alive = max(self.most_alive, len(self.alive))
