@@ -121,6 +121,10 @@ def status_detail(s: p.PublicationStatus) -> str:
     if s.audio is not None:
         codec = f", camera sends {s.audio.codec}" if s.audio.codec else ""
         pairs.append(("audio", s.audio.summary + codec))
+    if s.probe_to_keyframe:
+        pairs.append(("probe", "up to the keyframe (MediaMTX dropped an attempt before its "
+                               "first picture: its keyframes may come later than its "
+                               "readTimeout)"))  # fmt: skip
     if s.retry_in_seconds is not None:
         pairs.append(("next retry", f"within {s.retry_in_seconds:.1f}s"))
     elif s.waiting_for_target:

@@ -16,6 +16,7 @@ keyframe, so that RECORD comes with the picture.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -193,6 +194,9 @@ def test_a_camera_dropped_before_its_keyframe_is_then_probed_up_to_it(  # noqa: 
         assert status["consecutive_failures"] == 1, status  # the first attempt, and only it
         assert status["last_error"]["kind"] == "mediamtx_closed", status
         assert "wait for the keyframe" in status["last_error"]["message"], status
+        assert status["probe_to_keyframe"] is True, status
+        detail = d.ctl("status", "longgop").check().stdout.splitlines()
+        assert any(re.fullmatch(r"probe:\s+up to the keyframe .*", ln) for ln in detail), detail
         recorded_at, media_at = tap.recorded, tap.first_media  # a new connection may come between
         pairs = [(r, f) for r, f in zip(recorded_at, media_at, strict=False) if r]
         assert len(pairs) == 2 and pairs[0][1] is None, pairs

@@ -128,6 +128,22 @@ def test_status_says_when_the_central_has_no_picture_yet(
     assert found == (["none yet: waiting for the camera's first keyframe"] if waiting else [])
 
 
+@pytest.mark.parametrize("late", [True, False])
+def test_status_says_when_the_camera_is_probed_up_to_its_keyframe(late: bool) -> None:
+    s = p.PublicationStatus(
+        camera_id="gate", status="publishing", desired="publishing", publish_path="camera_gate",
+        target="central", uptime_seconds=3.0, error_count=1, restarts=1, last_error=None,
+        metrics=None, pid=7, retry_in_seconds=None, quality="fair", reconnects_last_hour=1,
+        stalls_last_hour=0, probe_to_keyframe=late,
+    )  # fmt: skip
+    found = [
+        value.strip() for key, _, value in
+        (ln.partition(":") for ln in render.status_detail(s).splitlines()) if key == "probe"
+    ]  # fmt: skip
+    assert len(found) == (1 if late else 0)
+    assert all(v.startswith("up to the keyframe (MediaMTX dropped an attempt") for v in found)
+
+
 def central(player_url: str | None) -> p.TargetView:
     return p.TargetView(
         name="central", rtsp_url="rtsp://mtx:8554", api_url=None, api_enabled=False,

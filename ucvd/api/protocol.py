@@ -302,6 +302,10 @@ class PublicationStatus(_Result):
     # Failed attempts in a row, not yet forgiven by healthy publishing or an operator's start:
     # a camera "starting" with failures is retrying, and still dark.
     consecutive_failures: int = 0
+    # MediaMTX dropped an attempt of this camera before its first picture, so its FFmpeg
+    # now probes up to the keyframe: slower to the path, the picture with it. Until the
+    # camera or its target changes, or the daemon restarts.
+    probe_to_keyframe: bool = False
 
 
 class StatusList(_Result):

@@ -138,6 +138,7 @@ def status_view(
         audio=audio_view(state.audio) if running and state.audio is not None else None,
         main_id=main_id,
         consecutive_failures=state.failures,
+        probe_to_keyframe=state.probe_to_keyframe,
     )
 
 

@@ -54,6 +54,9 @@ class PublicationState(msgspec.Struct, kw_only=True):
     waiting_for_target: bool  # reconnecting, and the retry waits for the target to answer
     metrics: PublicationMetrics
     audio: AudioPlan | None = None  # what the running FFmpeg does with the audio
+    # MediaMTX dropped an attempt before its first picture: FFmpeg now probes up to the
+    # camera's keyframe (slower to the path, but the picture comes with RECORD).
+    probe_to_keyframe: bool = False
 
 
 class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):

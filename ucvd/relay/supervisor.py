@@ -282,6 +282,7 @@ class Supervisor:
             waiting_for_target=m.awaiting_target and m.status is Status.RECONNECTING,
             metrics=self.metrics,
             audio=self.audio if self._pid() is not None else None,
+            probe_to_keyframe=self._keyframe_late,
         )
 
     # --- the loop ---------------------------------------------------------------------------

@@ -103,6 +103,8 @@ export interface PublicationStatus {
   consecutive_failures?: number
   /** how the running FFmpeg handles audio; null unless it runs */
   audio?: AudioStatus | null
+  /** MediaMTX dropped an attempt before its first picture: FFmpeg probes up to the keyframe */
+  probe_to_keyframe?: boolean
 }
 
 export interface AudioStatus {

@@ -127,6 +127,7 @@ describe('the camera page', () => {
     await screen.findByText('Readers')
     expect(screen.queryByTestId('no-picture')).toBeNull()
     expect(screen.getByTestId('why').dataset.look).toBe('lit')
+    expect(screen.queryByTestId('probe')).toBeNull()
   })
 
   it('says nothing of the picture before FFmpeg has reported progress', async () => {
@@ -136,6 +137,13 @@ describe('the camera page', () => {
     await screen.findByText('Readers')
     expect(screen.queryByTestId('no-picture')).toBeNull()
     expect(screen.getByTestId('why').dataset.look).toBe('lit')
+  })
+
+  it('says when the camera is probed up to its keyframe, and only then', async () => {
+    const late = status('cam-1', { probe_to_keyframe: true })
+    backend(() => apiError(502, 'still_failed', 'no frame'), late)
+    renderWithSession(<CameraPage id="cam-1" />, viewer, loadedController([late]))
+    expect((await screen.findByTestId('probe')).textContent).toMatch(/^up to the keyframe \(MediaMTX dropped/)
   })
 
   it('shows no audio line while FFmpeg is not running', async () => {

@@ -199,6 +199,18 @@ export function CameraPage({ id }: { id: string }) {
                 </dd>
               </>
             ) : null}
+            {s.probe_to_keyframe ? (
+              <>
+                <dt>Probe</dt>
+                <dd data-testid="probe">
+                  up to the keyframe{' '}
+                  <span className="muted small">
+                    (MediaMTX dropped an attempt before its first picture: its keyframes may come later than its
+                    readTimeout)
+                  </span>
+                </dd>
+              </>
+            ) : null}
             <dt>PID</dt>
             <dd className="num-inline">{s.pid ?? DASH}</dd>
             {view ? (
