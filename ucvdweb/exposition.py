@@ -146,6 +146,11 @@ def _cameras(s: p.MetricsSnapshot) -> Iterator[Metric]:
     waiting = _gauge(
         "ucvd_camera_waiting_for_target", "1 if it waits for the link to the target to answer"
     )
+    keyframe = _gauge(
+        "ucvd_camera_probe_to_keyframe",
+        "1 if MediaMTX dropped an attempt before its first picture, so FFmpeg probes up to "
+        "the keyframe",
+    )
     for cam in s.cameras:
         labels = [cam.camera_id, cam.target or "", cam.publish_path or ""]
         up.add_metric(labels, 1.0 if cam.status == "publishing" else 0.0)
@@ -175,5 +180,6 @@ def _cameras(s: p.MetricsSnapshot) -> Iterator[Metric]:
         if cam.retry_in_seconds is not None:
             retry.add_metric(labels, cam.retry_in_seconds)
         waiting.add_metric(labels, 1.0 if cam.waiting_for_target else 0.0)
+        keyframe.add_metric(labels, 1.0 if cam.probe_to_keyframe else 0.0)
     yield from (up, desired, status, quality, uptime, fps, bitrate, relayed, readers)
-    yield from (restarts, errors, stalls, reconnects_1h, stalls_1h, retry, waiting)
+    yield from (restarts, errors, stalls, reconnects_1h, stalls_1h, retry, waiting, keyframe)

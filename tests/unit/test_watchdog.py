@@ -227,7 +227,7 @@ def test_fps_from_the_frame_counts_of_the_last_five_seconds() -> None:
     watch.progress(ProgressBlock(frame=175), now=19.0)  # blocks 10 s apart
     assert watch.fps() == 5.0  # from the block before the newest
     watch.progress(ProgressBlock(frame=5), now=21.0)
-    assert watch.fps() is None  # a new process counts from zero again
+    assert watch.fps() is None  # a count going down is no rate (guard; not seen in one FFmpeg)
     watch.progress(ProgressBlock(frame=5), now=21.0)
     assert watch.fps() is None  # no time between them
     watch.progress(ProgressBlock(frame=30), now=22.0)

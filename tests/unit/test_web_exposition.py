@@ -91,6 +91,14 @@ def test_a_running_camera_s_rates_are_in_base_units() -> None:
     assert f"ucvd_camera_relayed_bytes_total{{{labels}}} 4096.0" in text
     assert f"ucvd_camera_readers{{{labels}}} 2.0" in text
     assert "bits" not in text  # promtool check metrics: base unit bytes
+    assert f"ucvd_camera_probe_to_keyframe{{{labels}}} 0.0" in text
+
+
+def test_a_camera_probed_up_to_its_keyframe_says_so() -> None:
+    late = status("gate", "publishing", probe_to_keyframe=True)
+    labels = 'camera="gate",path="camera_gate",target="central"'
+    text = render(snapshot(late), round_trip_s=None).decode()
+    assert f"ucvd_camera_probe_to_keyframe{{{labels}}} 1.0" in text
 
 
 @pytest.mark.parametrize(

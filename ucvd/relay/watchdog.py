@@ -179,7 +179,7 @@ class ProgressWatch:
         )
         if block.frame is not None:
             if self._frames and block.frame < self._frames[-1][1]:
-                self._frames.clear()  # a new process counts from zero again
+                self._frames.clear()  # a guard: each FFmpeg has its own watch, counting up
             self._frames.append((now, block.frame))
 
     @property

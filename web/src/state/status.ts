@@ -89,8 +89,6 @@ export function currentRetry(entry: CameraEntry, nowMs: number): number | null {
   return Math.max(0, s.retry_in_seconds - Math.max(0, nowMs - entry.statusAt) / 1000)
 }
 
-/** What the status column says after the status word: "waiting for target",
- * "retry in 5 s", "retrying…", or "" */
 /** The central has the path and FFmpeg has reported progress, but no picture has left:
  * the camera's first keyframe has not come yet. */
 export function awaitingPicture(s: PublicationStatus): boolean {
@@ -98,6 +96,8 @@ export function awaitingPicture(s: PublicationStatus): boolean {
   return s.status === 'publishing' && m != null && m.since_progress_seconds != null && m.frames === 0
 }
 
+/** What the status column says after the status word: "waiting for target",
+ * "retry in 5 s", "retrying…", "asked to publish", "no target", "no picture yet", or "" */
 export function statusDetail(entry: CameraEntry, nowMs: number): string {
   const s = entry.status
   if (s.status === 'reconnecting') {
