@@ -4,19 +4,15 @@ from what the next spawn is asked to run, with a stand-in for FFmpeg."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
-import anyio
 import pytest
 
-from tests.unit.test_supervisor_order import CAMERA, SETTINGS, TARGET, Spawner, _answers, until
+from tests.unit.test_supervisor_order import SETTINGS, Spawner, supervised, until
 from ucvd.relay.ffmpeg.process import LogLine
 from ucvd.relay.ffmpeg.progress import ProgressBlock
 from ucvd.relay.publication import Status
 from ucvd.relay.supervisor import Supervisor
-from ucvd.relay.uplink import Uplink
 
 pytestmark = pytest.mark.anyio
 
@@ -32,20 +28,6 @@ class Link:
 
     async def __call__(self, _host: str, _port: int, _within: float) -> str | None:
         return None if self.answers else "Connection refused"
-
-
-@contextlib.asynccontextmanager
-async def supervised(spawner: Spawner, link: Link | None = None) -> AsyncIterator[Supervisor]:
-    connect = link or _answers
-    sup = Supervisor(CAMERA, TARGET, ffmpeg="ffmpeg", mediamtx=None,
-                     uplink=Uplink("192.0.2.20", 8554, connect=connect),
-                     settings=SETTINGS, starter=spawner)  # fmt: skip
-    async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
-        try:
-            yield sup
-        finally:
-            tg.cancel_scope.cancel()
 
 
 def probe_packets(argv: list[str]) -> str:

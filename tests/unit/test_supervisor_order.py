@@ -18,7 +18,7 @@ from ucvd.relay.ffmpeg.progress import ProgressBlock
 from ucvd.relay.publication import Action, Event, Schedule, Status
 from ucvd.relay.status import SupervisorSettings
 from ucvd.relay.supervisor import Supervisor
-from ucvd.relay.uplink import Uplink
+from ucvd.relay.uplink import Connect, Uplink
 
 pytestmark = pytest.mark.anyio
 
@@ -113,13 +113,13 @@ async def _answers(_host: str, _port: int, _within: float) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def supervised(spawner: Spawner) -> AsyncIterator[Supervisor]:
+async def supervised(spawner: Spawner, connect: Connect = _answers) -> AsyncIterator[Supervisor]:
     sup = Supervisor(
         CAMERA,
         TARGET,
         ffmpeg="ffmpeg",
         mediamtx=None,
-        uplink=Uplink("192.0.2.20", 8554, connect=_answers),
+        uplink=Uplink("192.0.2.20", 8554, connect=connect),
         settings=SETTINGS,
         starter=spawner,
     )
