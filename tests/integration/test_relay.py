@@ -359,6 +359,9 @@ async def test_frozen_camera_is_stalled_then_back(cameras: CameraFarm, mediamtx:
                           recorder=recorder) as [sup]:  # fmt: skip
         await sup.start()
         await wait_status(sup, Status.PUBLISHING)
+        # The path is usually ready before the camera's keyframe (-max_ts_probe 1): freeze
+        # a camera whose pictures flow (test_first_picture.py: frozen before the first).
+        await wait_for(lambda: sup.state().metrics.frames > 0, 5, "a picture relayed")
         mark = len(recorder.changes)
         frozen_at = time.time()  # wall clock, as the record's
         sim.freeze()

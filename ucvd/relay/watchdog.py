@@ -16,7 +16,9 @@ before the keyframe), such an attempt fails only once both the start timeout fro
 spawn and the stall timeout from its confirmation have passed: a camera whose keyframes
 are further apart than the stall timeout still starts, and one that never sends a
 keyframe fails even while its output time moves (audio, FFmpeg 7.1). FFmpeg silent for
-the stall timeout (a camera frozen before the first picture) is a stall as ever.
+the stall timeout (a camera frozen before the first picture) is a stall as ever; FFmpeg
+7.1 is never silent (it reports every period while its read blocks), so there such a
+camera fails at the start timeout (architecture §3 item 6).
 
 The supervisor gathers the facts (the clock, the API's last answer, FFmpeg's progress) and
 acts on the verdict; the timing of the checks is its business too, apart from the period
